@@ -1,0 +1,359 @@
+r"""NumPy reference backend: the readable ground truth, derivations included.
+
+Every fast backend (:mod:`amrlite.kernels.cpu`, :mod:`amrlite.kernels.gpu`) is tested against
+the functions here, never the reverse. Nothing here is clever: one mini-batch at a time, each
+gradient written out as the formula derived in its docstring (collected in
+``docs/gradients.md``).
+
+Notation (one mini-batch of B triples ``(u_b, i_b, j_b)``: user, positive item, negative item)
+
+    x_ui  = b_i + p_u·q_i + g_u·(E c_i) + w·c_i        score, see amrlite.models
+    x_b   = x_{u i} − x_{u j}
+          = (b_i − b_j) + p_u·(q_i − q_j) + g_u·E(c_i − c_j) + w·(c_i − c_j)
+    ℓ_b   = −log σ(x_b) = softplus(−x_b)               BPR loss of one triple
+    s_b   = dℓ_b/dx_b = −σ(−x_b)                       (always in (−1, 0))
+    L_BPR = Σ_b ℓ_b
+    R     = β Σ_b (‖p_u‖² + ‖h_u‖² + ‖q_i‖² + ‖q_j‖² + b_i² + b_j²) + β_E (‖E‖² + ‖w‖²)
+
+``g_u`` is ``p_u`` in the tied (Eq. 4) form and ``h_u`` in He & McAuley's form. The loss is a
+*sum* over the batch (as in the official AMR code); the regulariser is charged once per triple
+for the row blocks (a user who occurs twice is regularised twice) and once per batch for E, w.
+
+AMR adds an adversary. With Δ a perturbation of the item features and x̃_b the score difference
+computed with ``c + Δ`` instead of ``c``, the objective of one batch is
+
+    L = L_BPR + λ L̃_BPR + R,        L̃_BPR = Σ_b softplus(−x̃_b),   s̃_b = −λ σ(−x̃_b),
+
+where Δ is held constant (it is computed from the current parameters, then frozen: the model
+minimises against the worst-case perturbation, it does not differentiate through it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+NAME = "numpy"
+xp = np
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------
+
+def sigmoid(x):
+    """σ(x) = 1/(1+e^{−x}), computed without overflow for large |x|."""
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    ex = np.exp(x[~pos])
+    out[~pos] = ex / (1.0 + ex)
+    return out
+
+
+def softplus(x):
+    """softplus(x) = log(1 + e^x), stable: max(x, 0) + log1p(e^{−|x|})."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def to_device(a):
+    return a
+
+
+def to_host(a):
+    return a
+
+
+def _rows(params, name, index):
+    return params[name][index]
+
+
+# ----------------------------------------------------------------------------------------------
+# forward
+# ----------------------------------------------------------------------------------------------
+
+def item_content_difference(params, features, i, j, delta=None):
+    r"""``E(c_i − c_j)`` for every triple (B × K), with ``c`` replaced by ``c + Δ`` when ``delta``
+    (a dict item → Δ row, given as ``(items, rows)``) is set.
+
+    Only the *difference* of the two items' features is projected: one B×D by D×K product
+    instead of two.
+    """
+    diff = features[i] - features[j]
+    if delta is not None:
+        diff = diff + _delta_rows(delta, i) - _delta_rows(delta, j)
+    return diff @ params["E"].T, diff
+
+
+def _delta_rows(delta, items):
+    """Look up Δ rows for ``items`` in ``delta = (unique_items, rows)`` (sorted unique items)."""
+    unique_items, rows = delta
+    return rows[np.searchsorted(unique_items, items)]
+
+
+def triple_scores(spec, params, features, u, i, j, delta=None):
+    r"""The score differences ``x_b = x_{u_b i_b} − x_{u_b j_b}`` of a batch, and the pieces the
+    backward pass reuses: ``d = q_i − q_j`` (B×K or None), ``f = E(c_i − c_j)`` (B×K or None),
+    ``diff = c_i − c_j`` (B×D or None).
+
+        x_b = (b_i − b_j) + p_u·d_b + g_u·f_b + w·diff_b
+    """
+    P = params["P"]
+    x = np.zeros(len(u), dtype=P.dtype)
+    d = f = diff = None
+    if spec.has_item_factors:
+        d = params["Q"][i] - params["Q"][j]
+        x += np.einsum("bk,bk->b", P[u], d)
+    if spec.has_content:
+        f, diff = item_content_difference(params, features, i, j, delta)
+        g = params["H"][u] if spec.separate_content_user else P[u]
+        x += np.einsum("bk,bk->b", g, f)
+    if spec.has_bias:
+        x += params["b"][i] - params["b"][j] + diff @ params["w"]
+    return x, d, f, diff
+
+
+def bpr_loss(spec, params, features, u, i, j, delta=None):
+    """``L_BPR = Σ_b softplus(−x_b)`` (with ``c + Δ`` when ``delta`` is given)."""
+    x = triple_scores(spec, params, features, u, i, j, delta)[0]
+    return float(softplus(-x).sum())
+
+
+def regulariser(spec, params, u, i, j, reg, reg_e):
+    """``R`` of the module docstring."""
+    r = 0.0
+    for name, rows in (("P", u), ("H", u), ("Q", i), ("Q", j), ("b", i), ("b", j)):
+        if name in params:
+            r += reg * float(np.sum(params[name][rows].astype(np.float64) ** 2))
+    for name in ("E", "w"):
+        if name in params:
+            r += reg_e * float(np.sum(params[name].astype(np.float64) ** 2))
+    return r
+
+
+# ----------------------------------------------------------------------------------------------
+# the adversary
+# ----------------------------------------------------------------------------------------------
+
+def content_gradient(spec, params, features, u, i, j):
+    r"""Γ: the gradient of the batch's BPR loss with respect to the content features.
+
+    Returns ``(items, Gamma)``: the sorted unique items of the batch and Γ_k (len × D).
+
+    Derivation. ``c_k`` enters ``x_b`` through ``g_u·E c_k + w·c_k`` with sign +1 when k is the
+    positive ``i_b`` and −1 when it is the negative ``j_b``. So
+
+        ∂x_b/∂c_k = ±(Eᵀ g_{u_b} + w),
+        Γ_k = ∂L_BPR/∂c_k = Σ_{b: i_b=k} s_b (Eᵀ g_{u_b} + w) − Σ_{b: j_b=k} s_b (Eᵀ g_{u_b} + w)
+            = Eᵀ v_k + a_k w,
+        v_k = Σ_b ±s_b g_{u_b}  (K-dim),   a_k = Σ_b ±s_b,
+
+    summed over *every* occurrence of item k in the batch, as positive and as negative.
+    (The fast backends use ``Γ_k = Eᵀ v_k + a_k w`` without ever forming Γ; here it is formed
+    explicitly in D dimensions.)
+    """
+    x = triple_scores(spec, params, features, u, i, j)[0]
+    s = -sigmoid(-x)
+    g = params["H"][u] if spec.separate_content_user else params["P"][u]
+    items, inverse = np.unique(np.concatenate([i, j]), return_inverse=True)
+    sign = np.concatenate([s, -s])                       # ±s_b per occurrence
+    per_occurrence = np.concatenate([g, g]) @ params["E"]  # (Eᵀ g_u)ᵀ rows, 2B × D
+    if spec.has_bias:
+        per_occurrence = per_occurrence + params["w"]
+    gamma = np.zeros((len(items), features.shape[1]), dtype=per_occurrence.dtype)
+    np.add.at(gamma, inverse, sign[:, None] * per_occurrence)
+    return items, gamma
+
+
+def adversarial_perturbation(gamma, eps, kind="grad", rng=None):
+    r"""Δ from Γ, one row per item, each of L2 norm ε (or 0).
+
+    * ``grad`` (the paper's, Eq. 7): ``Δ_k = ε Γ_k / ‖Γ_k‖``; a row with ``‖Γ_k‖ = 0`` gets
+      ``Δ_k = 0``. To first order this is the direction of steepest *ascent* of L_BPR within
+      the ε-ball: L_BPR(c + Δ) ≈ L_BPR(c) + Σ_k Γ_k·Δ_k = L_BPR(c) + ε Σ_k ‖Γ_k‖ ≥ L_BPR(c).
+      (Flip the sign and the perturbation *lowers* the loss: that is the bug of some ports.)
+    * ``sign`` (FGSM): ``Δ_k = ε sign(Γ_k)`` (L∞ ball of radius ε).
+    * ``random``: a Gaussian direction scaled to norm ε (a control: not adversarial).
+    """
+    if kind == "grad":
+        norm = np.sqrt(np.einsum("kd,kd->k", gamma, gamma))[:, None]
+        safe = np.where(norm > 0, norm, 1)
+        return np.where(norm > 0, eps * gamma / safe, 0).astype(gamma.dtype)
+    if kind == "sign":
+        return (eps * np.sign(gamma)).astype(gamma.dtype)
+    if kind == "random":
+        if rng is None:
+            raise ValueError("the random adversary needs an rng")
+        z = rng.standard_normal(gamma.shape).astype(gamma.dtype)
+        norm = np.sqrt(np.einsum("kd,kd->k", z, z))[:, None]
+        return (eps * z / np.where(norm > 0, norm, 1)).astype(gamma.dtype)
+    raise ValueError(f"unknown adversary {kind!r}; choose grad, sign or random")
+
+
+# ----------------------------------------------------------------------------------------------
+# backward
+# ----------------------------------------------------------------------------------------------
+
+def batch_gradients(spec, params, features, u, i, j, hp, rng=None):
+    r"""Loss and gradients of one mini-batch, row-aggregated.
+
+    Returns ``(loss, grads)`` with ``grads[name] = (rows, G)`` for the row blocks (P, H by
+    user; Q, b by item; ``rows`` unique and sorted, G summed over every occurrence) and
+    ``grads[name] = G`` for the dense blocks (E, w).
+
+    With the weights ``s_b`` (clean) and ``s̃_b`` (adversarial, zero without the adversary) and
+    ``d = q_i − q_j``, ``f = E(c_i − c_j)``, ``f̃ = E(c̃_i − c̃_j)``, the chain rule on
+    ``x_b`` and ``x̃_b`` gives, per triple,
+
+        ∂/∂p_u  = (s+s̃) d + [tied form only] (s f + s̃ f̃)       + 2β p_u
+        ∂/∂h_u  = s f + s̃ f̃                                      + 2β h_u
+        ∂/∂q_i  = (s+s̃) p_u                                       + 2β q_i
+        ∂/∂q_j  = −(s+s̃) p_u                                      + 2β q_j
+        ∂/∂b_i  = (s+s̃),   ∂/∂b_j = −(s+s̃)                        + 2β b
+    and per batch
+        ∂/∂E    = Σ_b g_u [s (c_i − c_j) + s̃ (c̃_i − c̃_j)]ᵀ        + 2β_E E
+        ∂/∂w    = Σ_b      s (c_i − c_j) + s̃ (c̃_i − c̃_j)          + 2β_E w
+
+    (x̃ differs from x only through the content: ``q``, ``b`` and ``d`` are the same.) The
+    adversarial terms are *added last*, so that with λ = 0 (s̃ = 0) every sum equals the plain
+    VBPR one to the bit.
+    """
+    x, d, f, diff = triple_scores(spec, params, features, u, i, j)
+    s = -sigmoid(-x)
+    loss = float(softplus(-x).sum())
+    adversarial = spec.adversarial
+    if adversarial:
+        items, gamma = content_gradient(spec, params, features, u, i, j)
+        delta = (items, adversarial_perturbation(gamma, hp.eps, hp.adversary, rng))
+        x_adv, _, f_adv, diff_adv = triple_scores(spec, params, features, u, i, j, delta)
+        s_adv = (-hp.lmd * sigmoid(-x_adv)).astype(s.dtype)
+        loss += hp.lmd * float(softplus(-x_adv).sum())
+        s_id = s + s_adv
+    else:
+        s_id = s
+    loss += regulariser(spec, params, u, i, j, hp.reg, hp.reg_e)
+
+    P = params["P"]
+    two_beta = 2 * hp.reg
+    per_user, per_item_pos, per_item_neg, grads = {}, {}, {}, {}
+
+    grad_p = two_beta * P[u]
+    if spec.has_item_factors:
+        grad_p = s_id[:, None] * d + grad_p
+        Q = params["Q"]
+        per_item_pos["Q"] = s_id[:, None] * P[u] + two_beta * Q[i]
+        per_item_neg["Q"] = -s_id[:, None] * P[u] + two_beta * Q[j]
+    if spec.has_content:
+        content_term = s[:, None] * f
+        if adversarial:
+            content_term = content_term + s_adv[:, None] * f_adv
+        if spec.separate_content_user:
+            per_user["H"] = content_term + two_beta * params["H"][u]
+        else:
+            grad_p = grad_p + content_term
+        g = params["H"][u] if spec.separate_content_user else P[u]
+        weighted_diff = s[:, None] * diff
+        if adversarial:
+            weighted_diff = weighted_diff + s_adv[:, None] * diff_adv
+        grads["E"] = g.T @ weighted_diff + 2 * hp.reg_e * params["E"]
+        if spec.has_bias:
+            grads["w"] = weighted_diff.sum(axis=0) + 2 * hp.reg_e * params["w"]
+    if spec.has_bias:
+        per_item_pos["b"] = s_id + two_beta * params["b"][i]
+        per_item_neg["b"] = -s_id + two_beta * params["b"][j]
+    per_user["P"] = grad_p
+
+    for name, g_rows in per_user.items():
+        grads[name] = _aggregate(u, g_rows)
+    for name in per_item_pos:
+        grads[name] = _aggregate(np.concatenate([i, j]),
+                                 np.concatenate([per_item_pos[name], per_item_neg[name]]))
+    return loss, grads
+
+
+def _aggregate(index, values):
+    """Sum the rows of ``values`` that share an ``index``: ``(unique_index, summed_rows)``."""
+    rows, inverse = np.unique(index, return_inverse=True)
+    out = np.zeros((len(rows),) + values.shape[1:], dtype=values.dtype)
+    np.add.at(out, inverse, values)
+    return rows, out
+
+
+# ----------------------------------------------------------------------------------------------
+# Adagrad
+# ----------------------------------------------------------------------------------------------
+
+def adagrad_update(params, accum, grads, lr, eps=1e-10):
+    r"""Explicit Adagrad (Duchi et al. 2011), in place:
+
+        A ← A + G ⊙ G,      θ ← θ − lr · G / (√A + eps)
+
+    Row-sparse for the tables: only the rows in ``grads[name][0]`` change (accumulator and
+    parameter), as with PyTorch's sparse Adagrad. Dense for E and w.
+    """
+    for name, grad in grads.items():
+        if isinstance(grad, tuple):
+            rows, g = grad
+            acc = accum[name][rows] + g * g
+            accum[name][rows] = acc
+            params[name][rows] -= lr * g / (np.sqrt(acc) + eps)
+        else:
+            accum[name] += grad * grad
+            params[name] -= lr * grad / (np.sqrt(accum[name]) + eps)
+
+
+# ----------------------------------------------------------------------------------------------
+# one batch, one epoch
+# ----------------------------------------------------------------------------------------------
+
+def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):
+    """One Adagrad step on one mini-batch; returns the batch loss (before the step)."""
+    loss, grads = batch_gradients(spec, params, features, u, i, j, hp, rng)
+    adagrad_update(params, accum, grads, hp.lr)
+    return loss
+
+
+def train_epoch(spec, params, accum, features, triples, hp, rng=None):
+    """One pass over ``triples = (u, i, j)`` in mini-batches of ``hp.batch_size``, in order.
+
+    Returns the summed loss. ``rng`` feeds the random adversary only.
+    """
+    u, i, j = triples
+    total = 0.0
+    for start in range(0, len(u), hp.batch_size):
+        sl = slice(start, start + hp.batch_size)
+        total += train_batch(spec, params, accum, features, u[sl], i[sl], j[sl], hp, rng)
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling
+# ----------------------------------------------------------------------------------------------
+
+def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
+    r"""The triples of one epoch: every training pair once, in random order, each with one
+    negative drawn uniformly from ``negative_pool`` (the warm items) and redrawn while it is one
+    of the user's training positives.
+
+    Membership is tested on the sorted per-user item lists ``indices[indptr[u]:indptr[u+1]]``
+    through one global ``searchsorted`` on the key ``u·n + j`` (``n`` > every item id).
+    """
+    order = rng.permutation(len(train_users))
+    u = train_users[order].astype(np.int32)
+    i = train_items[order].astype(np.int32)
+    n = np.int64(max(int(negative_pool.max()) if len(negative_pool) else 0,
+                     int(indices.max()) if len(indices) else 0) + 1)
+    user_of = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    keys = user_of * n + indices                         # sorted: users ascending, items sorted
+    j = negative_pool[rng.integers(0, len(negative_pool), size=len(u))].astype(np.int32)
+    todo = np.arange(len(u))
+    for _ in range(10_000):
+        if not len(todo):
+            break
+        k = u[todo].astype(np.int64) * n + j[todo]
+        pos = np.searchsorted(keys, k)
+        hit = (pos < len(keys)) & (keys[np.minimum(pos, len(keys) - 1)] == k)
+        todo = todo[hit]
+        j[todo] = negative_pool[rng.integers(0, len(negative_pool), size=len(todo))]
+    else:
+        raise ValueError("could not draw negatives: some user has interacted with (almost) every "
+                         "warm item")
+    return u, i, j
