@@ -1,0 +1,50 @@
+"""Small random problems shared by the tests (no files, no shared data)."""
+import numpy as np
+
+from amrlite.data import Dataset, EvalRows, Split
+
+
+def random_split(n_users=30, n_items=50, per_user=8, n_features=6, seed=0, cold=0, n_neg=20):
+    """A random Split with one test and one valid row per user, ``cold`` items never trained,
+    and features; returns ``(split, features)``."""
+    rng = np.random.default_rng(seed)
+    warm = np.arange(cold, n_items)
+    tu, ti, test, valid = [], [], [], []
+    for u in range(n_users):
+        items = rng.choice(warm, size=per_user + 2, replace=False)
+        if cold and u % 3 == 0:
+            items[0] = rng.integers(0, cold)
+        test.append(items[0])
+        valid.append(items[1])
+        tu += [u] * per_user
+        ti += list(items[2:])
+    seen = [set(ti[k] for k in range(len(tu)) if tu[k] == u) | {test[u], valid[u]}
+            for u in range(n_users)]
+
+    def negatives(u):
+        cand = np.array([x for x in range(n_items) if x not in seen[u]])
+        return rng.choice(cand, size=n_neg, replace=False)
+
+    users = np.arange(n_users, dtype=np.int32)
+    split = Split("rand", n_users, n_items, np.array(tu, np.int32), np.array(ti, np.int32),
+                  EvalRows(users, np.array(valid, np.int32),
+                           np.stack([negatives(u) for u in users]).astype(np.int32)),
+                  EvalRows(users, np.array(test, np.int32),
+                           np.stack([negatives(u) for u in users]).astype(np.int32)))
+    features = rng.standard_normal((n_items, n_features)).astype(np.float32)
+    return split, features
+
+
+class _Dataset(Dataset):
+    def split(self, name="rand", **_):
+        return self.preset_splits[name]
+
+    def fingerprint(self):
+        return None
+
+
+def random_dataset(**kw):
+    split, features = random_split(**kw)
+    ds = _Dataset("random", split.n_users, split.n_items, split.train_users, split.train_items,
+                 features, "random", preset_splits={"rand": split})
+    return ds, split
