@@ -41,8 +41,8 @@ def test_warm_cold_split_of_results():
     V = np.array([[1.0, 0], [0, 1.0], [0.5, 0.5], [0.2, 0.1]])
     rows = EvalRows(np.array([0, 1]), np.array([0, 3]), np.array([[1, 2], [0, 2]]))
     sp = Split("t", 2, 4, np.array([0, 1]), np.array([1, 0]), None, rows)
-    # warm items: {0, 1}; row 0 tests warm item 0 (rank 0), row 1 cold item 3 (rank 2)
+    # warm items: {0, 1}; row 0: warm item 0 (rank 0); row 1: cold item 3, 0.1 vs 0 and 0.5 (rank 1)
     res = evaluate_factors(U, V, sp, rows)
     assert res["n"] == {"all": 2, "warm": 1, "cold": 1}
-    assert res["warm"]["HR@5"] == 1.0 and res["cold"]["NDCG@5"] == pytest.approx(1 / np.log2(4))
-    assert res["all"]["HR@5"] == 1.0 and res["ranks"].tolist() == [0, 2]
+    assert res["warm"]["HR@5"] == 1.0 and res["cold"]["NDCG@5"] == pytest.approx(1 / np.log2(3))
+    assert res["all"]["HR@5"] == 1.0 and res["ranks"].tolist() == [0, 1]
