@@ -26,10 +26,12 @@ from .train import History, TrainConfig, train_bpr
 
 
 def _as_split(data, split):
-    """Accept a Split, or a Dataset plus a split name."""
+    """Accept a Split, or a Dataset plus a split (name or Split)."""
     from .data import Split
     if isinstance(data, Split):
         return data
+    if isinstance(split, Split):
+        return split
     return data.split(split)
 
 

@@ -1,0 +1,295 @@
+"""The ``amrlite`` command line: a thin click layer over the Python API.
+
+Every user error (:class:`amrlite.AmrliteError`) is printed as one line, ``amrlite: error: …``,
+with exit status 2 and no traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import AmrliteError
+from .metrics import METRIC_NAMES
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"amrlite: error: {self.format_message()}", err=True)
+
+
+class Group(click.Group):
+    """Turns AmrliteError (and a missing-file OSError) into a one-line message."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except AmrliteError as exc:
+            raise UserError(str(exc)) from None
+        except FileNotFoundError as exc:
+            raise UserError(f"{exc.filename}: no such file or directory") from None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"amrlite: warning: {message}", err=True)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="amrlite")
+def cli():
+    """amrlite: Adversarial Multimedia Recommendation (AMR), VBPR, MF-BPR, DUIF and POP,
+    from scratch, with hand-derived gradients on NumPy, Numba and CuPy backends."""
+    warnings.showwarning = _show_warning
+
+
+# ---------------------------------------------------------------------------- shared options
+def data_options(f):
+    f = click.option("--normalize", type=click.Choice(["none", "maxabs", "l2"]), default="none",
+                     show_default=True, help="Feature normalisation.")(f)
+    f = click.option("--features", type=click.Path(dir_okay=False), default=None,
+                     help="Item features .npy (for a plain CSV/TSV --data, or to override).")(f)
+    f = click.option("--split", default="loo", show_default=True,
+                     help="loo, cold, or NAME for a split-NAME/ folder in --data.")(f)
+    f = click.option("--data", type=click.Path(), default=None,
+                     help="Dataset folder (native or official AMR format) or interactions "
+                          "CSV/TSV. Default: the embedded synthetic data set.")(f)
+    return f
+
+
+def backend_option(f):
+    return click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]),
+                        default="auto", show_default=True,
+                        help="auto = cupy with a CUDA GPU, else numba.")(f)
+
+
+def _load(data, features, normalize, split):
+    from .data import load_dataset
+    ds = load_dataset(data, features=features, normalize=normalize)
+    if ds.synthetic:
+        click.echo("data: synthetic multimedia data set (generated in memory, seeded; not real "
+                   f"data): {ds.n_users} users, {ds.n_items} items, {ds.n_features}-d features",
+                   err=True)
+    else:
+        click.echo(f"data: {ds.source}: {ds.n_users} users, {ds.n_items} items, "
+                   f"{len(ds.users)} interactions, {ds.n_features}-d features", err=True)
+    sp = ds.split(split)
+    return ds, sp
+
+
+def results_table(metrics, title):
+    """A small fixed-width table: rows all/warm/cold, columns the nine metrics."""
+    cols = list(METRIC_NAMES)
+    lines = [title, f"{'items':<6} {'n':>5}  " + "  ".join(f"{c:>7}" for c in cols)]
+    for part in ("all", "warm", "cold"):
+        m = metrics if part == "all" else metrics.get(part, {})
+        n = metrics.get("n", {}).get(part, 0)
+        if not n:
+            continue
+        lines.append(f"{part:<6} {n:>5}  " + "  ".join(f"{m[c]:>7.4f}" for c in cols))
+    return "\n".join(lines)
+
+
+def _write_json(path, obj):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------- fit
+@cli.command()
+@data_options
+@click.option("--model", "kind", type=click.Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"]),
+              default="amr", show_default=True)
+@click.option("--form", type=click.Choice(["eq4", "hm"]), default="eq4", show_default=True,
+              help="VBPR/AMR scoring: the paper's Eq. 4 p·(q+Ec), or He & McAuley's with h_u and biases.")
+@click.option("--init", "init_path", type=click.Path(dir_okay=False), default=None,
+              help="Start from a saved model (MF-BPR → VBPR → AMR chain).")
+@click.option("--pretrain/--no-pretrain", default=True, show_default=True,
+              help="AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.")
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--dim", type=int, default=64, show_default=True, help="Embedding size K.")
+@click.option("--batch-size", type=int, default=512, show_default=True)
+@click.option("--lr", type=float, default=0.05, show_default=True, help="Adagrad learning rate.")
+@click.option("--reg", type=float, default=1e-3, show_default=True, help="β: L2 on P, Q (H, b).")
+@click.option("--reg-e", type=float, default=0.0, show_default=True, help="β_E: L2 on E (and w).")
+@click.option("--eps", type=float, default=0.1, show_default=True, help="Adversary radius ε.")
+@click.option("--lmd", type=float, default=1.0, show_default=True, help="Adversarial weight λ.")
+@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]), default="grad",
+              show_default=True)
+@backend_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--eval-every", type=int, default=1, show_default=True,
+              help="Validate every N epochs (0: never); the best epoch by NDCG@10 is kept.")
+@click.option("--patience", type=int, default=0, show_default=True,
+              help="Stop after N validations without improvement (0: never).")
+@click.option("--full-ranking", is_flag=True, help="Test against all items, not the sampled negatives.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the model (.npz).")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
+              help="Write test metrics, backend and epoch seconds as JSON.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Append one JSON line per epoch (loss, seconds, validation metrics).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def fit(data, split, features, normalize, kind, form, init_path, pretrain, epochs, dim,
+        batch_size, lr, reg, reg_e, eps, lmd, adversary, backend, seed, eval_every, patience,
+        full_ranking, out, metrics_out, log_path, quiet):
+    """Train a model and report its test metrics."""
+    from .recommender import Model, evaluate
+    ds, sp = _load(data, features, normalize, split)
+    hyper = dict(epochs=epochs, dim=dim, batch_size=batch_size, lr=lr, reg=reg, reg_e=reg_e,
+                 eps=eps, lmd=lmd, adversary=adversary, seed=seed, eval_every=eval_every,
+                 patience=patience)
+    stages = [(kind, form)]
+    init = init_path
+    if kind == "amr" and init_path is None and pretrain:
+        stages = [("mf", "eq4"), ("vbpr", form), ("amr", form)]
+        click.echo("no --init: pre-training chain MF-BPR → VBPR → AMR "
+                   f"({epochs} epochs each; --no-pretrain trains AMR from scratch)", err=True)
+    log_file = open(log_path, "a") if log_path else None
+    try:
+        for stage_kind, stage_form in stages:
+            model = Model(stage_kind, form=stage_form, backend=backend, **hyper)
+            click.echo(f"training {model.spec.label} on split {sp.name!r} "
+                       f"(backend {_backend_label(backend)})", err=True)
+            model.fit(ds, split=sp, init=init, progress=not quiet, log_file=log_file)
+            if model.history.interrupted:
+                click.echo("interrupted: keeping the best parameters so far", err=True)
+            if stage_kind != kind:
+                metrics = evaluate(model, ds, sp, full_ranking=full_ranking)
+                click.echo(f"  {model.spec.label}: test HR@10 {metrics['HR@10']:.4f}  "
+                           f"NDCG@10 {metrics['NDCG@10']:.4f}", err=True)
+            init = model
+            if model.history.interrupted:
+                break
+    finally:
+        if log_file:
+            log_file.close()
+    metrics = evaluate(model, ds, sp, full_ranking=full_ranking)
+    label = "synthetic data" if ds.synthetic else ds.name
+    click.echo(results_table(metrics, f"{model.spec.label} on {label}, split {sp.name!r}, "
+                                      f"{metrics['protocol']} ranking (test)"))
+    if model.history.best_epoch:
+        click.echo(f"best validation epoch {model.history.best_epoch} "
+                   f"(NDCG@10 {model.history.best_metrics['NDCG@10']:.4f})")
+    if out:
+        model.save(out)
+        click.echo(f"saved {out}")
+    if metrics_out:
+        report = {k: metrics[k] for k in METRIC_NAMES}
+        report.update({"warm": metrics["warm"], "cold": metrics["cold"], "n": metrics["n"],
+                       "protocol": metrics["protocol"], "model": kind, "form": form,
+                       "split": sp.name, "dataset": ds.source, "synthetic": ds.synthetic,
+                       "backend": model.backend_used,
+                       "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
+                       "best_epoch": model.history.best_epoch,
+                       "config": model.config.to_dict(), "version": __version__})
+        _write_json(metrics_out, report)
+
+
+def _backend_label(name):
+    from .kernels import resolve_backend_name
+    resolved = resolve_backend_name(name)
+    return resolved if name == resolved else f"{name} → {resolved}"
+
+
+# ---------------------------------------------------------------------------- evaluate
+@cli.command()
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@data_options
+@click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
+@click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@backend_option
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
+def evaluate(model_path, data, split, features, normalize, full_ranking, on, backend, metrics_out):
+    """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
+    from .recommender import Model
+    from .recommender import evaluate as evaluate_model
+    model = Model.load(model_path)
+    if data is None and not model.header.get("synthetic") and model.header.get("dataset"):
+        data = model.header["dataset"]
+    if split == "loo" and model.header.get("split"):
+        split = model.header["split"]
+    ds, sp = _load(data, features, normalize, split)
+    metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking)
+    click.echo(results_table(metrics, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
+                                      f"{metrics['protocol']} ranking ({on})"))
+    if metrics_out:
+        report = {k: metrics[k] for k in METRIC_NAMES}
+        report.update({"warm": metrics["warm"], "cold": metrics["cold"], "n": metrics["n"],
+                       "protocol": metrics["protocol"], "backend": "numpy",
+                       "model": model.kind, "split": sp.name})
+        _write_json(metrics_out, report)
+
+
+# ---------------------------------------------------------------------------- recommend
+@cli.command()
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@click.option("--user", type=int, required=True)
+@click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option("--include-seen", is_flag=True, help="Also recommend the user's training items.")
+def recommend(model_path, user, n, include_seen):
+    """Top-N items for one user of a saved model."""
+    from .recommender import Model
+    model = Model.load(model_path)
+    items, scores = model.recommend(user, n, exclude_seen=not include_seen)
+    titles = _item_titles(model.header.get("dataset"))
+    for rank, (item, score) in enumerate(zip(items, scores), 1):
+        title = f"  {titles[item]}" if titles and item < len(titles) else ""
+        click.echo(f"{rank:>3}  item {item:>6}  score {score: .4f}{title}")
+
+
+def _item_titles(source):
+    if not source:
+        return None
+    path = Path(source) / "items.csv"
+    if not path.is_file():
+        return None
+    import csv
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "title" not in rows[0]:
+        return None
+    return [r["title"] for r in rows]
+
+
+# ---------------------------------------------------------------------------- gradcheck
+@cli.command()
+@click.option("--model", "kind", type=click.Choice(["all", "mf", "duif", "vbpr", "amr"]), default="all",
+              show_default=True)
+@click.option("--form", type=click.Choice(["both", "eq4", "hm"]), default="both", show_default=True)
+@backend_option
+@click.option("--seed", type=int, default=0, show_default=True)
+def gradcheck(kind, form, backend, seed):
+    """Analytic gradients vs central finite differences (float64); exit 1 above 1e-6."""
+    from .gradcheck import CHECKED, TOLERANCE, check_model
+    from .kernels import resolve_backend_name
+    backend = resolve_backend_name(backend)
+    worst = 0.0
+    click.echo(f"backend {backend}: relative error of each gradient block (tolerance {TOLERANCE:g})")
+    for k, f in CHECKED:
+        if kind not in ("all", k) or form not in ("both", f):
+            continue
+        errors = check_model(k, f, backend, seed)
+        worst = max([worst, *errors.values()])
+        cells = "  ".join(f"{name}={err:.1e}" for name, err in errors.items())
+        flag = "ok" if max(errors.values()) < TOLERANCE else "FAIL"
+        click.echo(f"  {k:<5} {f:<4} {flag:<4} {cells}")
+    if worst >= TOLERANCE:
+        click.echo(f"worst relative error {worst:.2e} is above {TOLERANCE:g}", err=True)
+        sys.exit(1)
+    click.echo(f"all gradients match (worst {worst:.1e})")
+
+
+def main():
+    cli(prog_name="amrlite")
+
+
+if __name__ == "__main__":
+    main()
