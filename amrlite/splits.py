@@ -1,0 +1,206 @@
+"""Seeded split generation: leave-one-out, item cold start, sparsification, negative sampling.
+
+Everything is driven by one ``np.random.default_rng(seed)``, so the same inputs and seed give the
+same split, bit for bit. These mirror how the shared ``ml100k`` splits were made (see
+``shared/data/ml100k/README.md``); a generated split is not byte-identical to those files.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from amrlite.data import EvalRows, Split
+from amrlite.errors import AmrliteError
+
+_KEYS_PER_CHUNK = 4_000_000   # random keys held at once while sampling negatives (~32 MB)
+
+
+def _pairs(n_users, n_items, users, items):
+    users = np.asarray(users, dtype=np.int64).ravel()
+    items = np.asarray(items, dtype=np.int64).ravel()
+    if users.shape != items.shape:
+        raise AmrliteError(f"users and items differ in length ({len(users)} vs {len(items)})")
+    if len(users) and (users.min() < 0 or users.max() >= n_users):
+        raise AmrliteError(f"user ids must lie in 0..{n_users - 1}, got {users.min()}..{users.max()}")
+    if len(items) and (items.min() < 0 or items.max() >= n_items):
+        raise AmrliteError(f"item ids must lie in 0..{n_items - 1}, got {items.min()}..{items.max()}")
+    return users, items
+
+
+def _csr(n_users, users, items):
+    order = np.lexsort((items, users))
+    counts = np.bincount(users, minlength=n_users)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, items[order]
+
+
+def _segments(indptr, indices, rows_users):
+    """For each row r (user ``rows_users[r]``): (row index, item) for every item the user has."""
+    starts = indptr[rows_users]
+    lens = indptr[rows_users + 1] - starts
+    total = int(lens.sum())
+    rows = np.repeat(np.arange(len(rows_users)), lens)
+    offs = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens)
+    return rows, indices[np.repeat(starts, lens) + offs]
+
+
+def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidates=None,
+                     rng=None, seed=2019, label="items"):
+    """``int32 [len(row_users), n_negatives]``: distinct negatives for each held-out row.
+
+    Row ``r`` gets ``n_negatives`` distinct items drawn uniformly from ``candidates`` (default: all
+    ``n_items`` items) that user ``row_users[r]`` never interacted with in ``(users, items)``.
+    Vectorised: one random key per (row, candidate), seen items pushed to the end, the
+    ``n_negatives`` smallest keys kept. Raises :class:`AmrliteError` naming the first user with too
+    few candidates.
+    """
+    rng = np.random.default_rng(seed) if rng is None else rng
+    row_users = np.asarray(row_users, dtype=np.int64).ravel()
+    users = np.asarray(users, dtype=np.int64).ravel()
+    items = np.asarray(items, dtype=np.int64).ravel()
+    cand = np.arange(n_items, dtype=np.int64) if candidates is None else np.unique(
+        np.asarray(candidates, dtype=np.int64))
+    n_neg = int(n_negatives)
+    if n_neg <= 0 or len(row_users) == 0:
+        return np.zeros((len(row_users), max(n_neg, 0)), dtype=np.int32)
+    n_users = int(max(row_users.max(initial=-1), users.max(initial=-1))) + 1
+    indptr, indices = _csr(n_users, users, items)
+    pos = np.full(n_items, -1, dtype=np.int64)
+    pos[cand] = np.arange(len(cand))
+    inside = pos[indices] >= 0
+    owner = np.repeat(np.arange(n_users), np.diff(indptr))
+    n_seen = np.bincount(owner[inside], minlength=n_users)
+    avail = len(cand) - n_seen[row_users]
+    short = np.flatnonzero(avail < n_neg)
+    if len(short):
+        r = short[0]
+        raise AmrliteError(
+            f"user {row_users[r]}: only {avail[r]} {label} the user never interacted with, but "
+            f"{n_neg} negatives per held-out row were asked for ({len(np.unique(row_users[short]))}"
+            f" user(s) affected); ask for fewer negatives (0 = full ranking only)")
+    out = np.empty((len(row_users), n_neg), dtype=np.int32)
+    chunk = max(1, _KEYS_PER_CHUNK // len(cand))
+    for s in range(0, len(row_users), chunk):
+        ru = row_users[s:s + chunk]
+        keys = rng.random((len(ru), len(cand)))
+        rows, its = _segments(indptr, indices, ru)
+        cols = pos[its]
+        ok = cols >= 0
+        keys[rows[ok], cols[ok]] = 2.0          # seen: never among the smallest n_neg
+        part = np.argpartition(keys, n_neg - 1, axis=1)[:, :n_neg] if n_neg < len(cand) else \
+            np.broadcast_to(np.arange(len(cand)), keys.shape).copy()
+        order = np.argsort(np.take_along_axis(keys, part, axis=1), axis=1)
+        out[s:s + len(ru)] = cand[np.take_along_axis(part, order, axis=1)]
+    return out
+
+
+def _random_rank(rng, users, n_users):
+    """Rank of each interaction inside its user's group, in a random order (0 = first)."""
+    key = rng.random(len(users))
+    order = np.lexsort((key, users))
+    counts = np.bincount(users, minlength=n_users)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(users), dtype=np.int64)
+    rank[order] = np.arange(len(users)) - starts[users[order]]
+    return rank, counts
+
+
+def _first_per_user(rng, users, idx):
+    """One random element of ``idx`` per user (sorted by user)."""
+    if len(idx) == 0:
+        return idx
+    key = rng.random(len(idx))
+    order = np.lexsort((key, users[idx]))
+    idx = idx[order]
+    u = users[idx]
+    first = np.concatenate(([True], u[1:] != u[:-1]))
+    return idx[first]
+
+
+def _rows(users, items, idx, negatives):
+    return EvalRows(users=users[idx].astype(np.int32), items=items[idx].astype(np.int32),
+                    negatives=negatives)
+
+
+def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, name="loo"):
+    """Per user: one random interaction is the test row, another the validation row, rest train.
+
+    Users with fewer than 3 interactions keep everything in train (no held-out row). Each held-out
+    row gets ``n_negatives`` distinct items the user never interacted with (``0``: ``negatives``
+    is ``None``, full ranking only).
+    """
+    users, items = _pairs(n_users, n_items, users, items)
+    rng = np.random.default_rng(seed)
+    rank, counts = _random_rank(rng, users, n_users)
+    eligible = counts[users] >= 3
+    test_idx = np.flatnonzero((rank == 0) & eligible)
+    valid_idx = np.flatnonzero((rank == 1) & eligible)
+    test_idx = test_idx[np.argsort(users[test_idx], kind="stable")]
+    valid_idx = valid_idx[np.argsort(users[valid_idx], kind="stable")]
+    train = np.ones(len(users), dtype=bool)
+    train[test_idx] = False
+    train[valid_idx] = False
+    test_neg = valid_neg = None
+    if n_negatives:
+        test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives, rng=rng)
+        valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives, rng=rng)
+    return Split(name=name, n_users=n_users, n_items=n_items,
+                 train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
+                 valid=_rows(users, items, valid_idx, valid_neg),
+                 test=_rows(users, items, test_idx, test_neg))
+
+
+def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99,
+                    fractions=(0.6, 0.2, 0.2), name="cold"):
+    """Items split at random into warm / valid-cold / test-cold; train = warm interactions only.
+
+    Per user, one random interaction with a test-cold item is a test row and one with a
+    valid-cold item a validation row (users without one get no row). Negatives come from the same
+    cold set, items the user never interacted with.
+    """
+    users, items = _pairs(n_users, n_items, users, items)
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.shape != (3,) or (fr < 0).any() or abs(fr.sum() - 1.0) > 1e-6:
+        raise AmrliteError(f"option 'fractions': need three non-negative shares summing to 1 "
+                           f"(warm, valid-cold, test-cold), got {tuple(fractions)}")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n_items)
+    n_warm = int(round(fr[0] * n_items))
+    n_valid = int(round(fr[1] * n_items))
+    group = np.zeros(n_items, dtype=np.int8)
+    valid_cold = perm[n_warm:n_warm + n_valid]
+    test_cold = perm[n_warm + n_valid:]
+    group[valid_cold] = 1
+    group[test_cold] = 2
+    g = group[items]
+    test_idx = _first_per_user(rng, users, np.flatnonzero(g == 2))
+    valid_idx = _first_per_user(rng, users, np.flatnonzero(g == 1))
+    test_neg = valid_neg = None
+    if n_negatives:
+        test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives,
+                                    candidates=test_cold, rng=rng, label="test-cold items")
+        valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives,
+                                     candidates=valid_cold, rng=rng, label="valid-cold items")
+    train = g == 0
+    return Split(name=name, n_users=n_users, n_items=n_items,
+                 train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
+                 valid=_rows(users, items, valid_idx, valid_neg),
+                 test=_rows(users, items, test_idx, test_neg))
+
+
+def sparsify(split, max_per_user, seed=2019, *, name=None):
+    """A copy of ``split`` whose train keeps at most ``max_per_user`` random rows per user.
+
+    Valid/test rows (and their negatives) are shared with ``split``. ``split-sparse3`` of ml100k is
+    ``sparsify(loo, 3, seed=2019)`` in spirit.
+    """
+    k = int(max_per_user)
+    if k < 1:
+        raise AmrliteError(f"option 'max_per_user': must be at least 1, got {max_per_user}")
+    rng = np.random.default_rng(seed)
+    tu = np.asarray(split.train_users, dtype=np.int64)
+    rank, _ = _random_rank(rng, tu, split.n_users)
+    keep = rank < k
+    return Split(name=name or f"{split.name}-sparse{k}", n_users=split.n_users,
+                 n_items=split.n_items, train_users=split.train_users[keep],
+                 train_items=split.train_items[keep], valid=split.valid, test=split.test)
