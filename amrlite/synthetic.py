@@ -106,8 +106,16 @@ def make_synthetic(n_users=600, n_items=1000, n_features=64, n_latent=8, seed=0,
 
     test_neg = valid_neg = None
     if n_negatives:
-        test_neg = sample_negatives(ou, users, items, n_items, n_negatives, rng=rng)
-        valid_neg = sample_negatives(ou, users, items, n_items, n_negatives, rng=rng)
+        # a cold held-out item is ranked among cold items (as in an item-cold-start split), so
+        # that the ranking asks whether content alone finds it; warm rows among all items
+        def negatives(row_is_cold):
+            out = sample_negatives(ou, users, items, n_items, n_negatives, rng=rng)
+            if row_is_cold.any():
+                out[row_is_cold] = sample_negatives(ou[row_is_cold], users, items, n_items,
+                                                    n_negatives, candidates=cold, rng=rng)
+            return out
+        test_neg = negatives(cold_test)
+        valid_neg = negatives(cold_valid)
     split = Split(name="loo", n_users=n_users, n_items=n_items,
                   train_users=train_u.astype(np.int32), train_items=train_i.astype(np.int32),
                   valid=EvalRows(ou.astype(np.int32), valid_item.astype(np.int32), valid_neg),

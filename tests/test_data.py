@@ -338,7 +338,7 @@ def test_synthetic_default():
 def _hr10(score, rows, mask):
     cand = np.concatenate([rows.items[:, None], rows.negatives], axis=1)[mask]
     sc = score(rows.users[mask], cand)
-    return float(((sc[:, 1:] > sc[:, :1]).sum(axis=1) < 10).mean())
+    return float(((sc[:, 1:] >= sc[:, :1]).sum(axis=1) < 10).mean())   # ties count against
 
 
 def test_synthetic_content_matters():
@@ -355,3 +355,6 @@ def test_synthetic_content_matters():
     pop = _hr10(lambda u, c: counts[c], s.test, on_cold)   # a pure-ID score: cold items look unseen
     assert truth > 0.5 and content > 0.4     # random ranking gives 0.1
     assert pop < 0.1 < content
+    # a cold positive is ranked among cold items only, a warm one among all items
+    assert np.isin(s.test.negatives[on_cold], ds.meta["cold_items"]).all()
+    assert not np.isin(s.test.negatives[~on_cold], ds.meta["cold_items"]).all(axis=1).any()
