@@ -227,13 +227,10 @@ def evaluate_factors(U, V, sp, rows, *, full_ranking=False, xp=np):
     return out
 
 
-def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None):
-    """Evaluate a fitted ``model`` on ``data`` (a Dataset + split name, or a Split).
-
-    Returns a flat dict: the nine metrics (HR@5/10/20, NDCG@5/10/20; ties count against the
-    positive; cold test items scored by content alone) plus ``"warm"``/``"cold"`` sub-dicts and
-    row counts.
-    """
+def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=False,
+                        features=None):
+    """Score ``model`` on ``data``'s ``on`` rows; returns :func:`evaluate_factors`' dict (with
+    the per-row ``"ranks"``, for significance tests and attacks)."""
     sp = _as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
@@ -250,24 +247,23 @@ def evaluate(model, data, split="loo", *, on="test", full_ranking=False, feature
                            f"{sp.n_users} × {sp.n_items}")
     if features is None:
         features = getattr(data, "features", None)
-    if model.spec.kind == "pop":
-        pop = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
-        U, V = None, pop[:, None]
-    else:
-        U, V = factors(model.spec, model.params, features, sp.warm_items)
-    res = evaluate_factors(U, V, sp, rows, full_ranking=full_ranking)
+    popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
+    U, V = factors(model.spec, model.params, features, sp.warm_items, popularity=popularity)
+    return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking)
+
+
+def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None):
+    """Evaluate a fitted ``model`` on ``data`` (a Dataset + split name, or a Split).
+
+    Returns a flat dict: the nine metrics (HR@5/10/20, NDCG@5/10/20; ties count against the
+    positive; cold test items scored by content alone) plus ``"warm"``/``"cold"`` sub-dicts,
+    row counts ``"n"`` and the ``"protocol"`` (``sampled-99`` or ``full``).
+    """
+    res = evaluate_with_ranks(model, data, split, on=on, full_ranking=full_ranking,
+                              features=features)
+    rows = getattr(_as_split(data, split), on)
     flat = dict(res["all"])
     flat.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"],
                  "protocol": "full" if (full_ranking or rows.negatives is None) else
                  f"sampled-{rows.negatives.shape[1]}"})
     return flat
-
-
-def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=False):
-    """Like :func:`evaluate`, but also returns the per-row ranks (for significance tests)."""
-    sp = _as_split(data, split)
-    rows = getattr(sp, on)
-    features = getattr(data, "features", None)
-    U, V = factors(model.spec, model.params, features, sp.warm_items,
-                   popularity=np.bincount(sp.train_items, minlength=sp.n_items).astype(float))
-    return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking)
