@@ -214,8 +214,13 @@ def evaluate(model_path, data, split, features, normalize, full_ranking, on, bac
     model = Model.load(model_path)
     if data is None and not model.header.get("synthetic") and model.header.get("dataset"):
         data = model.header["dataset"]
-    if split == "loo" and model.header.get("split"):
-        split = model.header["split"]
+    trained_on = model.header.get("split")
+    if split == "loo" and trained_on and not click.get_current_context().get_parameter_source(
+            "split").name == "COMMANDLINE":
+        split = trained_on
+    elif trained_on and split != trained_on:
+        warnings.warn(f"{model_path} was trained on split {trained_on!r}; its training data may "
+                      f"overlap the {split!r} {on} rows")
     ds, sp = _load(data, features, normalize, split)
     metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking)
     click.echo(results_table(metrics, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
