@@ -292,6 +292,114 @@ def gradcheck(kind, form, backend, seed):
     click.echo(f"all gradients match (worst {worst:.1e})")
 
 
+# ---------------------------------------------------------------------------- attack
+def _load_for_model(model, data, features, normalize, split):
+    """The data set a saved model was trained on, unless --data says otherwise."""
+    if data is None and not model.header.get("synthetic") and model.header.get("dataset"):
+        data = model.header["dataset"]
+    if split == "loo" and model.header.get("split"):
+        split = model.header["split"]
+    return _load(data, features, normalize, split)
+
+
+@cli.command()
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@data_options
+@click.option("--eps", "eps_text", default="0.01,0.05,0.1,0.2,0.5", show_default=True,
+              help="Comma-separated radii ε of the per-item feature perturbation.")
+@click.option("--kind", default="adversarial", show_default=True,
+              help="adversarial (FGM/PGD), random, sign (FGSM, L∞) or certified (worst case).")
+@click.option("--objective", default="test", show_default=True,
+              help="Loss the adversary ascends: test (evaluation rows) or train (training pairs).")
+@click.option("--steps", type=int, default=1, show_default=True,
+              help="Projected gradient steps (1 = one-step FGM).")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Draws of --kind random.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the clean and attacked metrics with their drops as JSON.")
+def attack(model_path, data, split, features, normalize, eps_text, kind, objective, steps,
+           repeats, seed, on, full_ranking, metrics_out):
+    """Perturb item features at test time and report what HR/NDCG lose at each ε."""
+    from .attack import KINDS, OBJECTIVES, parse_eps_list
+    from .attack import attack as run_attack
+    from .recommender import Model
+    eps_list = parse_eps_list(eps_text)
+    if kind not in KINDS:
+        raise AmrliteError(f"--kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if objective not in OBJECTIVES:
+        raise AmrliteError(f"--objective {objective!r}: choose test or train")
+    model = Model.load(model_path)
+    if kind == "certified" and not model.spec.has_content:
+        raise AmrliteError(f"--kind certified: {model_path} is a {model.spec.label} model without "
+                           "content features; a feature perturbation cannot change its scores")
+    ds, sp = _load_for_model(model, data, features, normalize, split)
+    res = run_attack(model, ds, sp, eps_list, kind=kind, objective=objective, steps=steps,
+                     repeats=repeats, seed=seed, on=on, full_ranking=full_ranking)
+    click.echo(attack_table(res, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
+                                 f"{res['protocol']} ranking ({on}): {kind} attack"
+                                 + ("" if kind in ("random", "certified") else
+                                    f", {objective} objective, {steps} step(s)")))
+    if res.get("note"):
+        click.echo(f"note: {res['note']}")
+    if "flip_eps" in res and res["flip_eps"]["median"] is not None:
+        f = res["flip_eps"]
+        click.echo(f"smallest ε that can push the positive out of the top {f['top_n']}: median "
+                   f"{f['median']:.4g} (quartiles {f['q1']:.4g}, {f['q3']:.4g}); already out at "
+                   f"ε=0: {f['share_already_out']:.1%}")
+    if metrics_out:
+        _write_json(metrics_out, res)
+
+
+def attack_table(res, title):
+    """ε, then HR@10 and NDCG@10 with their relative drops, then the other metrics."""
+    cols = ["HR@10", "NDCG@10"]
+    rest = [c for c in METRIC_NAMES if c not in cols]
+    head = (f"{'eps':>7}  " + "  ".join(f"{c:>8} {'drop':>7}" for c in cols) + "  "
+            + "  ".join(f"{c:>7}" for c in rest))
+    lines = [title, head]
+
+    def row(label, m):
+        cells = []
+        for c in cols:
+            d = m.get("drop", {}).get(c, 0.0)
+            cells.append(f"{m[c]:>8.4f} {'' if d is None else format(d, '>7.1%'):>7}")
+        return (f"{label:>7}  " + "  ".join(cells) + "  "
+                + "  ".join(f"{m[c]:>7.4f}" for c in rest))
+    lines.append(row("clean", res["clean"]))
+    for key, m in res["eps"].items():
+        lines.append(row(f"{float(key):g}", m))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- compare
+@cli.command()
+@click.argument("model_a", type=click.Path(dir_okay=False))
+@click.argument("model_b", type=click.Path(dir_okay=False))
+@data_options
+@click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
+@click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
+def compare(model_a, model_b, data, split, features, normalize, on, full_ranking, metrics_out):
+    """Paired per-user t-test and Wilcoxon signed-rank test of model A against model B."""
+    from .recommender import Model
+    from .significance import compare as run_compare
+    a, b = Model.load(model_a), Model.load(model_b)
+    ds, sp = _load_for_model(a, data, features, normalize, split)
+    res = run_compare(a, b, ds, sp, on=on, full_ranking=full_ranking)
+    click.echo(f"A = {res['a']} ({model_a}), B = {res['b']} ({model_b}); split {sp.name!r} "
+               f"({on}), {res['n_users']} users, {res['n_rows']} rows")
+    click.echo(f"{'metric':<8} {'mean A':>8} {'mean B':>8} {'A - B':>8} {'p (t)':>10} "
+               f"{'p (Wilcoxon)':>13}")
+    for m in ("NDCG@10", "HR@10"):
+        r = res[m]
+        click.echo(f"{m:<8} {r['mean_a']:>8.4f} {r['mean_b']:>8.4f} {r['diff']:>+8.4f} "
+                   f"{r['p_t']:>10.3g} {r['p_wilcoxon']:>13.3g}")
+    if metrics_out:
+        _write_json(metrics_out, res)
+
+
 def main():
     cli(prog_name="amrlite")
 

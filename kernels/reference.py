@@ -357,3 +357,105 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
         raise ValueError("could not draw negatives: some user has interacted with (almost) every "
                          "warm item")
     return u, i, j
+
+
+# ----------------------------------------------------------------------------------------------
+# MF-eALS: element-wise ALS with popularity-weighted missing data (He, Zhang, Kan, Chua, SIGIR 2016)
+# ----------------------------------------------------------------------------------------------
+#
+# Objective (r_ui = 1 for the observed pairs R, every other pair is missing and weighted c_i):
+#
+#     L = Σ_{(u,i)∈R} w_ui (1 − x̂_ui)²  +  Σ_u Σ_{i∉R_u} c_i x̂_ui²  +  λ (‖P‖² + ‖Q‖²),
+#     x̂_ui = p_u·q_i,      c_i = c0 · f_i^α / Σ_j f_j^α     (f_i: training popularity of i).
+#
+# The missing-data term runs over almost every (u, i); it is rewritten through all items minus
+# the observed ones, Σ_{i∉R_u} c_i x̂² = Σ_i c_i x̂² − Σ_{i∈R_u} c_i x̂², and
+#
+#     Σ_i c_i x̂_ui² = p_uᵀ S^q p_u,      S^q = Σ_i c_i q_i q_iᵀ   (K×K, once per user sweep),
+#
+# so L = Σ_R [w (1 − x̂)² − c_i x̂²] + Σ_u p_uᵀ S^q p_u + λ(‖P‖² + ‖Q‖²) costs O(|R|K + (M+N)K²).
+#
+# Coordinate update of p_uf (all else fixed). Write x̂^f_ui = x̂_ui − p_uf q_if (the prediction
+# without factor f). L is a convex quadratic in p_uf; setting ∂L/∂p_uf = 0,
+#
+#     −Σ_{i∈R_u} w_ui (1 − x̂^f_ui − p_uf q_if) q_if − Σ_{i∈R_u} c_i (x̂^f_ui + p_uf q_if) q_if
+#        + Σ_{k≠f} p_uk s^q_kf + p_uf s^q_ff + λ p_uf = 0
+#
+#     ⇒  p_uf = [Σ_{i∈R_u} (w_ui − (w_ui − c_i) x̂^f_ui) q_if − Σ_{k≠f} p_uk s^q_kf]
+#               / [Σ_{i∈R_u} (w_ui − c_i) q_if² + s^q_ff + λ]                       (Eq. 12)
+#
+# The denominator equals Σ_{R_u} w q² + Σ_{i∉R_u} c_i q_if² + λ > 0, so it is an exact
+# minimiser: no sweep can increase L. Symmetrically, with S^p = Σ_u p_u p_uᵀ (the missing weight
+# c_i now multiplies the whole user sum):
+#
+#     q_if = [Σ_{u∈R_i} (w_ui − (w_ui − c_i) x̂^f_ui) p_uf − c_i Σ_{k≠f} q_ik s^p_kf]
+#            / [Σ_{u∈R_i} (w_ui − c_i) p_uf² + c_i s^p_ff + λ]                       (Eq. 13)
+#
+# Prediction cache: x̂ is kept only for the observed pairs (one entry per training pair, in the
+# user-major CSR order). Updating factor f of user u: x̂^f = x̂ − p_uf(old) q_if, then
+# x̂ ← x̂^f + p_uf(new) q_if for i ∈ R_u; likewise for items. S^q is fixed during the user
+# sweep (Q does not change) and S^p during the item sweep. One epoch = users, then items:
+# O(|R|K + (M+N)K²).
+#
+# Users are independent given Q (and items given P), so all users' factor f can be updated at
+# once: the reference below loops over f and vectorises over users (segment sums by
+# ``np.bincount``), which is the same arithmetic as the per-user loops of the Numba kernel.
+
+def eals_confidence(popularity, c0=512.0, alpha=0.4):
+    """``c_i = c0 · f_i^α / Σ_j f_j^α`` (0 for items never seen in training)."""
+    f = np.asarray(popularity, dtype=np.float64)
+    fa = np.where(f > 0, np.power(np.maximum(f, 1e-300), alpha), 0.0)
+    total = fa.sum()
+    return c0 * fa / total if total > 0 else fa
+
+
+def eals_predictions(P, Q, indptr, indices):
+    """``x̂_ui = p_u·q_i`` for every training pair, in CSR order."""
+    user_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return np.einsum("nk,nk->n", P[user_of], Q[indices])
+
+
+def eals_update_users(P, Q, pred, indptr, indices, w, conf, reg):
+    """One sweep of Eq. 12 over every user and factor, in place on ``P`` and ``pred``."""
+    n_users, K = P.shape
+    user_of = np.repeat(np.arange(n_users), np.diff(indptr))
+    S = (Q * conf[:, None]).T @ Q                        # S^q = Σ_i c_i q_i q_iᵀ
+    cw = w - conf[indices]                               # w_ui − c_i per pair
+    for f in range(K):
+        q = Q[indices, f]
+        pred_f = pred - P[user_of, f] * q                # x̂^f
+        num = np.bincount(user_of, (w - cw * pred_f) * q, minlength=n_users)
+        num -= P @ S[:, f] - P[:, f] * S[f, f]           # Σ_{k≠f} p_uk s_kf
+        den = np.bincount(user_of, cw * q * q, minlength=n_users) + S[f, f] + reg
+        P[:, f] = num / den
+        pred[:] = pred_f + P[user_of, f] * q
+
+
+def eals_update_items(P, Q, pred, indptr, indices, w, conf, reg):
+    """One sweep of Eq. 13 over every item and factor, in place on ``Q`` and ``pred``."""
+    n_items, K = Q.shape
+    user_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    S = P.T @ P                                          # S^p = Σ_u p_u p_uᵀ
+    cw = w - conf[indices]
+    for f in range(K):
+        p = P[user_of, f]
+        pred_f = pred - p * Q[indices, f]
+        num = np.bincount(indices, (w - cw * pred_f) * p, minlength=n_items)
+        num -= conf * (Q @ S[:, f] - Q[:, f] * S[f, f])
+        den = np.bincount(indices, cw * p * p, minlength=n_items) + conf * S[f, f] + reg
+        Q[:, f] = num / den
+        pred[:] = pred_f + p * Q[indices, f]
+
+
+def eals_objective(P, Q, pred, indptr, indices, w, conf, reg):
+    """``L`` of the section comment, from the prediction cache and S^q."""
+    S = (Q * conf[:, None]).T @ Q
+    observed = float(np.sum(w * (1.0 - pred) ** 2 - conf[indices] * pred ** 2))
+    return observed + float(np.sum((P @ S) * P)) + reg * float(np.sum(P * P) + np.sum(Q * Q))
+
+
+def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg):
+    """Users, then items; returns the objective after the epoch."""
+    eals_update_users(P, Q, pred, indptr, indices, w, conf, reg)
+    eals_update_items(P, Q, pred, indptr, indices, w, conf, reg)
+    return eals_objective(P, Q, pred, indptr, indices, w, conf, reg)

@@ -1,0 +1,448 @@
+r"""Test-time robustness: perturb the item content features and measure what the ranking loses.
+
+An attacker may move each item's feature vector ``c_k`` to ``c_k + Δ_k`` with ``‖Δ_k‖ ≤ ε``.
+There is *one* Δ per item, shared by every user (an image is the same for everyone). The model
+is fixed; only the features change. Models without content (POP, MF-BPR, MF-eALS) are unaffected
+by construction: their drop is exactly 0 at every ε.
+
+Kinds (see ``docs/robustness.md``):
+
+* ``adversarial`` (fast gradient method, the paper's Eq. 7): ``Δ_k = ε Γ_k / ‖Γ_k‖`` with Γ the
+  gradient of a BPR loss with respect to the features; with ``steps = S > 1`` projected
+  gradient ascent on the ε-ball (step ``2.5 ε / S``, Γ recomputed at ``c + Δ`` each step; the
+  iterate with the largest attacked loss is kept, the one-step point included, so it is never
+  weaker than one step *by that loss*).
+* ``sign``: ``Δ_k = ε sign(Γ_k)`` (FGSM, the L∞ ball: ‖Δ_k‖₂ can reach ε√D).
+* ``random``: a Gaussian direction of norm ε per item, metrics averaged over ``repeats`` draws.
+* ``certified``: no perturbation at all, but the worst case over *every* Δ in the L2 ε-ball,
+  per evaluation row; a lower bound on the metrics that no L2 attack of radius ε can beat.
+
+Objectives of Γ:
+
+* ``test``: the BPR loss of every evaluation row's positive against each of its (sampled)
+  negatives (all non-training items under full ranking): a white-box attack on the evaluation;
+* ``train``: the BPR loss over the training pairs, each with one seeded uniformly drawn warm
+  negative. Cold items never occur in training: Γ is zero for them and they are not moved.
+
+Γ in closed form. The score is ``x_uk = … + g_u·E c_k + w·c_k``, so for a set of pairs
+``(u, i, j)`` with ``s = −σ(−(x_ui − x_uj))``
+
+    Γ_k = Σ_{pairs: i=k} s (Eᵀ g_u + w) − Σ_{pairs: j=k} s (Eᵀ g_u + w) = Eᵀ v_k + a_k w,
+    v_k = Σ ±s g_u  (K-dim, a segment sum),   a_k = Σ ±s,
+
+so the pairs only ever meet K-dim vectors: a sparse (items × users) matrix of summed ±s times
+the user table, then one (n_items × K)·(K × D) product. No (pairs × D) array is formed.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse
+
+from .errors import AmrliteError
+from .metrics import METRIC_NAMES, metrics_from_ranks
+from .models import content_user_vectors, factors
+from .recommender import _as_split, evaluate_factors
+
+KINDS = ("adversarial", "random", "sign", "certified")
+OBJECTIVES = ("test", "train")
+TOP_N = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _softplus(x):
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def eps_key(eps):
+    """The JSON key of one ε: ``repr`` of the float, so 0.1 → ``"0.1"``, 1 → ``"1.0"``."""
+    return repr(float(eps))
+
+
+def parse_eps_list(text):
+    """``"0.01,0.05,0.1"`` → ``[0.01, 0.05, 0.1]``; AmrliteError on anything else."""
+    if isinstance(text, (int, float)):
+        text = str(text)
+    if isinstance(text, str):
+        parts = [p.strip() for p in text.split(",")]
+    else:
+        parts = list(text)
+    if not parts or any(p == "" for p in parts):
+        raise AmrliteError(f"--eps {text!r}: give a comma-separated list of numbers ≥ 0, "
+                           "e.g. 0.01,0.05,0.1")
+    out = []
+    for p in parts:
+        try:
+            v = float(p)
+        except (TypeError, ValueError):
+            raise AmrliteError(f"--eps: {p!r} is not a number (give e.g. 0.01,0.05,0.1)") from None
+        if not math.isfinite(v) or v < 0:
+            raise AmrliteError(f"--eps: {p!r} must be a finite number ≥ 0")
+        out.append(v)
+    return out
+
+
+def _check(kind, objective, steps, repeats):
+    if kind not in KINDS:
+        raise AmrliteError(f"unknown attack kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if objective not in OBJECTIVES:
+        raise AmrliteError(f"unknown attack objective {objective!r}; choose test or train")
+    if int(steps) != steps or steps < 1:
+        raise AmrliteError(f"--steps {steps!r}: must be an integer ≥ 1")
+    if int(repeats) != repeats or repeats < 1:
+        raise AmrliteError(f"--repeats {repeats!r}: must be an integer ≥ 1")
+
+
+def _context(model, dataset, split, on):
+    sp = _as_split(dataset, split)
+    rows = getattr(sp, on, None)
+    if rows is None:
+        raise AmrliteError(f"split {sp.name!r} has no {on} rows")
+    if (model.header.get("n_items") not in (None, sp.n_items)
+            or model.header.get("n_users") not in (None, sp.n_users)):
+        raise AmrliteError(f"the model knows {model.header.get('n_users')} users × "
+                           f"{model.header.get('n_items')} items; the data has "
+                           f"{sp.n_users} × {sp.n_items}")
+    features = getattr(dataset, "features", None)
+    if model.spec.has_content and features is None:
+        raise AmrliteError(f"{model.spec.label} reads item features, but the data set has none")
+    return sp, rows, features
+
+
+def _metric_summary(res):
+    """Flat nine metrics + warm/cold sub-dicts + row counts (as :func:`recommender.evaluate`)."""
+    out = dict(res["all"])
+    out.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"]})
+    return out
+
+
+def _average(summaries):
+    if len(summaries) == 1:
+        return summaries[0]
+    out = {k: float(np.mean([s[k] for s in summaries])) for k in METRIC_NAMES}
+    for part in ("warm", "cold"):
+        out[part] = {k: float(np.mean([s[part][k] for s in summaries])) for k in METRIC_NAMES}
+    out["n"] = summaries[0]["n"]
+    return out
+
+
+def _drops(clean, attacked):
+    """Relative drop ``(clean − attacked) / clean`` per metric (None where clean is 0)."""
+    return {k: (None if clean[k] == 0 else float((clean[k] - attacked[k]) / clean[k]))
+            for k in METRIC_NAMES}
+
+
+# ---------------------------------------------------------------------------------------------
+# the attacker: Γ, the attacked loss, the perturbed metrics
+# ---------------------------------------------------------------------------------------------
+
+class _Attacker:
+    """Everything one model × split × objective needs, computed once."""
+
+    def __init__(self, model, sp, rows, features, objective, seed, full_ranking):
+        self.spec, self.params = model.spec, model.params
+        self.sp, self.rows, self.features = sp, rows, features
+        self.full = bool(full_ranking or rows.negatives is None)
+        self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
+        if not self.spec.has_content:
+            return
+        p64 = {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()}
+        self.p64 = p64
+        self.g = content_user_vectors(self.spec, p64)                  # n_users × K
+        self.E = p64["E"]                                              # K × D
+        self.w = p64.get("w") if self.spec.has_bias else None
+        self.c = np.asarray(features, dtype=np.float64)
+        self.u, self.i, self.j = self._pairs(objective, seed)
+
+    # ---- the pairs of the objective
+    def _pairs(self, objective, seed):
+        sp, rows = self.sp, self.rows
+        if objective == "train":
+            from .kernels import reference as ref
+            indptr, indices = sp.train_csr
+            pool = np.flatnonzero(sp.warm_items).astype(np.int32)
+            rng = np.random.default_rng([seed, 7])
+            return ref.sample_epoch(sp.train_users, sp.train_items, indptr, indices, pool, rng)
+        if not self.full:
+            n = rows.negatives.shape[1]
+            return (np.repeat(rows.users, n), np.repeat(rows.items, n),
+                    np.asarray(rows.negatives).ravel())
+        # full ranking: every item outside the user's training set, except the positive
+        indptr, indices = sp.train_csr
+        us, ps, ns = [], [], []
+        for u, i in zip(rows.users, rows.items):
+            mask = np.ones(sp.n_items, dtype=bool)
+            mask[indices[indptr[u]:indptr[u + 1]]] = False
+            mask[i] = False
+            cand = np.flatnonzero(mask)
+            us.append(np.full(len(cand), u))
+            ps.append(np.full(len(cand), i))
+            ns.append(cand)
+        return tuple(np.concatenate(a).astype(np.int64) for a in (us, ps, ns))
+
+    # ---- loss and Γ at features c + Δ
+    def loss_and_gamma(self, delta, want_gamma=True, chunk=1 << 16):
+        c = self.c if delta is None else self.c + delta
+        U, V = factors(self.spec, self.p64, c, self.sp.warm_items)
+        x = np.empty(len(self.u))
+        for s in range(0, len(self.u), chunk):
+            sl = slice(s, s + chunk)
+            Uu = U[self.u[sl]]
+            x[sl] = np.einsum("bf,bf->b", Uu, V[self.i[sl]] - V[self.j[sl]])
+        loss = float(_softplus(-x).sum())
+        if not want_gamma:
+            return loss, None
+        s = -_sigmoid(-x)                                              # dℓ/dx, in (−1, 0)
+        n_items, n_users = self.sp.n_items, self.sp.n_users
+        A = scipy.sparse.coo_matrix(
+            (np.concatenate([s, -s]), (np.concatenate([self.i, self.j]),
+                                       np.concatenate([self.u, self.u]))),
+            shape=(n_items, n_users)).tocsr()                          # summed ±s per (item, user)
+        v = A @ self.g                                                 # n_items × K
+        gamma = v @ self.E                                             # n_items × D
+        if self.w is not None:
+            a = np.asarray(A.sum(axis=1)).ravel()
+            gamma += a[:, None] * self.w[None, :]
+        return loss, gamma
+
+    # ---- metrics
+    def ranks_and_metrics(self, delta=None):
+        feats = self.features if delta is None else self.features + delta
+        U, V = factors(self.spec, self.params, feats, self.sp.warm_items,
+                       popularity=self.popularity)
+        res = evaluate_factors(U, V, self.sp, self.rows, full_ranking=self.full)
+        return res["ranks"], _metric_summary(res)
+
+
+def _unit_rows(gamma):
+    norm = np.sqrt(np.einsum("kd,kd->k", gamma, gamma))[:, None]
+    return np.where(norm > 0, gamma / np.where(norm > 0, norm, 1), 0.0)
+
+
+def _project(delta, eps, kind):
+    if kind == "sign":
+        return np.clip(delta, -eps, eps)
+    norm = np.sqrt(np.einsum("kd,kd->k", delta, delta))[:, None]
+    return np.where(norm > eps, delta * (eps / np.where(norm > 0, norm, 1)), delta)
+
+
+def _direction(gamma, kind):
+    return np.sign(gamma) if kind == "sign" else _unit_rows(gamma)
+
+
+def perturbation(attacker, eps, kind, steps=1, rng=None):
+    """Δ (n_items × D, float64) of one attack at radius ``eps``, and its attacked loss
+    (None for ``random``)."""
+    shape = attacker.c.shape
+    if eps == 0:
+        return np.zeros(shape), None
+    if kind == "random":
+        z = rng.standard_normal(shape)
+        return eps * _unit_rows(z), None
+    loss0, gamma = attacker.loss_and_gamma(None)
+    one_step = eps * _direction(gamma, kind)
+    best_loss, _ = attacker.loss_and_gamma(one_step, want_gamma=False)
+    best = one_step
+    if steps == 1:
+        return best, best_loss
+    alpha = 2.5 * eps / steps
+    delta = np.zeros(shape)
+    for _ in range(steps):
+        delta = _project(delta + alpha * _direction(gamma, kind), eps, kind)
+        loss, gamma = attacker.loss_and_gamma(delta)
+        if loss > best_loss:
+            best, best_loss = delta.copy(), loss
+    return best, best_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# certified bound
+# ---------------------------------------------------------------------------------------------
+
+def _radius_per_user(attacker):
+    r"""``‖Eᵀ g_u + w‖`` per user without forming users × D: ``gᵀ(EEᵀ)g + 2 g·(Ew) + ‖w‖²``."""
+    g, E = attacker.g, attacker.E
+    sq = np.einsum("uk,kl,ul->u", g, E @ E.T, g)
+    if attacker.w is not None:
+        sq = sq + 2 * g @ (E @ attacker.w) + attacker.w @ attacker.w
+    return np.sqrt(np.maximum(sq, 0))
+
+
+def _candidate_scores(attacker, chunk=1024):
+    """Yield ``(slice, pos, neg)`` per chunk of rows: the positive's clean score and the
+    candidates' clean scores (float64; −inf where an item is not a candidate), computed with the
+    model's own dtype exactly as the evaluation does."""
+    sp, rows = attacker.sp, attacker.rows
+    U, V = factors(attacker.spec, attacker.params, attacker.features, sp.warm_items)
+    indptr, indices = sp.train_csr
+    for s in range(0, len(rows), chunk):
+        sl = slice(s, s + chunk)
+        Ur = U[rows.users[sl]]
+        pos = np.einsum("rf,rf->r", Ur, V[rows.items[sl]]).astype(np.float64)
+        if not attacker.full:
+            neg = np.einsum("rf,rnf->rn", Ur, V[rows.negatives[sl]]).astype(np.float64)
+        else:
+            neg = (Ur @ V.T).astype(np.float64)
+            for r, u in enumerate(rows.users[sl]):
+                neg[r, indices[indptr[u]:indptr[u + 1]]] = -np.inf
+            neg[np.arange(len(pos)), rows.items[sl]] = -np.inf
+        yield sl, pos, neg
+
+
+def certified_ranks(attacker, eps_list, top_n=TOP_N):
+    r"""Worst-case ranks over every per-item L2 perturbation of radius ε, and the per-row
+    smallest ε at which the positive can leave the top ``top_n``.
+
+    The score is linear in ``c_k``: ``x_uk(c + Δ) = x_uk(c) + r_u·Δ_k``, ``r_u = Eᵀ g_u + w``.
+    By Cauchy–Schwarz ``|r_u·Δ_k| ≤ ε‖r_u‖``, and every candidate is a distinct item with its own
+    Δ, so the worst case lowers the positive by ε‖r_u‖ and raises each negative by ε‖r_u‖:
+
+        worst rank = #{n : x_un + ε‖r_u‖ ≥ x_ui − ε‖r_u‖}.
+
+    It leaves the top N once the N-th largest negative ``x_(N)`` reaches the positive's lower
+    bound: ``ε* = max(0, (x_ui − x_(N)) / (2‖r_u‖))`` (∞ when ``r_u = 0`` or fewer than N
+    candidates). Worst rank < N ⇔ ε < ε*.
+    """
+    radius = _radius_per_user(attacker)
+    ranks = {e: [] for e in eps_list}
+    flip = []
+    for sl, pos, neg in _candidate_scores(attacker):
+        rad = radius[attacker.rows.users[sl]]
+        for e in eps_list:
+            margin = 2 * e * rad
+            ranks[e].append((neg >= (pos - margin)[:, None]).sum(axis=1))
+        if neg.shape[1] >= top_n:
+            nth = -np.partition(-neg, top_n - 1, axis=1)[:, top_n - 1]
+        else:
+            nth = np.full(len(pos), -np.inf)
+        gap = pos - nth
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e_star = np.where(rad > 0, gap / (2 * rad), np.inf)
+        e_star = np.where(np.isfinite(nth), np.maximum(e_star, 0.0), np.inf)
+        e_star = np.where(gap <= 0, 0.0, e_star)
+        flip.append(e_star)
+    return {e: np.concatenate(r) for e, r in ranks.items()}, np.concatenate(flip)
+
+
+def _distribution(values):
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+
+    def q(p):
+        return float(np.quantile(finite, p)) if len(finite) else None
+    return {"n": int(len(v)), "share_already_out": float(np.mean(v == 0)) if len(v) else None,
+            "share_never": float(np.mean(~np.isfinite(v))) if len(v) else None,
+            "min": q(0.0), "q1": q(0.25), "median": q(0.5), "q3": q(0.75), "max": q(1.0),
+            "mean": float(finite.mean()) if len(finite) else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------
+
+def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
+           kind="adversarial", objective="test", steps=1, repeats=5, seed=0, on="test",
+           full_ranking=False):
+    """Metrics of ``model`` on ``split``'s ``on`` rows with item features perturbed at each ε.
+
+    Returns a JSON-serialisable dict::
+
+        {"clean": {nine metrics, "warm": {...}, "cold": {...}, "n": {...}},
+         "eps": {"0.1": {nine metrics, "warm", "cold", "n",
+                         "drop": {metric: (clean − attacked) / clean}, ...}, ...},
+         "kind": ..., "objective": ..., "steps": ..., "repeats": ..., "model": ...,
+         "affected": bool, "note": str (models without content)}
+
+    ``adversarial``/``sign`` entries also carry ``"attacked_loss"`` (the objective's BPR loss at
+    ``c + Δ``) and ``"clean_loss"``; ``certified`` adds ``"flip_eps"``: the distribution of the
+    per-row smallest ε at which the positive can leave the top 10.
+    """
+    _check(kind, objective, steps, repeats)
+    eps_list = parse_eps_list(eps_list) if isinstance(eps_list, str) else [float(e) for e in eps_list]
+    if any(not math.isfinite(e) or e < 0 for e in eps_list):
+        raise AmrliteError(f"eps {eps_list}: every ε must be a finite number ≥ 0")
+    sp, rows, features = _context(model, dataset, split, on)
+    if kind == "certified" and not model.spec.has_content:
+        raise AmrliteError(f"certified bound: {model.spec.label} has no content features, so a "
+                           "feature perturbation cannot change its scores; nothing to certify")
+    attacker = _Attacker(model, sp, rows, features, objective, seed, full_ranking)
+    clean_ranks, clean = attacker.ranks_and_metrics(None)
+    out = {"clean": clean, "eps": {}, "kind": kind, "objective": objective, "steps": int(steps),
+           "repeats": int(repeats) if kind == "random" else 1, "model": model.spec.label,
+           "split": sp.name, "on": on, "protocol": "full" if attacker.full else
+           f"sampled-{rows.negatives.shape[1]}", "affected": bool(model.spec.has_content)}
+    if not model.spec.has_content:
+        out["note"] = (f"{model.spec.label} does not read item features: perturbing them leaves "
+                       "every score unchanged (drop 0 at every ε)")
+        for e in eps_list:
+            out["eps"][eps_key(e)] = {**clean, "drop": {k: 0.0 for k in METRIC_NAMES}}
+        return out
+    if kind == "certified":
+        ranks, flip = certified_ranks(attacker, eps_list)
+        warm = sp.warm_items[rows.items]
+        for e in eps_list:
+            r = ranks[e]
+            m = metrics_from_ranks(r)
+            m.update({"warm": metrics_from_ranks(r[warm]), "cold": metrics_from_ranks(r[~warm]),
+                      "n": clean["n"]})
+            m["drop"] = _drops(clean, m)
+            out["eps"][eps_key(e)] = m
+        out["flip_eps"] = {"top_n": TOP_N, **_distribution(flip)}
+        return out
+    clean_loss = attacker.loss_and_gamma(None, want_gamma=False)[0]
+    out["clean_loss"] = clean_loss
+    for e in eps_list:
+        if kind == "random":
+            rng = np.random.default_rng([seed, 11, int(round(e * 1e9))])
+            runs = [attacker.ranks_and_metrics(perturbation(attacker, e, kind, rng=rng)[0])[1]
+                    for _ in range(repeats)] if e > 0 else [clean]
+            m = _average(runs)
+        else:
+            delta, loss = perturbation(attacker, e, kind, steps)
+            m = clean if e == 0 else attacker.ranks_and_metrics(delta)[1]
+            m = dict(m)
+            m["attacked_loss"] = clean_loss if loss is None else loss
+        m["drop"] = _drops(clean, m)
+        out["eps"][eps_key(e)] = m
+    return out
+
+
+def rank_change(model, dataset, split="loo", eps=0.1, *, kind="adversarial", objective="test",
+                steps=1, seed=0, on="test", full_ranking=False):
+    """Per-row ``rank_before − rank_after`` under one attack of radius ``eps`` (the paper's
+    Fig. 5; negative = the positive fell). ``random`` uses one seeded draw; ``certified`` the
+    worst-case rank.
+
+    Returns ``{"per_row": int array, "before": ..., "after": ..., "summary": {mean, median, q1,
+    q3, share_worse, share_better, share_same}}`` (``summary`` is JSON-serialisable).
+    """
+    _check(kind, objective, steps, 1)
+    sp, rows, features = _context(model, dataset, split, on)
+    attacker = _Attacker(model, sp, rows, features, objective, seed, full_ranking)
+    before, _ = attacker.ranks_and_metrics(None)
+    if not model.spec.has_content or eps == 0:
+        after = before.copy()
+    elif kind == "certified":
+        after = certified_ranks(attacker, [float(eps)])[0][float(eps)]
+    else:
+        rng = np.random.default_rng([seed, 11, int(round(eps * 1e9))])
+        delta, _ = perturbation(attacker, float(eps), kind, steps, rng=rng)
+        after = attacker.ranks_and_metrics(delta)[0]
+    diff = before.astype(np.int64) - after.astype(np.int64)
+    summary = {"eps": float(eps), "kind": kind, "n": int(len(diff)),
+               "mean": float(diff.mean()) if len(diff) else None,
+               "median": float(np.median(diff)) if len(diff) else None,
+               "q1": float(np.quantile(diff, 0.25)) if len(diff) else None,
+               "q3": float(np.quantile(diff, 0.75)) if len(diff) else None,
+               "share_worse": float(np.mean(diff < 0)) if len(diff) else None,
+               "share_better": float(np.mean(diff > 0)) if len(diff) else None,
+               "share_same": float(np.mean(diff == 0)) if len(diff) else None}
+    return {"per_row": diff, "before": before, "after": after, "summary": summary}

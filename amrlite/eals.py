@@ -1,0 +1,118 @@
+r"""MF-eALS training (He, Zhang, Kan, Chua, SIGIR 2016): matrix factorisation fitted to all of
+the user × item matrix by element-wise ALS, missing entries weighted by item popularity
+
+    c_i = c0 · f_i^α / Σ_j f_j^α,     observed pairs weighted w_pos,     no negative sampling.
+
+The coordinate updates (Eq. 12/13) and their derivation are in :mod:`amrlite.kernels.reference`
+(``eals_*``); :mod:`amrlite.kernels.cpu_eals` runs them with Numba. The backend ``numpy`` uses
+the reference; ``numba`` (and ``cupy``, which has no eALS kernel) the Numba one.
+
+Knobs: ``dim``, ``epochs``, ``reg`` (λ), ``seed`` (initialisation), ``eval_every`` and
+``patience`` from the model's :class:`~amrlite.train.TrainConfig`; ``c0``, ``alpha``,
+``w_pos`` from ``model.eals_options`` (a dict) over :data:`DEFAULTS`. An ``eals_options["reg"]``
+overrides ``reg`` (eALS wants a larger λ than BPR's default).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .errors import AmrliteError
+from .train import History, _Progress
+
+DEFAULTS = {"c0": 512.0, "alpha": 0.4, "w_pos": 1.0}
+
+
+def eals_options(model):
+    opts = dict(DEFAULTS)
+    opts.update(getattr(model, "eals_options", None) or {})
+    unknown = set(opts) - set(DEFAULTS) - {"reg"}
+    if unknown:
+        raise AmrliteError(f"eALS options: unknown {', '.join(sorted(unknown))}; "
+                           f"known: c0, alpha, w_pos, reg")
+    if not (opts["c0"] >= 0 and opts["alpha"] >= 0 and opts["w_pos"] > 0):
+        raise AmrliteError(f"eALS options: need c0 ≥ 0, alpha ≥ 0, w_pos > 0 (got {opts})")
+    return opts
+
+
+def _kernels(backend):
+    if getattr(backend, "NAME", "numpy") == "numpy":
+        from .kernels import reference as k
+        return k, None
+    try:
+        from .kernels import cpu_eals as k
+    except ImportError:                                  # no numba: the reference still works
+        from .kernels import reference as k
+        return k, None
+    return k, k.eals_csc
+
+
+def train_eals(model, split, backend, progress=False):
+    """Fit ``model.params`` (P, Q, already initialised by ``Model.fit``) by eALS on ``split``.
+
+    Returns ``(best_params, history)``; ``history.losses`` holds the eALS objective after each
+    epoch. With a validation set and ``eval_every``, the epoch with the best validation NDCG@10
+    is kept (as for BPR training).
+    """
+    cfg = model.config
+    opts = eals_options(model)
+    reg = float(opts.get("reg", cfg.reg))
+    model.header["eals"] = {**opts, "reg": reg}
+    kern, make_csc = _kernels(backend)
+    indptr, indices = split.train_csr
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    popularity = np.bincount(split.train_items, minlength=split.n_items)
+    conf = kern.eals_confidence(popularity, opts["c0"], opts["alpha"]) \
+        if hasattr(kern, "eals_confidence") else _confidence(popularity, opts)
+    w = np.full(len(indices), float(opts["w_pos"]))
+    P = np.array(model.params["P"], dtype=np.float64)
+    Q = np.array(model.params["Q"], dtype=np.float64)
+    pred = kern.eals_predictions(P, Q, indptr, indices)
+    csc = make_csc(indptr, indices, split.n_items) if make_csc else None
+    extra = {} if csc is None else {"csc": csc}
+    history = History()
+    best = None
+    since_best = 0
+    rows = split.valid
+    bar = _Progress(cfg.epochs, model.spec.label, progress)
+    dtype = np.dtype(cfg.dtype)
+
+    def snapshot():
+        return {"P": P.astype(dtype), "Q": Q.astype(dtype)}
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            loss = kern.eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, **extra)
+            history.epoch_seconds.append(time.perf_counter() - t0)
+            history.losses.append(float(loss))
+            if not math.isfinite(loss):
+                raise AmrliteError(f"eALS diverged at epoch {epoch} (objective {loss})")
+            if rows is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
+                params = snapshot()
+                metrics = model._evaluate_rows(params, None, split, rows)["all"]
+                history.evaluations.append({"epoch": epoch, **metrics})
+                if best is None or metrics["NDCG@10"] > history.best_metrics["NDCG@10"]:
+                    best, since_best = params, 0
+                    history.best_epoch, history.best_metrics = epoch, metrics
+                else:
+                    since_best += 1
+            info = f"objective {loss:.6g}"
+            if history.best_metrics:
+                info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
+            bar.update(info)
+            if cfg.patience and since_best >= cfg.patience:
+                history.stopped_early = True
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+    finally:
+        bar.close()
+    return (best if best is not None else snapshot()), history
+
+
+def _confidence(popularity, opts):
+    from .kernels.reference import eals_confidence
+    return eals_confidence(popularity, opts["c0"], opts["alpha"])
