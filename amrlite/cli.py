@@ -142,6 +142,9 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, epoch
         full_ranking, out, metrics_out, log_path, quiet):
     """Train a model and report its test metrics."""
     from .recommender import Model, evaluate
+    if kind == "eals" and click.get_current_context().get_parameter_source("reg").name == "DEFAULT":
+        reg = 10.0   # eALS's λ multiplies a sum over all items: it wants far more than BPR's β
+        click.echo("MF-eALS: --reg defaults to 10 (best on ml100k split-loo)", err=True)
     ds, sp = _load(data, features, normalize, split)
     hyper = dict(epochs=epochs, dim=dim, batch_size=batch_size, lr=lr, reg=reg, reg_e=reg_e,
                  eps=eps, lmd=lmd, adversary=adversary, seed=seed, eval_every=eval_every,
