@@ -214,7 +214,7 @@ def segments(rows, block_size, xp):
     block = pos // block_size
     width = int(rows.max()) + 1
     keys = block * width + rows.astype(xp.int64)
-    order = xp.argsort(keys, kind="stable")
+    order = xp.argsort(keys, kind="stable") if xp is np else xp.argsort(keys)   # CuPy: stable
     sk = keys[order]
     new = xp.empty(n, dtype=bool)
     new[0] = True
@@ -284,6 +284,10 @@ def perturb(gamma, eps, kind, xp, rng=None):
     raise ValueError(f"unknown adversary {kind!r}; choose grad, sign or random")
 
 
+def _pair(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
 def _per_occurrence_sum(xp, inv, values):
     """``S[inv]`` with ``S[q] = Σ_{o: inv[o]=q} values[o]`` (the segment sum, read back per
     occurrence); buffer of one row per occurrence."""
@@ -293,7 +297,7 @@ def _per_occurrence_sum(xp, inv, values):
 
 
 def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
-               closed_form=True, delta=None):
+               closed_form=True, delta=None, aggregate=True):
     r"""Loss (device scalar, working dtype) and gradients of one batch, sync-free.
 
     ``work`` holds P, Q, H, b and ``Et`` (Ẽ); ``inv_u`` (B) and ``inv_o`` (2B: positives then
@@ -305,8 +309,15 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
     The formulas are :func:`.reference.batch_gradients`'s, with Ẽ, g̃ and the closed form of the
     module docstring; with λ = 0 every adversarial term is an exact zero and the result equals
     VBPR's bit for bit.
+
+    ``aggregate=False`` leaves the row gradients per occurrence, unsummed, as
+    ``(index, rows, "users" | "items")``: for a fused kernel that sums and updates in one pass.
     """
     B = len(u)
+
+    def summed(inv, values, which):
+        return _per_occurrence_sum(xp, inv, values)[0] if aggregate else (values, which)
+
     P = work["P"]
     dtype = P.dtype
     Pu = P[u]
@@ -384,7 +395,7 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
         if adversarial:
             content_term = content_term + s_adv[:, None] * (Fk + dF[:, :K])
         if spec.separate_content_user:
-            rows["H"] = (u, _per_occurrence_sum(xp, inv_u, content_term + two_beta * Hu)[0])
+            rows["H"] = (u, *_pair(summed(inv_u, content_term + two_beta * Hu, "users")))
         else:
             grad_p = grad_p + content_term
         g_et = (s_id[:, None] * Z).T @ diff                           # K′ × D
@@ -394,13 +405,13 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
             else:
                 g_et = g_et + (s_adv[:, None] * Z).T @ delta_diff
         g_et = g_et + 2 * hp.reg_e * Et
-    rows["P"] = (u, _per_occurrence_sum(xp, inv_u, grad_p)[0])
+    rows["P"] = (u, *_pair(summed(inv_u, grad_p, "users")))
     occ = xp.concatenate([i, j])
     if spec.has_item_factors:
-        rows["Q"] = (occ, _per_occurrence_sum(xp, inv_o, g_q)[0])
+        rows["Q"] = (occ, *_pair(summed(inv_o, g_q, "items")))
     if spec.has_bias:
         g_b = xp.concatenate([s_id + two_beta * work["b"][i], -s_id + two_beta * work["b"][j]])
-        rows["b"] = (occ, _per_occurrence_sum(xp, inv_o, g_b)[0])
+        rows["b"] = (occ, *_pair(summed(inv_o, g_b, "items")))
     grads = {"rows": rows}
     if spec.has_content:
         grads["Et"] = g_et
@@ -576,3 +587,43 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048):
 def sampled_ranks(U, V, users, items, negatives, xp=np, chunk=4096):
     from amrlite.metrics import sampled_ranks as generic
     return np.asarray(generic(U, V, users, items, negatives, xp=xp, chunk=chunk), dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the protocol as one object
+# ----------------------------------------------------------------------------------------------
+
+def make_backend(xp, name=None):
+    """A module-like backend object (the protocol of :mod:`amrlite.kernels`) running this
+    module's functions on ``xp``. With NumPy it is the test-only ``numpy-arraylevel`` backend
+    that lets the CPU suite check the GPU backend's array-level path; :mod:`.gpu` uses it with
+    CuPy as its unfused fallback."""
+    from types import SimpleNamespace
+
+    def _to_device(a):
+        return xp.asarray(a)
+
+    def _sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
+        return sample_epoch(train_users, train_items, indptr, indices, negative_pool,
+                            draw_seed(rng), xp)
+
+    return SimpleNamespace(
+        NAME=name or f"{xp.__name__}-arraylevel", xp=xp, to_device=_to_device, to_host=to_host,
+        sample_epoch=_sample_epoch,
+        train_epoch=lambda spec, params, accum, features, triples, hp, rng=None:
+            train_epoch(spec, params, accum, features, triples, hp, rng, xp),
+        train_batch=lambda spec, params, accum, features, u, i, j, hp, rng=None:
+            train_batch(spec, params, accum, features, u, i, j, hp, rng, xp),
+        batch_gradients=lambda spec, params, features, u, i, j, hp, rng=None:
+            batch_gradients(spec, params, features, u, i, j, hp, rng, xp),
+        content_gradient=lambda spec, params, features, u, i, j:
+            content_gradient(spec, params, features, u, i, j, xp),
+        adversarial_perturbation=lambda gamma, eps, kind="grad", rng=None:
+            adversarial_perturbation(gamma, eps, kind, rng, xp),
+        adagrad_update=lambda params, accum, grads, lr, eps=1e-10:
+            adagrad_update(params, accum, grads, lr, xp, eps),
+        sampled_ranks=lambda U, V, users, items, negatives, chunk=4096:
+            sampled_ranks(U, V, users, items, negatives, xp, chunk),
+        full_ranks=lambda U, V, users, items, indptr, indices, chunk=2048:
+            full_ranks(U, V, users, items, indptr, indices, xp, chunk),
+    )
