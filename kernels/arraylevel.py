@@ -462,6 +462,37 @@ def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=Non
     return float(total)
 
 
+def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_update,
+                      dense_update):
+    """:func:`train_epoch` with the Adagrad steps handed to fused updaters (the GPU backend's
+    kernels, or their CPU emulation in the tests):
+
+    * ``row_update(table, accum, grad, index, seg, block, occ_start, lr)`` — ``grad``/``index``
+      per occurrence of batch ``block`` (unsummed), ``seg`` the epoch's :func:`segments`,
+      ``occ_start`` the batch's first occurrence position in them;
+    * ``dense_update(theta, accum, grad, lr)`` — dense Adagrad on Ẽ.
+    """
+    u, i, j = (xp.asarray(a).astype(xp.int32, copy=False) for a in triples)
+    prep = prepare_epoch(u, i, j, hp.batch_size, xp)
+    work, acc = augment(spec, params, xp), augment(spec, accum, xp)
+    arng = make_rng(rng, xp)
+    total = xp.zeros((), dtype=LOSS_DTYPE)
+    inv_u, inv_o = prep["users"]["inv"], prep["items"]["inv"]
+    for block, (start, stop) in enumerate(batch_bounds(len(u), hp.batch_size)):
+        loss, grads = batch_step(spec, work, features, u[start:stop], i[start:stop],
+                                 j[start:stop], inv_u[start:stop], inv_o[2 * start:2 * stop],
+                                 hp, xp, rng=arng, aggregate=False)
+        total += loss.astype(LOSS_DTYPE)
+        for name, (index, g, which) in grads["rows"].items():
+            occ_start = start if which == "users" else 2 * start
+            row_update(work[name], acc[name], g, index, prep[which], block, occ_start, hp.lr)
+        if "Et" in grads:
+            dense_update(work["Et"], acc["Et"], grads["Et"], hp.lr)
+    write_back(spec, work, params)
+    write_back(spec, acc, accum)
+    return float(total)
+
+
 # ----------------------------------------------------------------------------------------------
 # the reference's protocol, on xp
 # ----------------------------------------------------------------------------------------------
