@@ -297,7 +297,7 @@ def _per_occurrence_sum(xp, inv, values):
 
 
 def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
-               closed_form=True, delta=None, aggregate=True):
+               closed_form=True, delta=None, aggregate=True, segsum=None):
     r"""Loss (device scalar, working dtype) and gradients of one batch, sync-free.
 
     ``work`` holds P, Q, H, b and ``Et`` (Ẽ); ``inv_u`` (B) and ``inv_o`` (2B: positives then
@@ -312,6 +312,8 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
 
     ``aggregate=False`` leaves the row gradients per occurrence, unsummed, as
     ``(index, rows, "users" | "items")``: for a fused kernel that sums and updates in one pass.
+    ``segsum(inv, values, "items")`` replaces the scatter-add segment sum of AMR's ṽ (one row
+    per occurrence slot, zero past the last segment) by a fused, deterministic one.
     """
     B = len(u)
 
@@ -344,7 +346,8 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
     if adversarial:
         inv_i, inv_j = inv_o[:B], inv_o[B:]
         signed = xp.concatenate([s, -s])[:, None] * xp.concatenate([Z, Z])
-        _, V = _per_occurrence_sum(xp, inv_o, signed)                 # ṽ per segment, 2B × K′
+        V = (_per_occurrence_sum(xp, inv_o, signed)[1] if segsum is None
+             else segsum(inv_o, signed, "items"))                     # ṽ per segment, 2B × K′
         if delta is None and closed_form and hp.adversary == "grad":
             Gt = Et @ Et.T                                            # G̃ = Ẽ Ẽᵀ
             W = V @ Gt                                                # G̃ ṽ
@@ -463,14 +466,16 @@ def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=Non
 
 
 def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_update,
-                      dense_update):
+                      dense_update, segment_sum=None):
     """:func:`train_epoch` with the Adagrad steps handed to fused updaters (the GPU backend's
     kernels, or their CPU emulation in the tests):
 
     * ``row_update(table, accum, grad, index, seg, block, occ_start, lr)`` — ``grad``/``index``
       per occurrence of batch ``block`` (unsummed), ``seg`` the epoch's :func:`segments`,
       ``occ_start`` the batch's first occurrence position in them;
-    * ``dense_update(theta, accum, grad, lr)`` — dense Adagrad on Ẽ.
+    * ``dense_update(theta, accum, grad, lr)`` — dense Adagrad on Ẽ;
+    * ``segment_sum(values, seg, block, occ_start)`` (optional) — per-segment sums, one row per
+      occurrence slot (AMR's ṽ), in place of the scatter-add.
     """
     u, i, j = (xp.asarray(a).astype(xp.int32, copy=False) for a in triples)
     prep = prepare_epoch(u, i, j, hp.batch_size, xp)
@@ -479,9 +484,14 @@ def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_u
     total = xp.zeros((), dtype=LOSS_DTYPE)
     inv_u, inv_o = prep["users"]["inv"], prep["items"]["inv"]
     for block, (start, stop) in enumerate(batch_bounds(len(u), hp.batch_size)):
+        segsum = None
+        if segment_sum is not None:
+            def segsum(inv, values, which, block=block, start=start):
+                return segment_sum(values, prep[which], block,
+                                   start if which == "users" else 2 * start)
         loss, grads = batch_step(spec, work, features, u[start:stop], i[start:stop],
                                  j[start:stop], inv_u[start:stop], inv_o[2 * start:2 * stop],
-                                 hp, xp, rng=arng, aggregate=False)
+                                 hp, xp, rng=arng, aggregate=False, segsum=segsum)
         total += loss.astype(LOSS_DTYPE)
         for name, (index, g, which) in grads["rows"].items():
             occ_start = start if which == "users" else 2 * start

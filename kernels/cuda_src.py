@@ -11,6 +11,8 @@ loop over the grid is an exact emulation.
   of the segment's row in occurrence order (deterministic, no atomics), then
   ``A ← A + G²; θ ← θ − lr G/(√A + eps)`` for that row: the segment sum, the gather, the
   accumulator and the parameter update of :func:`.arraylevel.adagrad` in one launch per table.
+* ``segment_sum`` — the same deterministic per-segment sum, written out (AMR's ṽ): replaces
+  ``zeros`` + ``cupyx.scatter_add``, whose float atomics would make runs differ in the last bit.
 * ``dense_adagrad`` — the same for the dense Ẽ (one launch instead of five).
 
 ``REAL`` is ``float`` or ``double`` (one compiled module each).
@@ -80,6 +82,22 @@ extern "C" __global__ void row_adagrad(REAL* table, REAL* accum, const REAL* gra
     REAL a = accum[at] + s * s;
     accum[at] = a;
     table[at] = table[at] - (REAL)lr * s / (sqrt(a) + (REAL)eps);
+}
+
+extern "C" __global__ void segment_sum(REAL* out, const REAL* values, const int* order,
+                                       const int* heads, const int* seg_offset,
+                                       const int* n_seg, int block, long long occ_start,
+                                       long long n_slots, int K) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n_slots * K) return;
+    long long q = t / K;
+    int k = (int)(t % K);
+    if (q >= n_seg[block]) { out[t] = 0; return; }
+    long long g0 = seg_offset[block] + q;
+    REAL s = 0;
+    for (int p = heads[g0]; p < heads[g0 + 1]; ++p)
+        s += values[((long long)order[p] - occ_start) * K + k];
+    out[t] = s;
 }
 
 extern "C" __global__ void dense_adagrad(REAL* theta, REAL* accum, const REAL* grad,

@@ -7,6 +7,8 @@ module on NumPy against :mod:`.reference`, covers it), plus fused ``RawKernel``\
 
 * the sampler (``draw_negatives``): one launch draws every negative of an epoch, seeded, with
   the redraw loop on the device (the array-level twin needs one host sync per redraw round);
+* deterministic segment sums (``segment_sum``) for AMR's ṽ (no float atomics, so the same seed
+  gives the same parameters bit for bit);
 * row-sparse Adagrad (``row_adagrad``): segment sum + gather + accumulator + update, one launch
   per table instead of ~8; dense Adagrad (``dense_adagrad``) for Ẽ, one launch instead of 5.
 
@@ -138,6 +140,17 @@ def _row_adagrad(table, accum, grad, index, seg, block, occ_start, lr, eps=1e-10
          np.int64(n_slots), np.int32(K), np.float64(lr), np.float64(eps)))
 
 
+def _segment_sum(values, seg, block, occ_start):
+    values = cupy.ascontiguousarray(values)
+    out = cupy.empty_like(values)
+    n_slots, K = values.shape
+    _kernel("segment_sum", values.dtype)(
+        *_grid(n_slots * K),
+        (out, values, seg["order"], seg["heads"], seg["seg_offset"], seg["n_seg"],
+         np.int32(block), np.int64(occ_start), np.int64(n_slots), np.int32(K)))
+    return out
+
+
 def _dense_adagrad(theta, accum, grad, lr, eps=1e-10):
     grad = cupy.ascontiguousarray(grad, dtype=theta.dtype)
     _kernel("dense_adagrad", theta.dtype)(*_grid(theta.size),
@@ -155,7 +168,7 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=N
         if not (params[name].flags.c_contiguous and accum[name].flags.c_contiguous):
             raise ValueError(f"block {name} must be C-contiguous on the device")
     return al.train_epoch_fused(spec, params, accum, features, triples, hp, rng, cupy,
-                                _row_adagrad, _dense_adagrad)
+                                _row_adagrad, _dense_adagrad, _segment_sum)
 
 
 def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):

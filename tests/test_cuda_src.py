@@ -121,7 +121,17 @@ def emulated_updaters(lib):
                 ctypes.c_double(lr), ctypes.c_double(1e-10))
         launch(lib, lib.dense_adagrad, theta.size, args, threads=128)
 
-    return row_update, dense_update
+    def segment_sum(values, seg, block, occ_start):
+        values = np.ascontiguousarray(values)
+        out = np.full_like(values, np.nan)
+        n_slots, K = values.shape
+        args = (ptr(out), ptr(values), ptr(seg["order"]), ptr(seg["heads"]),
+                ptr(seg["seg_offset"]), ptr(seg["n_seg"]), ctypes.c_int(block),
+                ctypes.c_longlong(occ_start), ctypes.c_longlong(n_slots), ctypes.c_int(K))
+        launch(lib, lib.segment_sum, n_slots * K, args, threads=128)
+        return out
+
+    return row_update, dense_update, segment_sum
 
 
 @pytest.mark.parametrize("kind,form", [("mf", "eq4"), ("vbpr", "hm"), ("amr", "eq4"),
@@ -140,12 +150,25 @@ def test_fused_adagrad_epoch_equals_arraylevel_epoch(adagrad_libs, kind, form, d
     p1, a1 = ({k: v.copy() for k, v in d.items()} for d in (params, accum))
     p2, a2 = ({k: v.copy() for k, v in d.items()} for d in (params, accum))
     l1 = al.train_epoch(spec, p1, a1, features, triples, hp, None, np)
-    row_update, dense_update = emulated_updaters(adagrad_libs[np.dtype(dtype)])
+    row_update, dense_update, segment_sum = emulated_updaters(adagrad_libs[np.dtype(dtype)])
     l2 = al.train_epoch_fused(spec, p2, a2, features, triples, hp, None, np, row_update,
-                              dense_update)
+                              dense_update, segment_sum)
     assert abs(l1 - l2) <= tol * abs(l1)
     for name in params:
         scale = np.abs(p1[name]).max()
         assert np.abs(p1[name] - p2[name]).max() <= tol * scale, name
         assert np.abs(a1[name] - a2[name]).max() <= tol * np.abs(a1[name]).max(), name
         assert not np.array_equal(p2[name], params[name]), name
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+@pytest.mark.parametrize("which", ["sampler", "float", "double"])
+def test_kernels_compile_with_nvcc_for_hopper(tmp_path, which):
+    """CuPy compiles with NVRTC at run time; nvcc (where present, no GPU needed) catches CUDA
+    syntax and type errors here first."""
+    source = cuda_src.SAMPLER if which == "sampler" else cuda_src.adagrad_source(which)
+    src = tmp_path / f"{which}.cu"
+    src.write_text(source)
+    out = subprocess.run(["nvcc", "-arch=sm_90", "-c", str(src), "-o", str(tmp_path / "k.o")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
