@@ -58,7 +58,7 @@ def get_backend(name: str = "auto"):
     name = resolve_backend_name(name)
     if name == "cupy" and not gpu_available():
         raise AmrliteError("backend 'cupy' needs CuPy and a CUDA GPU; none is usable here "
-                           "(install amrlite[gpu] on a machine with an NVIDIA GPU, or use "
+                           "(install amrlite[gpu] (CUDA 12) or amrlite[gpu13] (CUDA 13) on a machine with an NVIDIA GPU, or use "
                            "--backend numba)")
     try:
         return importlib.import_module(_MODULES[name], __name__)

@@ -1,0 +1,670 @@
+r"""The batch arithmetic of amrlite written once over an array module ``xp`` (NumPy or CuPy).
+
+:mod:`.gpu` runs these functions with ``xp = cupy`` (and replaces the hottest ones by fused
+``RawKernel``\ s); the CPU test suite runs them with ``xp = numpy`` against :mod:`.reference`.
+Nothing here imports CuPy at module level. Everything in the per-batch path is *sync-free*:
+no ``unique``, ``nonzero``, boolean compaction or ``.item()`` — every array has a size known
+from the batch size alone, so CuPy can queue a whole epoch without waiting for the device.
+
+Notation as in :mod:`.reference`. Two devices make a batch sync-free and cheap:
+
+**Segments instead of ``unique``.** The rows a batch touches are summed per distinct row. Instead
+of ``unique`` (data-dependent size: a device→host sync on CuPy) each occurrence carries ``inv``,
+the index of its row among the batch's distinct rows in sorted order (``0 ≤ inv < #occurrences``).
+Sums go to a buffer of one row per *occurrence* (rows past the number of distinct rows stay 0)
+and are read back per occurrence, ``G[inv]``; Adagrad then writes every occurrence of a row with
+the *same* value (duplicate-index writes that agree are well defined on NumPy and CuPy). The
+``inv`` of every batch of an epoch come from one sort of ``(batch, row)`` keys per epoch
+(:func:`prepare_epoch`), not one per batch.
+
+**Augmented content block.** With He & McAuley's visual bias, ``w·c`` is one more row of ``E``:
+``Ẽ = [E; wᵀ]`` ((K+1)×D) and ``g̃_u = [g_u, 1]``, so ``x_b = … + g̃_u·Ẽ(c_i − c_j)`` and the E
+and w gradients are the two parts of one ``∂/∂Ẽ``. (Eq. 4 form: ``Ẽ = E``, ``g̃ = g``.)
+
+**The closed-form adversary** (``adversary="grad"``). Δ is held constant; by
+:func:`.reference.content_gradient`
+
+    Γ_k = Eᵀ v_k + a_k w = Ẽᵀ ṽ_k,    ṽ_k = Σ_{b ∋ k} ±s_b g̃_{u_b}      (K′ = K or K+1)
+
+(+ where k is the positive of triple b, − where it is the negative). With ``G̃ = Ẽ Ẽᵀ``
+(K′×K′) and ``α_k = ε/‖Γ_k‖`` (0 when Γ_k = 0):
+
+    ‖Γ_k‖² = Γ_kᵀΓ_k = ṽ_kᵀ Ẽ Ẽᵀ ṽ_k = ṽ_kᵀ G̃ ṽ_k,
+    Δ_k     = α_k Γ_k = α_k Ẽᵀ ṽ_k,
+    Ẽ Δ_k   = α_k G̃ ṽ_k                               (K′: the only way Δ enters a score).
+
+So the adversarial scores are ``x̃_b = x_b + g̃_u·Ẽ(Δ_i − Δ_j) = x_b + g̃_u·(α_i G̃ṽ_i − α_j G̃ṽ_j)``,
+and the adversarial part of the Ẽ-gradient (``∂/∂E Σ_b s̃_b g_u·E(c̃_i − c̃_j)`` with c̃ − c = Δ)
+
+    Σ_b s̃_b g̃_u (Δ_i − Δ_j)ᵀ = Σ_b s̃_b g̃_u (α_i ṽ_i − α_j ṽ_j)ᵀ Ẽ = M Ẽ,
+    M = Σ_b s̃_b g̃_u r_bᵀ  (K′×K′),   r_b = α_i ṽ_i − α_j ṽ_j.
+
+No D-dimensional Γ or Δ is ever formed: beyond a VBPR step an AMR step costs ``G̃`` (K′²D),
+``ṽ G̃`` (2B K′²), ``M`` (B K′²) and ``M Ẽ`` (K′²D). The ``sign`` and ``random`` adversaries
+need Δ itself, so they form ``Γ = Ṽ Ẽ`` (2B×D) explicitly (:func:`batch_step`, ``closed_form``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: the dtype of the per-epoch loss accumulator
+LOSS_DTYPE = np.float64
+
+
+# ----------------------------------------------------------------------------------------------
+# the NumPy/CuPy shim
+# ----------------------------------------------------------------------------------------------
+
+def scatter_add(xp, out, index, values):
+    """``out[index] += values`` with repeated indices accumulating (``np.add.at`` on NumPy,
+    ``cupyx.scatter_add`` on CuPy). On NumPy the sum runs in the order of ``values``."""
+    if xp is np:
+        np.add.at(out, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(out, index, values)
+
+
+def to_host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def sigmoid(x, xp):
+    """σ(x) with the reference's two branches (bit-identical on NumPy): ``e = exp(−|x|)``,
+    ``1/(1+e)`` for x ≥ 0, ``e/(1+e)`` below."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def softplus(x, xp):
+    """``log(1 + e^x) = max(x, 0) + log1p(e^{−|x|})``, as in the reference."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+# ----------------------------------------------------------------------------------------------
+# the counter-based sampler (bit-identical twin of the device kernel in gpu.py)
+# ----------------------------------------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+#: the maximum number of redraws of one negative before giving up (as the reference)
+MAX_TRIES = 10_000
+
+
+def mix64(z, xp):
+    """SplitMix64's finaliser (a bijection on uint64; wrapping arithmetic)."""
+    z = z.astype(xp.uint64, copy=True)
+    z ^= z >> xp.uint64(30)
+    z *= xp.uint64(_M1)
+    z ^= z >> xp.uint64(27)
+    z *= xp.uint64(_M2)
+    z ^= z >> xp.uint64(31)
+    return z
+
+
+def counter_hash(seed, stream, counter, xp):
+    r"""A counter-based random word: ``mix64(mix64(seed ⊕ stream·φ) + (counter+1)·φ)``
+    (φ = 2⁶⁴/golden ratio), i.e. draw number ``counter`` of SplitMix64 stream
+    ``(seed, stream)``. Stateless, so every triple draws its own numbers in any order, on any
+    device, and the NumPy twin reproduces the CUDA kernel bit for bit."""
+    with np.errstate(over="ignore"):
+        key = mix64(xp.asarray(np.uint64(seed) ^ (np.uint64(stream) * np.uint64(_GOLDEN)),
+                               dtype=xp.uint64), xp)
+        c = xp.asarray(counter).astype(xp.uint64) + xp.uint64(1)
+        return mix64(key + c * xp.uint64(_GOLDEN), xp)
+
+
+def draw_seed(rng):
+    """The one 63-bit seed an epoch's sampling derives from the training loop's NumPy rng."""
+    return int(rng.integers(0, 2 ** 63))
+
+
+def permutation(n, seed, xp):
+    """A uniformly random permutation of ``range(n)``: sort by hashed keys whose low bits are the
+    index itself (so keys are distinct and any sort, stable or not, gives the same order)."""
+    bits = max(1, int(n - 1).bit_length())
+    t = xp.arange(n, dtype=xp.uint64)
+    h = counter_hash(seed, 0, t, xp)
+    keys = ((h >> xp.uint64(bits)) << xp.uint64(bits)) | t
+    return xp.argsort(keys)
+
+
+def pool_pick(h, n_pool, xp):
+    """Index into a pool of ``n_pool`` from a 64-bit word: ``((h >> 32) · n_pool) >> 32``."""
+    return ((h >> xp.uint64(32)) * xp.uint64(n_pool)) >> xp.uint64(32)
+
+
+def sample_epoch(train_users, train_items, indptr, indices, negative_pool, seed, xp, *,
+                 max_tries=MAX_TRIES):
+    r"""The triples of one epoch, drawn from ``seed`` alone (same seed → same triples, on NumPy
+    and on the device): the training pairs in the order of :func:`permutation`, and for the
+    triple at position r the negative ``pool[pool_pick(counter_hash(seed, 1 + t, r))]`` for
+    the first try t = 0, 1, … that is not one of the user's training items (binary search in the
+    user's sorted CSR row). Arrays are on ``xp``; returns int32 ``(u, i, j)``.
+    """
+    train_users, train_items, indptr, indices, pool = (
+        xp.asarray(a) for a in (train_users, train_items, indptr, indices, negative_pool))
+    order = permutation(len(train_users), seed, xp)
+    u = train_users[order].astype(xp.int32)
+    i = train_items[order].astype(xp.int32)
+    n = int(max(int(pool.max()) if len(pool) else 0,
+                int(indices.max()) if len(indices) else 0)) + 1
+    user_of = xp.repeat(xp.arange(len(indptr) - 1, dtype=xp.int64),
+                        to_host(xp.diff(indptr)).astype(np.int64).tolist()
+                        if xp is not np else np.diff(indptr))
+    keys = user_of * n + indices.astype(xp.int64)
+    rows = xp.arange(len(u), dtype=xp.int64)
+    j = xp.empty(len(u), dtype=xp.int32)
+    todo = rows
+    for t in range(max_tries):
+        if not len(todo):
+            break
+        cand = pool[pool_pick(counter_hash(seed, 1 + t, todo, xp), len(pool), xp).astype(xp.int64)]
+        k = u[todo].astype(xp.int64) * n + cand
+        pos = xp.searchsorted(keys, k)
+        hit = (pos < len(keys)) & (keys[xp.minimum(pos, max(len(keys) - 1, 0))] == k) \
+            if len(keys) else xp.zeros(len(k), dtype=bool)
+        j[todo] = cand.astype(xp.int32)
+        todo = todo[hit]
+    else:
+        if len(todo):
+            raise ValueError("could not draw negatives: some user has interacted with (almost) "
+                             "every warm item")
+    return u, i, j
+
+
+# ----------------------------------------------------------------------------------------------
+# per-epoch segment bookkeeping
+# ----------------------------------------------------------------------------------------------
+
+def batch_bounds(n, batch_size):
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def occurrence_layout(u, i, j, batch_size, xp):
+    """Item occurrences of an epoch, batch by batch: ``[i of batch 0, j of batch 0, i of batch 1,
+    …]`` (2n). Triple t of a batch starting at s with m triples puts i_t at ``2s + (t−s)`` and j_t
+    at ``2s + m + (t−s)``."""
+    n = len(u)
+    t = xp.arange(n, dtype=xp.int64)
+    start = (t // batch_size) * batch_size
+    m = xp.minimum(start + batch_size, n) - start
+    occ = xp.empty(2 * n, dtype=xp.int32)
+    occ[2 * start + (t - start)] = i
+    occ[2 * start + m + (t - start)] = j
+    return occ
+
+
+def segments(rows, block_size, xp):
+    r"""For occurrences ``rows`` laid out in consecutive blocks of ``block_size`` (the last may be
+    shorter), ``inv``: each occurrence's index among the distinct rows of its block, in sorted
+    order. Also, for fused kernels, ``order`` (occurrence positions sorted by (block, row)),
+    ``heads`` (global sorted position of each segment's first member, then a sentinel at the end)
+    and per block ``seg_offset`` (global id of its first segment) and ``n_seg``.
+
+    One stable sort for the whole epoch: keys ``block·(max row + 1) + row``.
+    """
+    n = len(rows)
+    if n == 0:
+        z = xp.zeros(0, dtype=xp.int32)
+        return {"inv": z, "order": z, "heads": xp.zeros(1, dtype=xp.int32),
+                "seg_offset": z, "n_seg": z}
+    pos = xp.arange(n, dtype=xp.int64)
+    block = pos // block_size
+    width = int(rows.max()) + 1
+    keys = block * width + rows.astype(xp.int64)
+    order = xp.argsort(keys, kind="stable") if xp is np else xp.argsort(keys)   # CuPy: stable
+    sk = keys[order]
+    new = xp.empty(n, dtype=bool)
+    new[0] = True
+    new[1:] = sk[1:] != sk[:-1]
+    new[pos % block_size == 0] = True            # (the block changes there: sorted by block)
+    gid = xp.cumsum(new) - 1                     # global segment id of each sorted position
+    first_of_block = gid[(pos // block_size) * block_size]
+    inv = xp.empty(n, dtype=xp.int64)
+    inv[order] = gid - first_of_block
+    heads = xp.concatenate([xp.flatnonzero(new), xp.asarray([n])]).astype(xp.int32)
+    starts = xp.arange(0, n, block_size)
+    seg_offset = gid[starts]
+    n_seg = xp.diff(xp.concatenate([seg_offset, gid[-1:] + 1]))
+    return {"inv": inv.astype(xp.int32), "order": order.astype(xp.int32), "heads": heads,
+            "seg_offset": seg_offset.astype(xp.int32), "n_seg": n_seg.astype(xp.int32)}
+
+
+def prepare_epoch(u, i, j, batch_size, xp):
+    """Everything an epoch's batches need beyond the triples, computed once: the item occurrence
+    layout and the user and item segments (:func:`segments`)."""
+    occ = occurrence_layout(u, i, j, batch_size, xp)
+    return {"occ": occ, "users": segments(u, batch_size, xp),
+            "items": segments(occ, 2 * batch_size, xp)}
+
+
+# ----------------------------------------------------------------------------------------------
+# working parameters: Ẽ = [E; wᵀ]
+# ----------------------------------------------------------------------------------------------
+
+def augment(spec, blocks, xp):
+    """The working dict of one epoch: the row tables as they are (same arrays, updated in place)
+    and ``Et`` = Ẽ (a new array; write it back with :func:`write_back`)."""
+    work = {k: v for k, v in blocks.items() if k not in ("E", "w")}
+    if spec.has_content:
+        work["Et"] = (xp.concatenate([blocks["E"], blocks["w"][None, :]])
+                      if spec.has_bias else blocks["E"].copy())
+    return work
+
+
+def write_back(spec, work, blocks):
+    if spec.has_content:
+        K = blocks["E"].shape[0]
+        blocks["E"][...] = work["Et"][:K]
+        if spec.has_bias:
+            blocks["w"][...] = work["Et"][K]
+
+
+# ----------------------------------------------------------------------------------------------
+# one batch
+# ----------------------------------------------------------------------------------------------
+
+def perturb(gamma, eps, kind, xp, rng=None):
+    """Δ from Γ (rows), as :func:`.reference.adversarial_perturbation`, on ``xp``. ``rng`` for
+    ``random`` is a generator of ``xp`` (``numpy.random.Generator`` or CuPy's)."""
+    if kind == "grad":
+        norm = xp.sqrt(xp.einsum("kd,kd->k", gamma, gamma))[:, None]
+        safe = xp.where(norm > 0, norm, 1)
+        return xp.where(norm > 0, eps * gamma / safe, 0).astype(gamma.dtype)
+    if kind == "sign":
+        return (eps * xp.sign(gamma)).astype(gamma.dtype)
+    if kind == "random":
+        if rng is None:
+            raise ValueError("the random adversary needs an rng")
+        z = rng.standard_normal(gamma.shape).astype(gamma.dtype)
+        norm = xp.sqrt(xp.einsum("kd,kd->k", z, z))[:, None]
+        return (eps * z / xp.where(norm > 0, norm, 1)).astype(gamma.dtype)
+    raise ValueError(f"unknown adversary {kind!r}; choose grad, sign or random")
+
+
+def _pair(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _per_occurrence_sum(xp, inv, values):
+    """``S[inv]`` with ``S[q] = Σ_{o: inv[o]=q} values[o]`` (the segment sum, read back per
+    occurrence); buffer of one row per occurrence."""
+    seg = xp.zeros(values.shape, dtype=values.dtype)
+    scatter_add(xp, seg, inv, values)
+    return seg[inv], seg
+
+
+def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
+               closed_form=True, delta=None, aggregate=True, segsum=None):
+    r"""Loss (device scalar, working dtype) and gradients of one batch, sync-free.
+
+    ``work`` holds P, Q, H, b and ``Et`` (Ẽ); ``inv_u`` (B) and ``inv_o`` (2B: positives then
+    negatives) are the batch's segment indices (:func:`segments`). Returns ``(loss, grads)``,
+    ``grads = {"rows": {name: (index per occurrence, summed gradient per occurrence)},
+    "Et": ∂/∂Ẽ}``. ``delta = (items, rows)`` injects a given Δ (sorted unique items) instead of
+    the adversary's; ``closed_form=False`` forms Γ and Δ explicitly for ``grad`` too.
+
+    The formulas are :func:`.reference.batch_gradients`'s, with Ẽ, g̃ and the closed form of the
+    module docstring; with λ = 0 every adversarial term is an exact zero and the result equals
+    VBPR's bit for bit.
+
+    ``aggregate=False`` leaves the row gradients per occurrence, unsummed, as
+    ``(index, rows, "users" | "items")``: for a fused kernel that sums and updates in one pass.
+    ``segsum(inv, values, "items")`` replaces the scatter-add segment sum of AMR's ṽ (one row
+    per occurrence slot, zero past the last segment) by a fused, deterministic one.
+    """
+    B = len(u)
+
+    def summed(inv, values, which):
+        return _per_occurrence_sum(xp, inv, values)[0] if aggregate else (values, which)
+
+    P = work["P"]
+    dtype = P.dtype
+    Pu = P[u]
+    x = xp.zeros(B, dtype=dtype)
+    if spec.has_item_factors:
+        Qi, Qj = work["Q"][i], work["Q"][j]
+        d = Qi - Qj
+        x += xp.einsum("bk,bk->b", Pu, d)
+    if spec.has_content:
+        Et = work["Et"]
+        K = P.shape[1]
+        Hu = work["H"][u] if spec.separate_content_user else None
+        g = Hu if spec.separate_content_user else Pu
+        Z = xp.concatenate([g, xp.ones((B, 1), dtype=dtype)], axis=1) if spec.has_bias else g
+        diff = features[i] - features[j]
+        F = diff @ Et.T                                               # B × K′
+        x += xp.einsum("bk,bk->b", Z, F)
+        if spec.has_bias:
+            x += work["b"][i] - work["b"][j]
+    s = -sigmoid(-x, xp)
+    loss = softplus(-x, xp).sum()
+
+    adversarial = spec.adversarial
+    if adversarial:
+        inv_i, inv_j = inv_o[:B], inv_o[B:]
+        signed = xp.concatenate([s, -s])[:, None] * xp.concatenate([Z, Z])
+        V = (_per_occurrence_sum(xp, inv_o, signed)[1] if segsum is None
+             else segsum(inv_o, signed, "items"))                     # ṽ per segment, 2B × K′
+        if delta is None and closed_form and hp.adversary == "grad":
+            Gt = Et @ Et.T                                            # G̃ = Ẽ Ẽᵀ
+            W = V @ Gt                                                # G̃ ṽ
+            n2 = xp.maximum(xp.einsum("qk,qk->q", V, W), 0)           # ‖Γ‖²
+            alpha = xp.where(n2 > 0, hp.eps / xp.sqrt(xp.where(n2 > 0, n2, 1)), 0).astype(dtype)
+            dF = alpha[inv_i, None] * W[inv_i] - alpha[inv_j, None] * W[inv_j]   # Ẽ(Δ_i − Δ_j)
+            r = alpha[inv_i, None] * V[inv_i] - alpha[inv_j, None] * V[inv_j]
+            delta_diff = None
+        else:
+            if delta is None:
+                Delta = perturb(V @ Et, hp.eps, hp.adversary, xp, rng)    # per segment
+                delta_diff = Delta[inv_i] - Delta[inv_j]
+            else:
+                items, rows = (xp.asarray(a) for a in delta)
+                delta_diff = rows[xp.searchsorted(items, i)] - rows[xp.searchsorted(items, j)]
+            delta_diff = delta_diff.astype(dtype)
+            dF = delta_diff @ Et.T
+        x_adv = x + xp.einsum("bk,bk->b", Z, dF)
+        s_adv = (-hp.lmd * sigmoid(-x_adv, xp)).astype(dtype)
+        loss = loss + hp.lmd * softplus(-x_adv, xp).sum()
+        s_id = s + s_adv
+    else:
+        s_id = s
+
+    # regulariser (once per triple for the rows, once per batch for Ẽ)
+    reg_rows = xp.einsum("bk,bk->", Pu, Pu)
+    if spec.separate_content_user:
+        reg_rows = reg_rows + xp.einsum("bk,bk->", Hu, Hu)
+    if spec.has_item_factors:
+        reg_rows = reg_rows + xp.einsum("bk,bk->", Qi, Qi) + xp.einsum("bk,bk->", Qj, Qj)
+    if spec.has_bias:
+        bi, bj = work["b"][i], work["b"][j]
+        reg_rows = reg_rows + (bi * bi).sum() + (bj * bj).sum()
+    loss = loss + hp.reg * reg_rows
+    if spec.has_content and hp.reg_e:
+        loss = loss + hp.reg_e * xp.einsum("kd,kd->", Et, Et)
+
+    two_beta = 2 * hp.reg
+    rows = {}
+    grad_p = two_beta * Pu
+    if spec.has_item_factors:
+        grad_p = s_id[:, None] * d + grad_p
+        g_q = xp.concatenate([s_id[:, None] * Pu + two_beta * Qi,
+                              -s_id[:, None] * Pu + two_beta * Qj])
+    if spec.has_content:
+        Fk = F[:, :K]
+        content_term = s[:, None] * Fk
+        if adversarial:
+            content_term = content_term + s_adv[:, None] * (Fk + dF[:, :K])
+        if spec.separate_content_user:
+            rows["H"] = (u, *_pair(summed(inv_u, content_term + two_beta * Hu, "users")))
+        else:
+            grad_p = grad_p + content_term
+        g_et = (s_id[:, None] * Z).T @ diff                           # K′ × D
+        if adversarial:
+            if delta_diff is None:
+                g_et = g_et + ((s_adv[:, None] * Z).T @ r) @ Et       # M Ẽ
+            else:
+                g_et = g_et + (s_adv[:, None] * Z).T @ delta_diff
+        g_et = g_et + 2 * hp.reg_e * Et
+    rows["P"] = (u, *_pair(summed(inv_u, grad_p, "users")))
+    occ = xp.concatenate([i, j])
+    if spec.has_item_factors:
+        rows["Q"] = (occ, *_pair(summed(inv_o, g_q, "items")))
+    if spec.has_bias:
+        g_b = xp.concatenate([s_id + two_beta * work["b"][i], -s_id + two_beta * work["b"][j]])
+        rows["b"] = (occ, *_pair(summed(inv_o, g_b, "items")))
+    grads = {"rows": rows}
+    if spec.has_content:
+        grads["Et"] = g_et
+    return loss, grads
+
+
+def adagrad(work, accum, grads, lr, xp, eps=1e-10):
+    """Adagrad on the working dict: row tables through their per-occurrence sums (every
+    occurrence of a row writes the same value), Ẽ dense."""
+    for name, (index, g) in grads["rows"].items():
+        acc = accum[name][index] + g * g
+        accum[name][index] = acc
+        table = work[name]
+        table[index] = table[index] - lr * g / (xp.sqrt(acc) + eps)
+    if "Et" in grads:
+        g = grads["Et"]
+        accum["Et"] += g * g
+        work["Et"] -= lr * g / (xp.sqrt(accum["Et"]) + eps)
+
+
+def make_rng(rng, xp):
+    """A generator on ``xp`` for the random adversary, seeded from the loop's NumPy rng."""
+    if rng is None or xp is np:
+        return rng
+    return xp.random.default_rng(draw_seed(rng))
+
+
+def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=None,
+                closed_form=True):
+    """One epoch (batches in order, as the reference); returns the summed loss (host float; the
+    loss stays on the device until the end of the epoch)."""
+    u, i, j = (xp.asarray(a) for a in triples)
+    if prep is None:
+        prep = prepare_epoch(u, i, j, hp.batch_size, xp)
+    work, acc = augment(spec, params, xp), augment(spec, accum, xp)
+    arng = make_rng(rng, xp)
+    total = xp.zeros((), dtype=LOSS_DTYPE)
+    inv_u, inv_o = prep["users"]["inv"], prep["items"]["inv"]
+    for start, stop in batch_bounds(len(u), hp.batch_size):
+        loss, grads = batch_step(spec, work, features, u[start:stop], i[start:stop],
+                                 j[start:stop], inv_u[start:stop],
+                                 inv_o[2 * start:2 * stop], hp, xp, rng=arng,
+                                 closed_form=closed_form)
+        total += loss.astype(LOSS_DTYPE)
+        adagrad(work, acc, grads, hp.lr, xp)
+    write_back(spec, work, params)
+    write_back(spec, acc, accum)
+    return float(total)
+
+
+def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_update,
+                      dense_update, segment_sum=None):
+    """:func:`train_epoch` with the Adagrad steps handed to fused updaters (the GPU backend's
+    kernels, or their CPU emulation in the tests):
+
+    * ``row_update(table, accum, grad, index, seg, block, occ_start, lr)`` — ``grad``/``index``
+      per occurrence of batch ``block`` (unsummed), ``seg`` the epoch's :func:`segments`,
+      ``occ_start`` the batch's first occurrence position in them;
+    * ``dense_update(theta, accum, grad, lr)`` — dense Adagrad on Ẽ;
+    * ``segment_sum(values, seg, block, occ_start)`` (optional) — per-segment sums, one row per
+      occurrence slot (AMR's ṽ), in place of the scatter-add.
+    """
+    u, i, j = (xp.asarray(a).astype(xp.int32, copy=False) for a in triples)
+    prep = prepare_epoch(u, i, j, hp.batch_size, xp)
+    work, acc = augment(spec, params, xp), augment(spec, accum, xp)
+    arng = make_rng(rng, xp)
+    total = xp.zeros((), dtype=LOSS_DTYPE)
+    inv_u, inv_o = prep["users"]["inv"], prep["items"]["inv"]
+    for block, (start, stop) in enumerate(batch_bounds(len(u), hp.batch_size)):
+        segsum = None
+        if segment_sum is not None:
+            def segsum(inv, values, which, block=block, start=start):
+                return segment_sum(values, prep[which], block,
+                                   start if which == "users" else 2 * start)
+        loss, grads = batch_step(spec, work, features, u[start:stop], i[start:stop],
+                                 j[start:stop], inv_u[start:stop], inv_o[2 * start:2 * stop],
+                                 hp, xp, rng=arng, aggregate=False, segsum=segsum)
+        total += loss.astype(LOSS_DTYPE)
+        for name, (index, g, which) in grads["rows"].items():
+            occ_start = start if which == "users" else 2 * start
+            row_update(work[name], acc[name], g, index, prep[which], block, occ_start, hp.lr)
+        if "Et" in grads:
+            dense_update(work["Et"], acc["Et"], grads["Et"], hp.lr)
+    write_back(spec, work, params)
+    write_back(spec, acc, accum)
+    return float(total)
+
+
+# ----------------------------------------------------------------------------------------------
+# the reference's protocol, on xp
+# ----------------------------------------------------------------------------------------------
+
+def _single_batch(u, i, j, xp):
+    B = len(u)
+    seg_u = segments(xp.asarray(u), max(B, 1), xp)
+    seg_o = segments(xp.concatenate([xp.asarray(i), xp.asarray(j)]), max(2 * B, 1), xp)
+    return seg_u["inv"], seg_o["inv"]
+
+
+def _unique_rows(index, g, xp):
+    """Per-occurrence sums → the reference's ``(sorted unique rows, summed rows)``."""
+    rows, first = xp.unique(index, return_index=True)
+    return rows, g[first]
+
+
+def batch_gradients(spec, params, features, u, i, j, hp, rng=None, xp=np, *, closed_form=True,
+                    delta=None):
+    """:func:`.reference.batch_gradients` on ``xp``: ``(loss, grads)`` in the reference's format
+    (row blocks as sorted unique rows with summed gradients; E, w dense)."""
+    u, i, j = (xp.asarray(a) for a in (u, i, j))
+    inv_u, inv_o = _single_batch(u, i, j, xp)
+    work = augment(spec, params, xp)
+    loss, g = batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp,
+                         rng=make_rng(rng, xp), closed_form=closed_form, delta=delta)
+    grads = {name: _unique_rows(index, rows, xp) for name, (index, rows) in g["rows"].items()}
+    if spec.has_content:
+        K = params["P"].shape[1]
+        grads["E"] = g["Et"][:K]
+        if spec.has_bias:
+            grads["w"] = g["Et"][K]
+    return float(loss), grads
+
+
+def content_gradient(spec, params, features, u, i, j, xp=np):
+    """:func:`.reference.content_gradient` on ``xp``: ``(sorted unique items, Γ)``, Γ = Ṽ Ẽ."""
+    u, i, j = (xp.asarray(a) for a in (u, i, j))
+    B = len(u)
+    work = augment(spec, params, xp)
+    P = work["P"]
+    x = xp.zeros(B, dtype=P.dtype)
+    if spec.has_item_factors:
+        x += xp.einsum("bk,bk->b", P[u], work["Q"][i] - work["Q"][j])
+    g = work["H"][u] if spec.separate_content_user else P[u]
+    Z = xp.concatenate([g, xp.ones((B, 1), dtype=g.dtype)], axis=1) if spec.has_bias else g
+    F = (features[i] - features[j]) @ work["Et"].T
+    x += xp.einsum("bk,bk->b", Z, F)
+    if spec.has_bias:
+        x += work["b"][i] - work["b"][j]
+    s = -sigmoid(-x, xp)
+    occ = xp.concatenate([i, j])
+    items, inv = xp.unique(occ, return_inverse=True)
+    V = xp.zeros((len(items), Z.shape[1]), dtype=Z.dtype)
+    scatter_add(xp, V, inv.reshape(-1), xp.concatenate([s, -s])[:, None] * xp.concatenate([Z, Z]))
+    return items, V @ work["Et"]
+
+
+def adversarial_perturbation(gamma, eps, kind="grad", rng=None, xp=np):
+    return perturb(gamma, eps, kind, xp, make_rng(rng, xp))
+
+
+def adagrad_update(params, accum, grads, lr, xp=np, eps=1e-10):
+    """:func:`.reference.adagrad_update` (reference-format grads: unique rows) on ``xp``."""
+    for name, grad in grads.items():
+        if isinstance(grad, tuple):
+            rows, g = grad
+            acc = accum[name][rows] + g * g
+            accum[name][rows] = acc
+            params[name][rows] = params[name][rows] - lr * g / (xp.sqrt(acc) + eps)
+        else:
+            accum[name] += grad * grad
+            params[name] -= lr * grad / (xp.sqrt(accum[name]) + eps)
+
+
+def train_batch(spec, params, accum, features, u, i, j, hp, rng=None, xp=np):
+    """One Adagrad step on one batch; returns the batch loss (before the step)."""
+    loss, grads = batch_gradients(spec, params, features, u, i, j, hp, rng, xp)
+    adagrad_update(params, accum, grads, hp.lr, xp)
+    return loss
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+
+def training_mask(users, indptr, indices):
+    """Host-side, once per evaluation: ``(row_of, cols, offsets)`` — for evaluation row r the
+    training items of ``users[r]``, flattened, with ``offsets[r]`` where row r's start."""
+    users = np.asarray(users, dtype=np.int64)
+    starts, stops = indptr[users], indptr[users + 1]
+    lengths = (stops - starts).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    row_of = np.repeat(np.arange(len(users), dtype=np.int64), lengths)
+    within = np.arange(offsets[-1], dtype=np.int64) - offsets[:-1].repeat(lengths)
+    cols = np.asarray(indices)[starts.repeat(lengths) + within] if len(row_of) else \
+        np.zeros(0, dtype=np.int64)
+    return row_of, cols.astype(np.int64), offsets
+
+
+def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048):
+    """:func:`amrlite.metrics.full_ranks` with the training mask built once on the host and
+    moved to ``xp`` once (no per-chunk host work): rank of ``items[r]`` among all items outside
+    the user's training set, ties against the positive. Returns host int64 ranks."""
+    users_h = np.asarray(to_host(users), dtype=np.int64)
+    items_h = np.asarray(to_host(items), dtype=np.int64)
+    row_of, cols, offsets = training_mask(users_h, indptr, indices)
+    row_of_d, cols_d = xp.asarray(row_of), xp.asarray(cols)
+    users_d, items_d = xp.asarray(users_h), xp.asarray(items_h)
+    ranks = []
+    for start in range(0, len(users_h), chunk):
+        stop = min(start + chunk, len(users_h))
+        Ur = U[users_d[start:stop]] if U is not None else xp.ones((stop - start, 1), V.dtype)
+        scores = Ur @ V.T
+        a, b = int(offsets[start]), int(offsets[stop])
+        scores[row_of_d[a:b] - start, cols_d[a:b]] = -xp.inf
+        pos = scores[xp.arange(stop - start), items_d[start:stop]]
+        ranks.append((scores >= pos[:, None]).sum(axis=1) - 1)
+    out = xp.concatenate(ranks) if ranks else xp.zeros(0, dtype=xp.int64)
+    return np.asarray(to_host(out), dtype=np.int64)
+
+
+def sampled_ranks(U, V, users, items, negatives, xp=np, chunk=4096):
+    from amrlite.metrics import sampled_ranks as generic
+    return np.asarray(generic(U, V, users, items, negatives, xp=xp, chunk=chunk), dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the protocol as one object
+# ----------------------------------------------------------------------------------------------
+
+def make_backend(xp, name=None):
+    """A module-like backend object (the protocol of :mod:`amrlite.kernels`) running this
+    module's functions on ``xp``. With NumPy it is the test-only ``numpy-arraylevel`` backend
+    that lets the CPU suite check the GPU backend's array-level path; :mod:`.gpu` uses it with
+    CuPy as its unfused fallback."""
+    from types import SimpleNamespace
+
+    def _to_device(a):
+        return xp.asarray(a)
+
+    def _sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
+        return sample_epoch(train_users, train_items, indptr, indices, negative_pool,
+                            draw_seed(rng), xp)
+
+    return SimpleNamespace(
+        NAME=name or f"{xp.__name__}-arraylevel", xp=xp, to_device=_to_device, to_host=to_host,
+        sample_epoch=_sample_epoch,
+        train_epoch=lambda spec, params, accum, features, triples, hp, rng=None:
+            train_epoch(spec, params, accum, features, triples, hp, rng, xp),
+        train_batch=lambda spec, params, accum, features, u, i, j, hp, rng=None:
+            train_batch(spec, params, accum, features, u, i, j, hp, rng, xp),
+        batch_gradients=lambda spec, params, features, u, i, j, hp, rng=None:
+            batch_gradients(spec, params, features, u, i, j, hp, rng, xp),
+        content_gradient=lambda spec, params, features, u, i, j:
+            content_gradient(spec, params, features, u, i, j, xp),
+        adversarial_perturbation=lambda gamma, eps, kind="grad", rng=None:
+            adversarial_perturbation(gamma, eps, kind, rng, xp),
+        adagrad_update=lambda params, accum, grads, lr, eps=1e-10:
+            adagrad_update(params, accum, grads, lr, xp, eps),
+        sampled_ranks=lambda U, V, users, items, negatives, chunk=4096:
+            sampled_ranks(U, V, users, items, negatives, xp, chunk),
+        full_ranks=lambda U, V, users, items, indptr, indices, chunk=2048:
+            full_ranks(U, V, users, items, indptr, indices, xp, chunk),
+    )
