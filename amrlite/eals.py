@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from .errors import AmrliteError
-from .train import History, _Progress
+from .train import History, Validation, _Progress
 
 DEFAULTS = {"c0": 512.0, "alpha": 0.4, "w_pos": 1.0}
 
@@ -74,9 +74,10 @@ def train_eals(model, split, backend, progress=False):
     csc = make_csc(indptr, indices, split.n_items) if make_csc else None
     extra = {} if csc is None else {"csc": csc}
     history = History()
-    best = None
-    since_best = 0
     rows = split.valid
+    validation = Validation(
+        None if rows is None else
+        (lambda params: model._evaluate_rows(params, None, split, rows)["all"]), cfg, history)
     bar = _Progress(cfg.epochs, model.spec.label, progress)
     dtype = np.dtype(cfg.dtype)
 
@@ -90,27 +91,15 @@ def train_eals(model, split, backend, progress=False):
             history.losses.append(float(loss))
             if not math.isfinite(loss):
                 raise AmrliteError(f"eALS diverged at epoch {epoch} (objective {loss})")
-            if rows is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
-                params = snapshot()
-                metrics = model._evaluate_rows(params, None, split, rows)["all"]
-                history.evaluations.append({"epoch": epoch, **metrics})
-                if best is None or metrics["NDCG@10"] > history.best_metrics["NDCG@10"]:
-                    best, since_best = params, 0
-                    history.best_epoch, history.best_metrics = epoch, metrics
-                else:
-                    since_best += 1
-            info = f"objective {loss:.6g}"
-            if history.best_metrics:
-                info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
-            bar.update(info)
-            if cfg.patience and since_best >= cfg.patience:
-                history.stopped_early = True
+            validation(epoch, snapshot)
+            bar.update(validation.progress_info(loss, "objective"))
+            if validation.should_stop:
                 break
     except KeyboardInterrupt:
         history.interrupted = True
     finally:
         bar.close()
-    return (best if best is not None else snapshot()), history
+    return (validation.best if validation.best is not None else snapshot()), history
 
 
 def _confidence(popularity, opts):

@@ -80,6 +80,46 @@ class History:
     stopped_early: bool = False
 
 
+class Validation:
+    """Validate every ``cfg.eval_every`` epochs, keep the best parameters by NDCG@10, and tell
+    when ``cfg.patience`` validations in a row brought no improvement. Shared by every training
+    loop (BPR here, eALS in :mod:`amrlite.eals`)."""
+
+    def __init__(self, evaluate, cfg, history):
+        self.evaluate, self.cfg, self.history = evaluate, cfg, history
+        self.best = None
+        self.since_best = 0
+
+    def __call__(self, epoch, snapshot):
+        """Validate after ``epoch`` if it is due; ``snapshot()`` returns host parameters.
+        Returns the metrics, or None when no validation was due."""
+        if self.evaluate is None or not self.cfg.eval_every or epoch % self.cfg.eval_every:
+            return None
+        params = snapshot()
+        metrics = self.evaluate(params)
+        h = self.history
+        h.evaluations.append({"epoch": epoch, **metrics})
+        if self.best is None or metrics["NDCG@10"] > h.best_metrics["NDCG@10"]:
+            self.best, self.since_best = params, 0
+            h.best_epoch, h.best_metrics = epoch, metrics
+        else:
+            self.since_best += 1
+        return metrics
+
+    def progress_info(self, loss, label="loss"):
+        info = f"{label} {loss:.4g}"
+        if self.history.best_metrics:
+            info += f"  best NDCG@10 {self.history.best_metrics['NDCG@10']:.4f}"
+        return info
+
+    @property
+    def should_stop(self):
+        if self.cfg.patience and self.since_best >= self.cfg.patience:
+            self.history.stopped_early = True
+            return True
+        return False
+
+
 def epoch_rngs(seed, epoch):
     """Independent, reproducible streams for one epoch: triple sampling and the adversary."""
     return np.random.default_rng([seed, 1, epoch]), np.random.default_rng([seed, 2, epoch])
@@ -126,8 +166,7 @@ def train_bpr(spec, params, accum, split, features, cfg, backend, *, evaluate=No
     indptr, indices = split.train_csr
     pool = np.flatnonzero(split.warm_items).astype(np.int32)
     history = History()
-    best = None
-    since_best = 0
+    validation = Validation(evaluate, cfg, history)
     bar = _Progress(cfg.epochs, label or spec.label, progress)
     try:
         for epoch in range(1, cfg.epochs + 1):
@@ -145,26 +184,15 @@ def train_bpr(spec, params, accum, split, features, cfg, backend, *, evaluate=No
                 raise AmrliteError(f"training diverged at epoch {epoch} (loss {loss}); lower --lr")
             record = {"epoch": epoch, "loss": float(loss),
                       "seconds": round(history.epoch_seconds[-1], 6)}
-            if evaluate is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
-                host = {k: backend.to_host(v).copy() for k, v in dev_params.items()}
-                metrics = evaluate(host)
-                history.evaluations.append({"epoch": epoch, **metrics})
+            metrics = validation(epoch, lambda: {k: backend.to_host(v).copy()
+                                                 for k, v in dev_params.items()})
+            if metrics is not None:
                 record["valid"] = metrics
-                if best is None or metrics["NDCG@10"] > history.best_metrics["NDCG@10"]:
-                    best = host
-                    history.best_epoch, history.best_metrics = epoch, metrics
-                    since_best = 0
-                else:
-                    since_best += 1
             if log_file is not None:
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
-            info = f"loss {loss:.4g}"
-            if history.best_metrics:
-                info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
-            bar.update(info)
-            if cfg.patience and since_best >= cfg.patience:
-                history.stopped_early = True
+            bar.update(validation.progress_info(loss))
+            if validation.should_stop:
                 break
     except KeyboardInterrupt:
         history.interrupted = True
@@ -174,4 +202,4 @@ def train_bpr(spec, params, accum, split, features, cfg, backend, *, evaluate=No
         params[k] = np.asarray(backend.to_host(v))
     for k, v in dev_accum.items():
         accum[k] = np.asarray(backend.to_host(v))
-    return (best if best is not None else params), history
+    return (validation.best if validation.best is not None else params), history
