@@ -46,6 +46,7 @@ need Δ itself, so they form ``Γ = Ṽ Ẽ`` (2B×D) explicitly (:func:`batch_s
 from __future__ import annotations
 
 import numpy as np
+from . import reference
 
 #: the dtype of the per-epoch loss accumulator
 LOSS_DTYPE = np.float64
@@ -267,21 +268,9 @@ def write_back(spec, work, blocks):
 # ----------------------------------------------------------------------------------------------
 
 def perturb(gamma, eps, kind, xp, rng=None):
-    """Δ from Γ (rows), as :func:`.reference.adversarial_perturbation`, on ``xp``. ``rng`` for
+    """Δ from Γ (rows): :func:`.reference.adversarial_perturbation` on ``xp``. ``rng`` for
     ``random`` is a generator of ``xp`` (``numpy.random.Generator`` or CuPy's)."""
-    if kind == "grad":
-        norm = xp.sqrt(xp.einsum("kd,kd->k", gamma, gamma))[:, None]
-        safe = xp.where(norm > 0, norm, 1)
-        return xp.where(norm > 0, eps * gamma / safe, 0).astype(gamma.dtype)
-    if kind == "sign":
-        return (eps * xp.sign(gamma)).astype(gamma.dtype)
-    if kind == "random":
-        if rng is None:
-            raise ValueError("the random adversary needs an rng")
-        z = rng.standard_normal(gamma.shape).astype(gamma.dtype)
-        norm = xp.sqrt(xp.einsum("kd,kd->k", z, z))[:, None]
-        return (eps * z / xp.where(norm > 0, norm, 1)).astype(gamma.dtype)
-    raise ValueError(f"unknown adversary {kind!r}; choose grad, sign or random")
+    return reference.adversarial_perturbation(gamma, eps, kind, rng, xp=xp)
 
 
 def _pair(x):

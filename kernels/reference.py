@@ -163,7 +163,7 @@ def content_gradient(spec, params, features, u, i, j):
     return items, gamma
 
 
-def adversarial_perturbation(gamma, eps, kind="grad", rng=None):
+def adversarial_perturbation(gamma, eps, kind="grad", rng=None, xp=np):
     r"""Δ from Γ, one row per item, each of L2 norm ε (or 0).
 
     * ``grad`` (the paper's, Eq. 7): ``Δ_k = ε Γ_k / ‖Γ_k‖``; a row with ``‖Γ_k‖ = 0`` gets
@@ -172,19 +172,22 @@ def adversarial_perturbation(gamma, eps, kind="grad", rng=None):
       (Flip the sign and the perturbation *lowers* the loss: that is the bug of some ports.)
     * ``sign`` (FGSM): ``Δ_k = ε sign(Γ_k)`` (L∞ ball of radius ε).
     * ``random``: a Gaussian direction scaled to norm ε (a control: not adversarial).
+
+    Written over the array module ``xp`` (NumPy or CuPy; ``rng`` a generator of it), so the
+    GPU backend applies this very function to its Γ rows.
     """
     if kind == "grad":
-        norm = np.sqrt(np.einsum("kd,kd->k", gamma, gamma))[:, None]
-        safe = np.where(norm > 0, norm, 1)
-        return np.where(norm > 0, eps * gamma / safe, 0).astype(gamma.dtype)
+        norm = xp.sqrt(xp.einsum("kd,kd->k", gamma, gamma))[:, None]
+        safe = xp.where(norm > 0, norm, 1)
+        return xp.where(norm > 0, eps * gamma / safe, 0).astype(gamma.dtype)
     if kind == "sign":
-        return (eps * np.sign(gamma)).astype(gamma.dtype)
+        return (eps * xp.sign(gamma)).astype(gamma.dtype)
     if kind == "random":
         if rng is None:
             raise ValueError("the random adversary needs an rng")
         z = rng.standard_normal(gamma.shape).astype(gamma.dtype)
-        norm = np.sqrt(np.einsum("kd,kd->k", z, z))[:, None]
-        return (eps * z / np.where(norm > 0, norm, 1)).astype(gamma.dtype)
+        norm = xp.sqrt(xp.einsum("kd,kd->k", z, z))[:, None]
+        return (eps * z / xp.where(norm > 0, norm, 1)).astype(gamma.dtype)
     raise ValueError(f"unknown adversary {kind!r}; choose grad, sign or random")
 
 
