@@ -50,7 +50,7 @@ DEFAULTS = {
         "vbpr": {"epochs": 300, "lr": 0.05},
         "vbpr_cont": {"epochs": 200, "lr": 0.01},
         "amr": {"epochs": 200, "lr": 0.01, "eps": 1.0, "lmd": 1.0},
-        "eals": {"epochs": 50},
+        "eals": {"epochs": 20, "reg": 0.01},   # ALS converges in few sweeps; larger λ
     },
     "attack": {"eps": [0.1, 0.2, 0.5, 1.0, 2.0], "kinds": ["adversarial", "random"],
                "objectives": ["test", "train"], "repeats": 5},
@@ -752,7 +752,7 @@ def make_report(summary, attacks=None, rank_change=None):
                  "(only HR@10 and NDCG@10 are tested).")
     if "amr" in res:
         L += ["", "Warm / cold test items (HR@10, NDCG@10):", "",
-              "| model | warm HR@10 | warm NDCG@10 | cold HR@10 | cold NDCG@10 | valid NDCG@10 | best epoch | seconds |",
+              "| model | warm HR@10 | warm NDCG@10 | cold HR@10 | cold NDCG@10 | valid NDCG@10 | best valid epoch | seconds |",
               "|---|---|---|---|---|---|---|---|"]
         for n, r in res.items():
             t = r["test"]
