@@ -416,6 +416,18 @@ def training_curves(dataset, split="loo", *, init, epochs, every=10, vbpr_config
 
 
 # ---------------------------------------------------------------------------- the pipeline
+def _norm_compare(res):
+    """``significance.compare`` output as ``{metric: {mean_a, mean_b, diff, t_p, wilcoxon_p}}``
+    (accepts the ``p_t``/``p_wilcoxon`` spelling and drops non-metric entries)."""
+    out = {}
+    for m, v in res.items():
+        if not isinstance(v, dict):
+            continue
+        out[m] = dict(v, t_p=v.get("t_p", v.get("p_t")),
+                      wilcoxon_p=v.get("wilcoxon_p", v.get("p_wilcoxon")))
+    return out
+
+
 class _Stages:
     """Stage results as JSON files in ``out_dir/stages`` and models in ``out_dir/models``."""
 
@@ -575,7 +587,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
             tests = {}
             for n in table_order:
                 if n != "amr":
-                    tests[n] = significance.compare(models["amr"], models[n], ds, sp, on="test")
+                    tests[n] = _norm_compare(
+                        significance.compare(models["amr"], models[n], ds, sp, on="test"))
             sig = st.put("significance", key, {"tests": tests})
     elif "amr" in models:
         log("[significance] skipped: amrlite.significance is not installed in this tree")
@@ -611,7 +624,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
             for n in ("vbpr_cont", "amr"):
                 r = attack_mod.rank_change(models[n], ds, sp, eps_rc, kind="adversarial",
                                            objective="test")
-                rc[n] = {"delta": np.asarray(r["delta"]).tolist(), "summary": r.get("summary")}
+                delta = r["per_row"] if "per_row" in r else r["delta"]
+                rc[n] = {"delta": np.asarray(delta).tolist(), "summary": r.get("summary")}
             rank_change = st.put("rank_change", key, {"eps": eps_rc, "models": rc})
     elif "amr" in models:
         log("[attacks] skipped: amrlite.attack is not installed in this tree")
@@ -689,8 +703,12 @@ def _fmt(x, nd=4):
     return "–" if x is None else f"{x:.{nd}f}"
 
 
+def _p(p):
+    return "–" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.2g}"
+
+
 def _stars(p):
-    if p is None:
+    if p is None or math.isnan(p):
         return ""
     return "**" if p < 0.01 else "*" if p < 0.05 else ""
 
@@ -768,8 +786,8 @@ def make_report(summary, attacks=None, rank_change=None):
         for n, t in sig.items():
             for m, s in t.items():
                 L.append(f"| {_row_label(n, res[n])} | {m} | {_fmt(s.get('mean_a'))} | "
-                         f"{_fmt(s.get('mean_b'))} | {s.get('diff', 0):+.4f} | "
-                         f"{s.get('t_p', float('nan')):.2g} | {s.get('wilcoxon_p', float('nan')):.2g} |")
+                         f"{_fmt(s.get('mean_b'))} | {s.get('diff') or 0:+.4f} | "
+                         f"{_p(s.get('t_p'))} | {_p(s.get('wilcoxon_p'))} |")
     else:
         L.append("Not computed (amrlite.significance is not available in this tree).")
     L += ["", "## Table 3: robustness to perturbations of the item features (test)", ""]

@@ -112,7 +112,9 @@ def attack_plot(results, path, *, metric="NDCG@10"):
     for key, r in results.items():
         model, kind, objective = key.split("/")
         eps = sorted(r["eps"], key=float)
-        drops = [100 * r["eps"][e].get("drop", {}).get(metric, np.nan) for e in eps]
+        drops = [100 * (r["eps"][e].get("drop", {}).get(metric) if
+                        r["eps"][e].get("drop", {}).get(metric) is not None else np.nan)
+                 for e in eps]
         label = f"{'AMR' if model == 'amr' else 'VBPR'} {kind} ({objective})"
         ax.plot([float(e) for e in eps], drops, "o-" if model == "amr" else "s--", label=label)
     ax.set_xlabel("ε")

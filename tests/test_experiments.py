@@ -51,7 +51,7 @@ def _fake_attack_module():
         calls["rank_change"] += 1
         r = _ranks(model, dataset, split)
         delta = -np.random.default_rng(0).poisson(1 + 5 * eps, size=len(r))
-        return {"delta": delta, "summary": {"mean": float(delta.mean())}}
+        return {"per_row": delta, "summary": {"mean": float(delta.mean())}}
 
     mod = types.ModuleType("amrlite.attack")
     mod.attack, mod.rank_change, mod.calls = attack, rank_change, calls
@@ -72,7 +72,8 @@ def _fake_significance_module():
             t_p = float(stats.ttest_rel(a, b).pvalue) if d.any() else 1.0
             w_p = float(stats.wilcoxon(d[d != 0]).pvalue) if (d != 0).sum() > 0 else 1.0
             out[name] = {"mean_a": a.mean(), "mean_b": b.mean(), "diff": a.mean() - b.mean(),
-                         "t_p": t_p, "wilcoxon_p": w_p}
+                         "t": 0.0, "p_t": t_p, "w": 0.0, "p_wilcoxon": w_p}
+        out.update({"a": model_a.spec.label, "b": model_b.spec.label, "n_rows": len(a)})
         return out
 
     mod = types.ModuleType("amrlite.significance")
