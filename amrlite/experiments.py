@@ -745,7 +745,8 @@ def make_report(summary, attacks=None, rank_change=None):
     cols = ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"]
     L.append("| model | init | epochs | lr | " + " | ".join(cols) + " |")
     L.append("|---|---|---|---|" + "---|" * len(cols))
-    sig = (summary.get("significance") or {}).get("tests", {})
+    sig = {n: _norm_compare(t) for n, t in
+           ((summary.get("significance") or {}).get("tests", {}) or {}).items()}
     for n, r in res.items():
         c = r.get("config", {})
         cells = []
