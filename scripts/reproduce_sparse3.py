@@ -25,7 +25,10 @@ from amrlite.recommender import evaluate_with_ranks
 def compare(a, b, ds, sp):
     try:
         from amrlite.significance import compare as real
-        return real(a, b, ds, sp, on="test"), "amrlite.significance.compare"
+        res = real(a, b, ds, sp, on="test")
+        return ({m: dict(v, t_p=v.get("t_p", v.get("p_t")),
+                         wilcoxon_p=v.get("wilcoxon_p", v.get("p_wilcoxon")))
+                 for m, v in res.items() if isinstance(v, dict)}, "amrlite.significance.compare")
     except ImportError:
         pass
     ra = evaluate_with_ranks(a, ds, sp, on="test")["ranks"]
