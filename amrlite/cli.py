@@ -402,6 +402,98 @@ def compare(model_a, model_b, data, split, features, normalize, on, full_ranking
     if metrics_out:
         _write_json(metrics_out, res)
 
+# ---------------------------------------------------------------------------- sweep
+@cli.command()
+@data_options
+@click.option("--model", "kind", type=click.Choice(["amr"]), default="amr", show_default=True,
+              help="The swept model (AMR: ε and λ).")
+@click.option("--init", "init_path", type=click.Path(dir_okay=False), required=True,
+              help="The VBPR checkpoint (.npz) every run starts from.")
+@click.option("--eps", "eps_list", default="0.01,0.1,1,10", show_default=True,
+              help="Comma-separated ε values.")
+@click.option("--lmd", "lmd_list", default="1", show_default=True,
+              help="Comma-separated λ values.")
+@click.option("--epochs", type=int, default=200, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--reg", type=float, default=1e-3, show_default=True)
+@click.option("--dim", type=int, default=None, help="Default: the checkpoint's K.")
+@click.option("--batch-size", type=int, default=512, show_default=True)
+@click.option("--eval-every", type=int, default=0, show_default=True,
+              help="Validate every N epochs and keep the best epoch (0: keep the last epoch).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@backend_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="sweep",
+              show_default=True, help="One JSON per setting (reruns skip finished ones).")
+@click.option("--processes", type=int, default=None,
+              help="Worker processes (default: one per core).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list, epochs, lr, reg,
+          dim, batch_size, eval_every, seed, backend, out_dir, processes, quiet):
+    """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10."""
+    from .experiments import parse_float_list
+    from .experiments import sweep as run_sweep
+    from .recommender import Model
+    eps_values = parse_float_list(eps_list, "--eps")
+    lmd_values = parse_float_list(lmd_list, "--lmd")
+    if processes is not None and processes < 1:
+        raise AmrliteError(f"--processes {processes}: must be at least 1")
+    init = Model.load(init_path)          # a one-line error when missing or not a model
+    if dim is None:
+        dim = int(init.config.dim)
+    ds, sp = _load(data, features, normalize, split)
+    base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
+                eval_every=eval_every, seed=seed)
+    res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
+                    base_config=base, out_dir=out_dir, processes=processes,
+                    progress=not quiet, backend=backend)
+    click.echo(f"{'eps':>8} {'lmd':>8} {'valid NDCG@10':>14} {'test HR@10':>11} "
+               f"{'test NDCG@10':>13}")
+    for r in res["runs"]:
+        v = r.get("valid", {}).get("NDCG@10", float("nan"))
+        click.echo(f"{r['eps']:>8g} {r['lmd']:>8g} {v:>14.4f} {r['test']['HR@10']:>11.4f} "
+                   f"{r['test']['NDCG@10']:>13.4f}")
+    b = res["best"]
+    click.echo(f"best by {res['selected_by']}: eps {b['eps']:g}, lmd {b['lmd']:g} "
+               f"(test HR@10 {b['test']['HR@10']:.4f}, NDCG@10 {b['test']['NDCG@10']:.4f}); "
+               f"{len(res['skipped'])} setting(s) reused from {out_dir}")
+
+
+# ---------------------------------------------------------------------------- experiment
+@cli.command()
+@click.option("--data", type=click.Path(), default=None,
+              help="Dataset folder. Default: the embedded synthetic data set.")
+@click.option("--split", default="loo", show_default=True,
+              help="loo, cold, sparse3, or NAME for a split-NAME/ folder in --data.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="experiment",
+              show_default=True, help="Output folder (a rerun resumes from what it holds).")
+@click.option("--quick", is_flag=True, help="A few epochs per model and reduced sweeps (smoke run).")
+@backend_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="JSON file of overrides of the defaults (amrlite.experiments.DEFAULTS).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def experiment(data, split, out_dir, quick, backend, config_path, settings, no_plots, quiet):
+    """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
+    from .experiments import deep_merge, parse_set, run_experiment
+    overrides = {}
+    if config_path:
+        try:
+            overrides = json.loads(Path(config_path).read_text())
+        except json.JSONDecodeError as exc:
+            raise AmrliteError(f"--config {config_path}: not valid JSON ({exc})") from None
+        if not isinstance(overrides, dict):
+            raise AmrliteError(f"--config {config_path}: expected a JSON object")
+    overrides = deep_merge(overrides, parse_set(settings))
+    summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
+                             overrides=overrides, progress=not quiet, plots=not no_plots)
+    res = summary["results"]
+    for n, r in res.items():
+        click.echo(f"{n:<10} test HR@10 {r['test']['HR@10']:.4f}  NDCG@10 "
+                   f"{r['test']['NDCG@10']:.4f}")
+    click.echo(f"report: {Path(out_dir) / 'report.md'} ({summary['timings']['total']:.1f}s)")
+
 
 def main():
     cli(prog_name="amrlite")
