@@ -212,6 +212,7 @@ def _backend_label(name):
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
 def evaluate(model_path, data, split, features, normalize, full_ranking, on, backend, metrics_out):
     """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
+    from .kernels import resolve_backend_name
     from .recommender import Model
     from .recommender import evaluate as evaluate_model
     model = Model.load(model_path)
@@ -225,13 +226,14 @@ def evaluate(model_path, data, split, features, normalize, full_ranking, on, bac
         warnings.warn(f"{model_path} was trained on split {trained_on!r}; its training data may "
                       f"overlap the {split!r} {on} rows")
     ds, sp = _load(data, features, normalize, split)
-    metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking)
+    metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking, backend=backend)
     click.echo(results_table(metrics, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
                                       f"{metrics['protocol']} ranking ({on})"))
     if metrics_out:
         report = {k: metrics[k] for k in METRIC_NAMES}
         report.update({"warm": metrics["warm"], "cold": metrics["cold"], "n": metrics["n"],
-                       "protocol": metrics["protocol"], "backend": "numpy",
+                       "protocol": metrics["protocol"],
+                       "backend": resolve_backend_name(backend),
                        "model": model.kind, "split": sp.name})
         _write_json(metrics_out, report)
 

@@ -75,6 +75,7 @@ class Model:
         self._dataset_info(data, sp)
         cfg = self.config
         backend = get_backend(self.backend_name)
+        self._backend = backend
         self.backend_used = backend.NAME
         self.warm = sp.warm_items.copy()
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
@@ -129,7 +130,8 @@ class Model:
     # ------------------------------------------------------------------ scoring
     def _evaluate_rows(self, params, features, sp, rows, full_ranking=False):
         U, V = factors(self.spec, params, features, sp.warm_items, popularity=self.popularity)
-        return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking)
+        return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking,
+                                backend=getattr(self, "_backend", None))
 
     def score(self, users, items):
         """Scores ``x_ui`` for the pairs ``(users[k], items[k])`` (broadcasting like NumPy)."""
@@ -211,14 +213,25 @@ class Model:
 
 
 # ---------------------------------------------------------------------- evaluation
-def evaluate_factors(U, V, sp, rows, *, full_ranking=False, xp=np):
+def evaluate_factors(U, V, sp, rows, *, full_ranking=False, backend=None):
     """Metrics of the factorised scorer ``U[u]·V[i]`` on ``rows``, split into all / warm / cold
-    test items. Returns ``{"all": {...}, "warm": {...}, "cold": {...}, "n": {...}, "ranks": r}``."""
+    test items. Returns ``{"all": {...}, "warm": {...}, "cold": {...}, "n": {...}, "ranks": r}``.
+
+    The ranks are counted by ``backend``'s ``sampled_ranks``/``full_ranks`` kernels where it has
+    them (Numba: parallel over users; CuPy: on the device), else by :mod:`amrlite.metrics`; every
+    one returns the same host integer ranks.
+    """
+    ranker = backend if U is not None and hasattr(backend, "sampled_ranks") else None
+    if ranker is not None and ranker.xp is not np:
+        U, V = ranker.to_device(np.ascontiguousarray(U)), ranker.to_device(np.ascontiguousarray(V))
     if full_ranking or rows.negatives is None:
         indptr, indices = sp.train_csr
-        ranks = full_ranks(U, V, rows.users, rows.items, indptr, indices, xp=xp)
+        rank = ranker.full_ranks if ranker is not None else full_ranks
+        ranks = rank(U, V, rows.users, rows.items, indptr, indices)
     else:
-        ranks = sampled_ranks(U, V, rows.users, rows.items, rows.negatives, xp=xp)
+        rank = ranker.sampled_ranks if ranker is not None else sampled_ranks
+        ranks = rank(U, V, rows.users, rows.items, rows.negatives)
+    ranks = np.asarray(ranks)
     warm = sp.warm_items[rows.items]
     out = {"all": metrics_from_ranks(ranks), "warm": metrics_from_ranks(ranks[warm]),
            "cold": metrics_from_ranks(ranks[~warm]),
@@ -228,7 +241,7 @@ def evaluate_factors(U, V, sp, rows, *, full_ranking=False, xp=np):
 
 
 def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=False,
-                        features=None):
+                        features=None, backend="numpy"):
     """Score ``model`` on ``data``'s ``on`` rows; returns :func:`evaluate_factors`' dict (with
     the per-row ``"ranks"``, for significance tests and attacks)."""
     sp = _as_split(data, split)
@@ -249,10 +262,12 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
         features = getattr(data, "features", None)
     popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
     U, V = factors(model.spec, model.params, features, sp.warm_items, popularity=popularity)
-    return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking)
+    return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking,
+                            backend=get_backend(backend))
 
 
-def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None):
+def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None,
+             backend="numpy"):
     """Evaluate a fitted ``model`` on ``data`` (a Dataset + split name, or a Split).
 
     Returns a flat dict: the nine metrics (HR@5/10/20, NDCG@5/10/20; ties count against the
@@ -260,7 +275,7 @@ def evaluate(model, data, split="loo", *, on="test", full_ranking=False, feature
     row counts ``"n"`` and the ``"protocol"`` (``sampled-99`` or ``full``).
     """
     res = evaluate_with_ranks(model, data, split, on=on, full_ranking=full_ranking,
-                              features=features)
+                              features=features, backend=backend)
     rows = getattr(_as_split(data, split), on)
     flat = dict(res["all"])
     flat.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"],
