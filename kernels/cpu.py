@@ -142,7 +142,10 @@ def _group(idx, mark):
 # the fused mini-batch: loss and row-aggregated gradients
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, parallel=True)
+_FAST = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, fastmath=_FAST)
 def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, eps,
            two_beta, two_re, reg, reg_e, umark, imark):
     """Loss and gradients of one batch (see the module docstring). Scalars ``lmd, eps,
@@ -182,21 +185,27 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     s = np.empty(B, dt)
     lossv = np.empty(B, np.float64)
     for b in prange(B):
+        pu = P[u[b]]
         xb = zero
         if has_q:
+            qi = Q[i[b]]
+            qj = Q[j[b]]
             acc = zero
             for k in range(K):
-                acc += P[u[b], k] * (Q[i[b], k] - Q[j[b], k])
+                acc += pu[k] * (qi[k] - qj[k])
             xb += acc
         if has_c:
+            gu = Gu[u[b]]
+            fb = f[b]
             acc = zero
             for k in range(K):
-                acc += Gu[u[b], k] * f[b, k]
+                acc += gu[k] * fb[k]
             xb += acc
         if has_b:
+            db = diff[b]
             acc = zero
             for t in range(D):
-                acc += diff[b, t] * w[t]
+                acc += db[t] * w[t]
             xb += bb[i[b]] - bb[j[b]] + acc
         x[b] = xb
         s[b] = _neg_sigmoid_neg(xb)
@@ -304,29 +313,52 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     s_id = s + s_adv
 
     # ---- row gradients, summed over occurrences (old parameters only) --------------------------
+    # per occurrence, as the reference: ∂p = ((s+s̃) d + 2β p) + [tied] (s f + s̃ f̃)
     gP = np.zeros((nu, K), dt)
     gH = np.zeros((nu if sep else 0, K), dt)
-    for r in prange(nu):
+    ct = np.zeros(K, dt)
+    for r in range(nu):
+        gp = gP[r]
         for o in range(uptr[r], uptr[r + 1]):
             b = uocc[o]
-            ub = u[b]
-            for k in range(K):
-                gp = two_beta * P[ub, k]
-                if has_q:
-                    gp = s_id[b] * (Q[i[b], k] - Q[j[b], k]) + gp
-                if has_c:
-                    ct = s[b] * f[b, k]
-                    if adv:
-                        ct = ct + s_adv[b] * f_adv[b, k]
-                    if sep:
-                        gH[r, k] += ct + two_beta * H[ub, k]
-                    else:
-                        gp = gp + ct
-                gP[r, k] += gp
+            pu = P[u[b]]
+            sid = s_id[b]
+            if has_c:
+                fb = f[b]
+                sb = s[b]
+                if adv:
+                    fa = f_adv[b]
+                    sa = s_adv[b]
+                    for k in range(K):
+                        ct[k] = sb * fb[k] + sa * fa[k]
+                else:
+                    for k in range(K):
+                        ct[k] = sb * fb[k]
+                if sep:
+                    gh = gH[r]
+                    hu = H[u[b]]
+                    for k in range(K):
+                        gh[k] += ct[k] + two_beta * hu[k]
+            if has_q:
+                qi = Q[i[b]]
+                qj = Q[j[b]]
+                if has_c and not sep:
+                    for k in range(K):
+                        gp[k] += (sid * (qi[k] - qj[k]) + two_beta * pu[k]) + ct[k]
+                else:
+                    for k in range(K):
+                        gp[k] += sid * (qi[k] - qj[k]) + two_beta * pu[k]
+            else:
+                if has_c and not sep:
+                    for k in range(K):
+                        gp[k] += two_beta * pu[k] + ct[k]
+                else:
+                    for k in range(K):
+                        gp[k] += two_beta * pu[k]
     gQ = np.zeros((ni if has_q else 0, K), dt)
     gb = np.zeros(ni if has_b else 0, dt)
     if has_q or has_b:
-        for r in prange(ni):
+        for r in range(ni):
             for o in range(iptr[r], iptr[r + 1]):
                 t = iocc[o]
                 if t < B:
@@ -338,8 +370,11 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
                     sg = -s_id[b]
                     it = j[b]
                 if has_q:
+                    gq = gQ[r]
+                    pu = P[u[b]]
+                    qt = Q[it]
                     for k in range(K):
-                        gQ[r, k] += sg * P[u[b], k] + two_beta * Q[it, k]
+                        gq[k] += sg * pu[k] + two_beta * qt[k]
                 if has_b:
                     gb[r] += sg + two_beta * bb[it]
 
@@ -376,23 +411,30 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     # ---- regulariser (float64, loss only) -----------------------------------------------------
     r = 0.0
     for b in range(B):
+        pu = P[u[b]]
         for k in range(K):
-            r += float(P[u[b], k]) ** 2
-            if sep:
-                r += float(H[u[b], k]) ** 2
-            if has_q:
-                r += float(Q[i[b], k]) ** 2 + float(Q[j[b], k]) ** 2
+            r += float(pu[k]) * float(pu[k])
+        if sep:
+            hu = H[u[b]]
+            for k in range(K):
+                r += float(hu[k]) * float(hu[k])
+        if has_q:
+            qi = Q[i[b]]
+            qj = Q[j[b]]
+            for k in range(K):
+                r += float(qi[k]) * float(qi[k]) + float(qj[k]) * float(qj[k])
         if has_b:
             r += float(bb[i[b]]) ** 2 + float(bb[j[b]]) ** 2
     loss += reg * r
-    if has_c:
+    if has_c and reg_e != 0.0:
         re = 0.0
         for k in range(K):
+            ek = E[k]
             for t in range(D):
-                re += float(E[k, t]) ** 2
+                re += float(ek[t]) * float(ek[t])
         if has_b:
             for t in range(D):
-                re += float(w[t]) ** 2
+                re += float(w[t]) * float(w[t])
         loss += reg_e * re
     return loss, urows, gP, gH, irows, gQ, gb, gE, gw
 
@@ -401,19 +443,22 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 # Adagrad
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=_FAST)
 def _adagrad_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 2-D table: ``A[r] += g²; θ[r] −= lr g/(√A[r] + eps)``."""
     for n in prange(rows.shape[0]):
         r = rows[n]
+        pr = param[r]
+        ar = acc[r]
+        gr = g[n]
         for k in range(param.shape[1]):
-            gk = g[n, k]
-            a = acc[r, k] + gk * gk
-            acc[r, k] = a
-            param[r, k] -= lr * gk / (math.sqrt(a) + eps)
+            gk = gr[k]
+            a = ar[k] + gk * gk
+            ar[k] = a
+            pr[k] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 1-D table (item biases)."""
     for n in range(rows.shape[0]):
@@ -421,18 +466,21 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
         gk = g[n]
         a = acc[r] + gk * gk
         acc[r] = a
-        param[r] -= lr * gk / (math.sqrt(a) + eps)
+        param[r] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=_FAST)
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
+        pr = param[k]
+        ar = acc[k]
+        gr = g[k]
         for t in range(param.shape[1]):
-            gk = g[k, t]
-            a = acc[k, t] + gk * gk
-            acc[k, t] = a
-            param[k, t] -= lr * gk / (math.sqrt(a) + eps)
+            gk = gr[t]
+            a = ar[t] + gk * gk
+            ar[t] = a
+            pr[t] -= lr * gk / (np.sqrt(a) + eps)
 
 
 @njit(cache=True)
@@ -579,7 +627,7 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None):
 # the adversary, explicitly (for the gradient checker) and in closed form (for tests)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=_FAST)
 def _item_weights(s, u, i, j, Gu, imark):
     """``(items, V, a)``: per unique item (first-occurrence order) ``v_k = Σ ±s_b g_{u_b}`` and
     ``a_k = Σ ±s_b``."""
