@@ -1,0 +1,852 @@
+r"""Numba CPU backend: the reference's functions, fused, parallel and with a closed-form adversary.
+
+Mirrors :mod:`.reference` name for name (``NAME``, ``xp``, ``to_device``/``to_host``,
+``sample_epoch``, ``train_epoch``, ``train_batch``, ``batch_gradients``, ``content_gradient``,
+``adversarial_perturbation``, ``adagrad_update``) plus the evaluation kernels ``sampled_ranks``
+and ``full_ranks``. The pure-NumPy helpers (sigmoid, regulariser, the perturbation rule...) are
+imported from the reference, only the kernels are written twice.
+
+What is fused
+-------------
+One call of :func:`train_epoch` is **one** jitted loop over the epoch's mini-batches (no Python
+per batch). Per batch of B triples it
+
+1. groups the batch's users and items into unique rows (first-occurrence order, an occurrence
+   list per row: positives first, then negatives, in batch order, as ``np.add.at`` sums them);
+2. gathers ``diff = c_i − c_j`` (B×D, parallel) and forms ``f = diff Eᵀ`` (BLAS);
+3. computes ``x_b``, ``s_b = −σ(−x_b)`` and the loss (parallel over triples);
+4. for AMR, the adversary in closed form (below), ``x̃_b``, ``s̃_b``;
+5. sums each unique row's gradient over its occurrences (parallel over rows, reading the old
+   parameters only), forms the dense ``∂/∂E = (g ⊙ (s+s̃))ᵀ diff + M E + m wᵀ + 2β_E E`` (BLAS);
+6. applies one Adagrad step per touched row (parallel over rows) and to E, w.
+
+Every model (mf, duif, vbpr, amr) in both forms (eq4 and hm: ``H``, ``b``, ``w``) runs through
+the same kernel; the blocks a model lacks are 1-row dummies switched off by flags.
+
+The adversary in closed form
+----------------------------
+With Δ held constant, the gradient of L_BPR w.r.t. the features of item k is (reference,
+:func:`content_gradient`) ``Γ_k = Eᵀ v_k + a_k w`` with ``v_k = Σ_b ±s_b g_{u_b}`` (K) and
+``a_k = Σ_b ±s_b`` summed over every occurrence of k in the batch (+ as positive, − as
+negative; ``w = 0`` in the Eq. 4 form). With ``G = E Eᵀ`` (K×K), ``e = E w`` (K), ``ω = w·w``::
+
+    ‖Γ_k‖² = v_kᵀ G v_k + 2 a_k v_k·e + a_k² ω
+    Δ_k    = γ_k (Eᵀ v_k + a_k w),        γ_k = ε/‖Γ_k‖  (0 when ‖Γ_k‖² = 0)
+    E Δ_k  = γ_k (G v_k + a_k e)          (K)
+    w·Δ_k  = γ_k (v_k·e + a_k ω)
+
+so the perturbed score is ``x̃_b = x_b + g_u·(EΔ_i − EΔ_j) + w·(Δ_i − Δ_j)`` without touching
+D-dimensional features. The adversarial part of the E gradient,
+``Σ_b s̃_b g_u (Δ_i − Δ_j)ᵀ = Σ_k m_k Δ_kᵀ`` with ``m_k = Σ_b ±s̃_b g_{u_b}``, is
+
+    Σ_k γ_k m_k (Eᵀ v_k + a_k w)ᵀ = M E + μ wᵀ,    M = Σ_k γ_k m_k v_kᵀ (K×K),  μ = Σ_k γ_k a_k m_k,
+
+and that of w, ``Σ_k ã_k Δ_k`` with ``ã_k = Σ_b ±s̃_b``, is ``Eᵀ(Σ_k γ_k ã_k v_k) + (Σ_k γ_k ã_k
+a_k) w``. An AMR step thus costs a VBPR step plus ``G`` and ``M E`` (2·2K²D flops) and O(B K²),
+instead of a second O(BKD) pass over the features. See ``docs/closed-form-adversary.md``.
+The ``sign`` and ``random`` adversaries have no such form: they fall back, batch by batch, to
+the reference's explicit path (:func:`.reference.train_batch`).
+
+Determinism of the sampler
+--------------------------
+:func:`sample_epoch` draws the permutation with ``rng`` (NumPy), then one 63-bit seed per chunk
+of ``SAMPLE_CHUNK`` triples from the same ``rng``; chunks run in ``prange``, each with its own
+SplitMix64 stream. The triples therefore depend on the seed only, never on the thread count or
+the scheduling. (They are not the reference's triples: parity tests feed both backends the same
+triples.)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import reference as ref
+from .reference import (adversarial_perturbation, regulariser, sigmoid, softplus,  # noqa: F401
+                        to_device, to_host)
+
+NAME = "numba"
+xp = np
+
+#: triples per independently seeded sampling chunk (fixed: the triples must not depend on it
+#: changing with the machine)
+SAMPLE_CHUNK = 8192
+
+_EMPTY_I32 = np.zeros(0, dtype=np.int32)
+
+
+# ----------------------------------------------------------------------------------------------
+# scalar helpers
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _neg_sigmoid_neg(x):
+    """−σ(−x), stable (evaluated in float64, stored by the caller in the parameters' dtype)."""
+    y = float(x)
+    if y >= 0:
+        ex = math.exp(-y)
+        return -(ex / (1.0 + ex))
+    return -(1.0 / (1.0 + math.exp(y)))
+
+
+@njit(cache=True, inline="always")
+def _softplus_neg(x):
+    """softplus(−x) = max(−x, 0) + log1p(e^{−|x|}), in float64 (it only feeds the loss)."""
+    y = -float(x)
+    return max(y, 0.0) + math.log1p(math.exp(-abs(y)))
+
+
+# ----------------------------------------------------------------------------------------------
+# grouping a batch's rows
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _group(idx, mark):
+    """Unique values of ``idx`` in first-occurrence order with their occurrence lists.
+
+    Returns ``(rows, ptr, occ)``: occurrences of ``rows[k]`` are ``occ[ptr[k]:ptr[k+1]]``
+    (positions in ``idx``, ascending). ``mark`` (−1 everywhere, one entry per possible row) is
+    used as scratch and restored.
+    """
+    n = idx.shape[0]
+    slot = np.empty(n, np.int32)
+    rows = np.empty(n, np.int32)
+    m = 0
+    for t in range(n):
+        r = idx[t]
+        s = mark[r]
+        if s < 0:
+            s = m
+            mark[r] = m
+            rows[m] = r
+            m += 1
+        slot[t] = s
+    ptr = np.zeros(m + 1, np.int32)
+    for t in range(n):
+        ptr[slot[t] + 1] += 1
+    for k in range(m):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:m].copy()
+    occ = np.empty(n, np.int32)
+    for t in range(n):
+        s = slot[t]
+        occ[fill[s]] = t
+        fill[s] += 1
+    for k in range(m):
+        mark[rows[k]] = -1
+    return rows[:m].copy(), ptr, occ
+
+
+# ----------------------------------------------------------------------------------------------
+# the fused mini-batch: loss and row-aggregated gradients
+# ----------------------------------------------------------------------------------------------
+
+_FAST = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, fastmath=_FAST)
+def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, eps,
+           two_beta, two_re, reg, reg_e, umark, imark):
+    """Loss and gradients of one batch (see the module docstring). Scalars ``lmd, eps,
+    two_beta = 2β, two_re = 2β_E`` are in the parameters' dtype; ``reg, reg_e`` float64 (loss
+    only)."""
+    B = u.shape[0]
+    K = P.shape[1]
+    dt = P.dtype
+    zero = P[0, 0] - P[0, 0]
+    idx2 = np.empty(2 * B, np.int32)
+    for b in range(B):
+        idx2[b] = i[b]
+        idx2[B + b] = j[b]
+    urows, uptr, uocc = _group(u, umark)
+    irows, iptr, iocc = _group(idx2, imark)
+    nu = urows.shape[0]
+    ni = irows.shape[0]
+    Gu = H if sep else P                      # the content user vectors g_u
+
+    # ---- content: diff = c_i − c_j, f = diff Eᵀ ----------------------------------------------
+    if has_c:
+        D = F.shape[1]
+        diff = np.empty((B, D), dt)
+        for b in prange(B):
+            fi = F[i[b]]
+            fj = F[j[b]]
+            for t in range(D):
+                diff[b, t] = fi[t] - fj[t]
+        f = np.dot(diff, E.T)
+    else:
+        D = 0
+        diff = np.empty((1, 1), dt)
+        f = np.empty((1, K), dt)
+
+    # ---- scores, s_b, loss ----------------------------------------------------------------------
+    x = np.empty(B, dt)
+    s = np.empty(B, dt)
+    lossv = np.empty(B, np.float64)
+    for b in prange(B):
+        pu = P[u[b]]
+        xb = zero
+        if has_q:
+            qi = Q[i[b]]
+            qj = Q[j[b]]
+            acc = zero
+            for k in range(K):
+                acc += pu[k] * (qi[k] - qj[k])
+            xb += acc
+        if has_c:
+            gu = Gu[u[b]]
+            fb = f[b]
+            acc = zero
+            for k in range(K):
+                acc += gu[k] * fb[k]
+            xb += acc
+        if has_b:
+            db = diff[b]
+            acc = zero
+            for t in range(D):
+                acc += db[t] * w[t]
+            xb += bb[i[b]] - bb[j[b]] + acc
+        x[b] = xb
+        s[b] = _neg_sigmoid_neg(xb)
+        lossv[b] = _softplus_neg(xb)
+    loss = lossv.sum()
+
+    # ---- the adversary, closed form ------------------------------------------------------------
+    s_adv = np.zeros(B, dt)
+    f_adv = np.empty((1, K), dt)
+    Mmat = np.zeros((K, K), dt)
+    mu = np.zeros(K, dt)
+    wv = np.zeros(K, dt)
+    wa = zero
+    if adv:
+        V = np.zeros((ni, K), dt)             # v_k
+        a = np.zeros(ni, dt)                  # a_k
+        for kk in prange(ni):
+            for o in range(iptr[kk], iptr[kk + 1]):
+                t = iocc[o]
+                if t < B:
+                    sb = s[t]
+                    ub = u[t]
+                else:
+                    sb = -s[t - B]
+                    ub = u[t - B]
+                a[kk] += sb
+                for k in range(K):
+                    V[kk, k] += sb * Gu[ub, k]
+        Gm = np.dot(E, E.T)                   # G = E Eᵀ
+        if has_b:
+            ev = np.dot(E, w)                 # e = E w
+            om = zero
+            for t in range(D):
+                om += w[t] * w[t]
+        else:
+            ev = np.zeros(K, dt)
+            om = zero
+        GV = np.dot(V, Gm)                    # rows G v_k (G symmetric)
+        gam = np.zeros(ni, dt)
+        EDel = np.empty((ni, K), dt)          # E Δ_k
+        wDel = np.zeros(ni, dt)               # w·Δ_k
+        for kk in prange(ni):
+            n2 = zero
+            ve = zero
+            for k in range(K):
+                n2 += V[kk, k] * GV[kk, k]
+                ve += V[kk, k] * ev[k]
+            n2 += 2 * a[kk] * ve + a[kk] * a[kk] * om
+            g = eps / math.sqrt(n2) if n2 > 0 else zero
+            gam[kk] = g
+            for k in range(K):
+                EDel[kk, k] = g * (GV[kk, k] + a[kk] * ev[k])
+            wDel[kk] = g * (ve + a[kk] * om)
+        # perturbed scores: the slot of i_b is found through the occurrence lists
+        pslot = np.empty(B, np.int32)
+        nslot = np.empty(B, np.int32)
+        for kk in range(ni):
+            for o in range(iptr[kk], iptr[kk + 1]):
+                t = iocc[o]
+                if t < B:
+                    pslot[t] = kk
+                else:
+                    nslot[t - B] = kk
+        f_adv = np.empty((B, K), dt)
+        for b in prange(B):
+            ps = pslot[b]
+            ns = nslot[b]
+            acc = zero
+            for k in range(K):
+                dk = EDel[ps, k] - EDel[ns, k]
+                f_adv[b, k] = f[b, k] + dk
+                acc += Gu[u[b], k] * dk
+            xa = x[b] + acc + (wDel[ps] - wDel[ns])
+            s_adv[b] = lmd * _neg_sigmoid_neg(xa)
+            lossv[b] = _softplus_neg(xa)
+        loss += float(lmd) * lossv.sum()
+        # m_k, ã_k; then M = Σ γ m vᵀ, μ = Σ γ a m and the w-gradient pieces
+        Mw = np.zeros((ni, K), dt)            # rows γ_k m_k
+        ga = np.zeros(ni, dt)                 # γ_k ã_k
+        for kk in prange(ni):
+            at = zero
+            for o in range(iptr[kk], iptr[kk + 1]):
+                t = iocc[o]
+                if t < B:
+                    sb = s_adv[t]
+                    ub = u[t]
+                else:
+                    sb = -s_adv[t - B]
+                    ub = u[t - B]
+                at += sb
+                for k in range(K):
+                    Mw[kk, k] += sb * Gu[ub, k]
+            g = gam[kk]
+            for k in range(K):
+                Mw[kk, k] *= g
+            ga[kk] = g * at
+        Mmat = np.dot(Mw.T, V)
+        if has_b:                             # μ, wv, wa matter in the He & McAuley form only
+            for kk in range(ni):
+                for k in range(K):
+                    mu[k] += a[kk] * Mw[kk, k]
+                    wv[k] += ga[kk] * V[kk, k]
+                wa += ga[kk] * a[kk]
+
+    s_id = s + s_adv
+
+    # ---- row gradients, summed over occurrences (old parameters only) --------------------------
+    # per occurrence, as the reference: ∂p = ((s+s̃) d + 2β p) + [tied] (s f + s̃ f̃)
+    gP = np.zeros((nu, K), dt)
+    gH = np.zeros((nu if sep else 0, K), dt)
+    ct = np.zeros(K, dt)
+    for r in range(nu):
+        gp = gP[r]
+        for o in range(uptr[r], uptr[r + 1]):
+            b = uocc[o]
+            pu = P[u[b]]
+            sid = s_id[b]
+            if has_c:
+                fb = f[b]
+                sb = s[b]
+                if adv:
+                    fa = f_adv[b]
+                    sa = s_adv[b]
+                    for k in range(K):
+                        ct[k] = sb * fb[k] + sa * fa[k]
+                else:
+                    for k in range(K):
+                        ct[k] = sb * fb[k]
+                if sep:
+                    gh = gH[r]
+                    hu = H[u[b]]
+                    for k in range(K):
+                        gh[k] += ct[k] + two_beta * hu[k]
+            if has_q:
+                qi = Q[i[b]]
+                qj = Q[j[b]]
+                if has_c and not sep:
+                    for k in range(K):
+                        gp[k] += (sid * (qi[k] - qj[k]) + two_beta * pu[k]) + ct[k]
+                else:
+                    for k in range(K):
+                        gp[k] += sid * (qi[k] - qj[k]) + two_beta * pu[k]
+            else:
+                if has_c and not sep:
+                    for k in range(K):
+                        gp[k] += two_beta * pu[k] + ct[k]
+                else:
+                    for k in range(K):
+                        gp[k] += two_beta * pu[k]
+    gQ = np.zeros((ni if has_q else 0, K), dt)
+    gb = np.zeros(ni if has_b else 0, dt)
+    if has_q or has_b:
+        for r in range(ni):
+            for o in range(iptr[r], iptr[r + 1]):
+                t = iocc[o]
+                if t < B:
+                    b = t
+                    sg = s_id[b]
+                    it = i[b]
+                else:
+                    b = t - B
+                    sg = -s_id[b]
+                    it = j[b]
+                if has_q:
+                    gq = gQ[r]
+                    pu = P[u[b]]
+                    qt = Q[it]
+                    for k in range(K):
+                        gq[k] += sg * pu[k] + two_beta * qt[k]
+                if has_b:
+                    gb[r] += sg + two_beta * bb[it]
+
+    # ---- dense gradients: E, w --------------------------------------------------------------
+    if has_c:
+        Wt = np.empty((K, B), dt)             # (g_u (s + s̃))ᵀ
+        for b in prange(B):
+            for k in range(K):
+                Wt[k, b] = Gu[u[b], k] * s_id[b]
+        gE = np.dot(Wt, diff)
+        ME = np.dot(Mmat, E) if adv else gE
+        for k in prange(K):
+            for t in range(D):
+                acc = gE[k, t]
+                if adv:
+                    acc += ME[k, t]
+                    if has_b:
+                        acc += mu[k] * w[t]
+                gE[k, t] = acc + two_re * E[k, t]
+        if has_b:
+            gw = np.dot(s_id, diff)
+            if adv:
+                ew = np.dot(wv, E)
+                for t in range(D):
+                    gw[t] += ew[t] + wa * w[t]
+            for t in range(D):
+                gw[t] += two_re * w[t]
+        else:
+            gw = np.zeros(0, dt)
+    else:
+        gE = np.zeros((0, 0), dt)
+        gw = np.zeros(0, dt)
+
+    # ---- regulariser (float64, loss only) -----------------------------------------------------
+    r = 0.0
+    for b in range(B):
+        pu = P[u[b]]
+        for k in range(K):
+            r += float(pu[k]) * float(pu[k])
+        if sep:
+            hu = H[u[b]]
+            for k in range(K):
+                r += float(hu[k]) * float(hu[k])
+        if has_q:
+            qi = Q[i[b]]
+            qj = Q[j[b]]
+            for k in range(K):
+                r += float(qi[k]) * float(qi[k]) + float(qj[k]) * float(qj[k])
+        if has_b:
+            r += float(bb[i[b]]) ** 2 + float(bb[j[b]]) ** 2
+    loss += reg * r
+    if has_c and reg_e != 0.0:
+        re = 0.0
+        for k in range(K):
+            ek = E[k]
+            for t in range(D):
+                re += float(ek[t]) * float(ek[t])
+        if has_b:
+            for t in range(D):
+                re += float(w[t]) * float(w[t])
+        loss += reg_e * re
+    return loss, urows, gP, gH, irows, gQ, gb, gE, gw
+
+
+# ----------------------------------------------------------------------------------------------
+# Adagrad
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_FAST)
+def _adagrad_rows(param, acc, rows, g, lr, eps):
+    """Row-sparse Adagrad on a 2-D table: ``A[r] += g²; θ[r] −= lr g/(√A[r] + eps)``."""
+    for n in prange(rows.shape[0]):
+        r = rows[n]
+        pr = param[r]
+        ar = acc[r]
+        gr = g[n]
+        for k in range(param.shape[1]):
+            gk = gr[k]
+            a = ar[k] + gk * gk
+            ar[k] = a
+            pr[k] -= lr * gk / (np.sqrt(a) + eps)
+
+
+@njit(cache=True, fastmath=_FAST)
+def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
+    """Row-sparse Adagrad on a 1-D table (item biases)."""
+    for n in range(rows.shape[0]):
+        r = rows[n]
+        gk = g[n]
+        a = acc[r] + gk * gk
+        acc[r] = a
+        param[r] -= lr * gk / (np.sqrt(a) + eps)
+
+
+@njit(cache=True, fastmath=_FAST)
+def _adagrad_dense(param, acc, g, lr, eps):
+    """Dense Adagrad on a 2-D block (E)."""
+    for k in prange(param.shape[0]):
+        pr = param[k]
+        ar = acc[k]
+        gr = g[k]
+        for t in range(param.shape[1]):
+            gk = gr[t]
+            a = ar[t] + gk * gk
+            ar[t] = a
+            pr[t] -= lr * gk / (np.sqrt(a) + eps)
+
+
+@njit(cache=True)
+def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch, has_q, has_c,
+           sep, has_b, adv, lmd, eps, two_beta, two_re, reg, reg_e, lr, aeps):
+    """One epoch in one jitted loop: batches in order, one Adagrad step per batch."""
+    umark = np.full(P.shape[0], -1, np.int32)
+    imark = np.full(n_items, -1, np.int32)
+    total = 0.0
+    n = u.shape[0]
+    for start in range(0, n, batch):
+        stop = min(n, start + batch)
+        loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
+            P, Q, H, E, bb, w, F, u[start:stop], i[start:stop], j[start:stop], has_q, has_c,
+            sep, has_b, adv, lmd, eps, two_beta, two_re, reg, reg_e, umark, imark)
+        total += loss
+        _adagrad_rows(P, AP, urows, gP, lr, aeps)
+        if sep:
+            _adagrad_rows(H, AH, urows, gH, lr, aeps)
+        if has_q:
+            _adagrad_rows(Q, AQ, irows, gQ, lr, aeps)
+        if has_b:
+            _adagrad_vec_rows(bb, Ab, irows, gb, lr, aeps)
+            _adagrad_dense(w.reshape(1, -1), Aw.reshape(1, -1), gw.reshape(1, -1), lr, aeps)
+        if has_c:
+            _adagrad_dense(E, AE, gE, lr, aeps)
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Python-side plumbing
+# ----------------------------------------------------------------------------------------------
+
+def _blocks(spec, params, features):
+    """The 7 arrays the kernels take (absent blocks as 1-row dummies of the right dtype)."""
+    P = params["P"]
+    dt = P.dtype
+    K = P.shape[1]
+    dummy2 = np.zeros((1, K), dt)
+    Q = params.get("Q", dummy2)
+    H = params.get("H", dummy2)
+    E = params.get("E", np.zeros((K, 1), dt))
+    bb = params.get("b", np.zeros(1, dt))
+    w = params.get("w", np.zeros(1, dt))
+    if spec.has_content:
+        F = np.ascontiguousarray(features, dtype=dt)
+    else:
+        F = np.zeros((1, 1), dt)
+    n_items = Q.shape[0] if "Q" in params else (F.shape[0] if spec.has_content else 1)
+    return P, Q, H, E, bb, w, F, n_items
+
+
+def _flags(spec):
+    return (spec.has_item_factors, spec.has_content, spec.separate_content_user, spec.has_bias,
+            spec.adversarial)
+
+
+def _scalars(hp, dt, adversarial):
+    lmd = dt.type(hp.lmd if adversarial else 0.0)
+    return (lmd, dt.type(hp.eps), dt.type(2 * hp.reg), dt.type(2 * hp.reg_e), float(hp.reg),
+            float(hp.reg_e))
+
+
+def _fused(spec, hp):
+    """Whether the fused kernel applies (the sign/random adversaries use the reference)."""
+    return not (spec.adversarial and hp.adversary != "grad")
+
+
+def _i32(a):
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def batch_gradients(spec, params, features, u, i, j, hp, rng=None):
+    """Same contract as :func:`.reference.batch_gradients` (``(loss, grads)``, rows sorted)."""
+    if not _fused(spec, hp):
+        return ref.batch_gradients(spec, params, features, u, i, j, hp, rng)
+    P, Q, H, E, bb, w, F, n_items = _blocks(spec, params, features)
+    u, i, j = _i32(u), _i32(i), _i32(j)
+    umark = np.full(P.shape[0], -1, np.int32)
+    imark = np.full(max(n_items, int(max(i.max(initial=0), j.max(initial=0))) + 1), -1, np.int32)
+    loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
+        P, Q, H, E, bb, w, F, u, i, j, *_flags(spec), *_scalars(hp, P.dtype, spec.adversarial),
+        umark, imark)
+    uo, io = np.argsort(urows), np.argsort(irows)
+    grads = {"P": (urows[uo], gP[uo])}
+    if spec.separate_content_user:
+        grads["H"] = (urows[uo], gH[uo])
+    if spec.has_item_factors:
+        grads["Q"] = (irows[io], gQ[io])
+    if spec.has_content:
+        grads["E"] = gE
+    if spec.has_bias:
+        grads["b"] = (irows[io], gb[io])
+        grads["w"] = gw
+    return float(loss), grads
+
+
+def adagrad_update(params, accum, grads, lr, eps=1e-10):
+    """Same contract as :func:`.reference.adagrad_update` (in place, row-sparse for tables)."""
+    for name, grad in grads.items():
+        p, a = params[name], accum[name]
+        lr_, eps_ = p.dtype.type(lr), p.dtype.type(eps)
+        if isinstance(grad, tuple):
+            rows, g = grad
+            rows = _i32(rows)
+            g = np.ascontiguousarray(g, dtype=p.dtype)
+            if p.ndim == 2:
+                _adagrad_rows(p, a, rows, g, lr_, eps_)
+            else:
+                _adagrad_vec_rows(p, a, rows, g, lr_, eps_)
+        else:
+            g = np.ascontiguousarray(grad, dtype=p.dtype)
+            _adagrad_dense(p.reshape(1, -1) if p.ndim == 1 else p,
+                           a.reshape(1, -1) if a.ndim == 1 else a,
+                           g.reshape(1, -1) if g.ndim == 1 else g, lr_, eps_)
+
+
+def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):
+    """One Adagrad step on one mini-batch; returns the batch loss (before the step)."""
+    loss, grads = batch_gradients(spec, params, features, u, i, j, hp, rng)
+    adagrad_update(params, accum, grads, hp.lr)
+    return loss
+
+
+def train_epoch(spec, params, accum, features, triples, hp, rng=None):
+    """One pass over ``triples`` in mini-batches of ``hp.batch_size``, in order, in one jitted
+    loop. Returns the summed loss. ``rng`` feeds the random adversary only (reference path)."""
+    if not _fused(spec, hp):
+        return ref.train_epoch(spec, params, accum, features, triples, hp, rng)
+    P, Q, H, E, bb, w, F, n_items = _blocks(spec, params, features)
+    dt = P.dtype
+
+    def acc(name, like):
+        return accum[name] if name in accum else np.zeros_like(like)
+
+    u, i, j = (_i32(a) for a in triples)
+    return float(_epoch(P, Q, H, E, bb, w, acc("P", P), acc("Q", Q), acc("H", H), acc("E", E),
+                        acc("b", bb), acc("w", w), F, u, i, j, n_items, int(hp.batch_size),
+                        *_flags(spec), *_scalars(hp, dt, spec.adversarial), dt.type(hp.lr),
+                        dt.type(1e-10)))
+
+
+# ----------------------------------------------------------------------------------------------
+# the adversary, explicitly (for the gradient checker) and in closed form (for tests)
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_FAST)
+def _item_weights(s, u, i, j, Gu, imark):
+    """``(items, V, a)``: per unique item (first-occurrence order) ``v_k = Σ ±s_b g_{u_b}`` and
+    ``a_k = Σ ±s_b``."""
+    B = u.shape[0]
+    K = Gu.shape[1]
+    idx2 = np.empty(2 * B, np.int32)
+    for b in range(B):
+        idx2[b] = i[b]
+        idx2[B + b] = j[b]
+    rows, ptr, occ = _group(idx2, imark)
+    n = rows.shape[0]
+    V = np.zeros((n, K), Gu.dtype)
+    a = np.zeros(n, Gu.dtype)
+    for kk in prange(n):
+        for o in range(ptr[kk], ptr[kk + 1]):
+            t = occ[o]
+            if t < B:
+                sb = s[t]
+                ub = u[t]
+            else:
+                sb = -s[t - B]
+                ub = u[t - B]
+            a[kk] += sb
+            for k in range(K):
+                V[kk, k] += sb * Gu[ub, k]
+    return rows, V, a
+
+
+def _v_and_a(spec, params, features, u, i, j):
+    u, i, j = _i32(u), _i32(i), _i32(j)
+    x = ref.triple_scores(spec, params, features, u, i, j)[0]
+    s = (-sigmoid(-x)).astype(params["P"].dtype)
+    Gu = params["H"] if spec.separate_content_user else params["P"]
+    imark = np.full(int(max(i.max(), j.max())) + 1, -1, np.int32)
+    items, V, a = _item_weights(s, u, i, j, np.ascontiguousarray(Gu), imark)
+    o = np.argsort(items)
+    return items[o], V[o], a[o]
+
+
+def content_gradient(spec, params, features, u, i, j):
+    """``(items, Γ)`` as :func:`.reference.content_gradient`, formed as ``Γ = V E + a wᵀ``."""
+    items, V, a = _v_and_a(spec, params, features, u, i, j)
+    gamma = V @ params["E"]
+    if spec.has_bias:
+        gamma = gamma + a[:, None] * params["w"][None, :]
+    return items, gamma
+
+
+def adversarial_closed_form(spec, params, features, u, i, j, eps):
+    r"""The closed-form adversary of one batch (module docstring), for tests and docs.
+
+    Returns ``(items, norm, EDelta, wDelta)``: sorted unique items, ``‖Γ_k‖`` from
+    ``v_kᵀ G v_k + 2 a_k v_k·e + a_k² ω``, ``E Δ_k`` and ``w·Δ_k`` (zeros in the Eq. 4 form),
+    never forming a D-dimensional Γ or Δ.
+    """
+    items, V, a = _v_and_a(spec, params, features, u, i, j)
+    E = params["E"]
+    G = E @ E.T
+    e = E @ params["w"] if spec.has_bias else np.zeros(E.shape[0], E.dtype)
+    om = float(params["w"] @ params["w"]) if spec.has_bias else 0.0
+    GV = V @ G
+    ve = V @ e
+    n2 = np.einsum("nk,nk->n", V, GV) + 2 * a * ve + a * a * om
+    norm = np.sqrt(np.maximum(n2, 0))
+    gam = np.where(n2 > 0, eps / np.where(n2 > 0, norm, 1), 0)
+    return items, norm, gam[:, None] * (GV + a[:, None] * e), gam * (ve + a * om)
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _splitmix(state):
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _contains(indices, lo, hi, x):
+    """Binary search for ``x`` in the sorted ``indices[lo:hi]``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        v = indices[mid]
+        if v < x:
+            lo = mid + 1
+        elif v > x:
+            hi = mid
+        else:
+            return True
+    return False
+
+
+@njit(cache=True, parallel=True)
+def _draw_negatives(u, seeds, chunk, indptr, indices, pool, out):
+    n = u.shape[0]
+    npool = np.uint64(pool.shape[0])
+    failed = np.zeros(seeds.shape[0], np.bool_)
+    for c in prange(seeds.shape[0]):
+        state = np.uint64(seeds[c])
+        for t in range(c * chunk, min(n, (c + 1) * chunk)):
+            lo = indptr[u[t]]
+            hi = indptr[u[t] + 1]
+            tries = 0
+            while True:
+                state, z = _splitmix(state)
+                k = pool[np.int64(((z >> np.uint64(32)) * npool) >> np.uint64(32))]
+                if not _contains(indices, lo, hi, k):
+                    out[t] = k
+                    break
+                tries += 1
+                if tries > 100_000:
+                    failed[c] = True
+                    out[t] = k
+                    break
+    return failed.any()
+
+
+def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
+    r"""The triples of one epoch (contract of :func:`.reference.sample_epoch`): every training
+    pair once in a random order (``rng.permutation``), one negative per pair drawn uniformly from
+    ``negative_pool`` and redrawn while it is in the user's sorted training row (binary search).
+
+    Deterministic for a seed, whatever the thread count: chunks of ``SAMPLE_CHUNK`` triples each
+    get a seed from ``rng`` and their own SplitMix64 stream.
+    """
+    order = rng.permutation(len(train_users))
+    u = np.ascontiguousarray(np.asarray(train_users)[order], dtype=np.int32)
+    i = np.ascontiguousarray(np.asarray(train_items)[order], dtype=np.int32)
+    n_chunks = -(-len(u) // SAMPLE_CHUNK)
+    seeds = rng.integers(0, 2**63 - 1, size=n_chunks, dtype=np.int64)
+    j = np.empty(len(u), dtype=np.int32)
+    pool = _i32(negative_pool)
+    if len(u) and not len(pool):
+        raise ValueError("could not draw negatives: the negative pool is empty")
+    if _draw_negatives(u, seeds, SAMPLE_CHUNK, np.ascontiguousarray(indptr, dtype=np.int64),
+                       _i32(indices), pool, j):
+        raise ValueError("could not draw negatives: some user has interacted with (almost) every "
+                         "warm item")
+    return u, i, j
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation: rank counting, parallel over rows
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, parallel=True)
+def _sampled_ranks(U, V, users, items, negatives):
+    n, m = negatives.shape
+    F = V.shape[1]
+    out = np.zeros(n, np.int64)
+    for r in prange(n):
+        ur = U[users[r]]
+        pos = U[0, 0] - U[0, 0]
+        vi = V[items[r]]
+        for f in range(F):
+            pos += ur[f] * vi[f]
+        c = 0
+        for q in range(m):
+            vq = V[negatives[r, q]]
+            sc = U[0, 0] - U[0, 0]
+            for f in range(F):
+                sc += ur[f] * vq[f]
+            if sc >= pos:
+                c += 1
+        out[r] = c
+    return out
+
+
+def sampled_ranks(U, V, users, items, negatives):
+    """Rank of ``items[r]`` among ``negatives[r]`` (ties against the positive), as
+    :func:`amrlite.metrics.sampled_ranks`. ``U`` None (POP) scores by ``V`` alone."""
+    users, items = _i32(users), _i32(items)
+    if U is None:
+        U = np.ones((int(users.max(initial=0)) + 1, 1), dtype=np.float64)
+    dt = np.result_type(U.dtype, V.dtype)
+    return _sampled_ranks(np.ascontiguousarray(U, dtype=dt), np.ascontiguousarray(V, dtype=dt),
+                          users, items, _i32(negatives))
+
+
+@njit(cache=True, parallel=True)
+def _count_full(scores, items, users, indptr, indices):
+    n, n_items = scores.shape
+    out = np.zeros(n, np.int64)
+    for r in prange(n):
+        row = scores[r]
+        lo = indptr[users[r]]
+        hi = indptr[users[r] + 1]
+        pos = row[items[r]]
+        if _contains(indices, lo, hi, items[r]):
+            pos = -np.inf
+        c = 0
+        for q in range(n_items):
+            if row[q] >= pos:
+                c += 1
+        # amrlite.metrics sets training items to −∞: they are not counted unless pos = −∞
+        if pos != -np.inf:
+            for t in range(lo, hi):
+                if row[indices[t]] >= pos:
+                    c -= 1
+        out[r] = c - 1
+    return out
+
+
+def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
+    """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row, as
+    :func:`amrlite.metrics.full_ranks`: the scores are one BLAS product per chunk (the same as
+    there), the counting a parallel kernel that skips training items."""
+    users, items = _i32(users), _i32(items)
+    if U is None:
+        U = np.ones((int(users.max(initial=0)) + 1, 1), dtype=np.float64)
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = _i32(indices)
+    out = []
+    for start in range(0, len(users), chunk):
+        ub, ib = users[start:start + chunk], items[start:start + chunk]
+        scores = np.ascontiguousarray(U[ub] @ V.T)
+        out.append(_count_full(scores, ib, ub, indptr, indices))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
