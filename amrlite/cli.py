@@ -192,6 +192,7 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, epoch
                        "backend": model.backend_used,
                        "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
                        "best_epoch": model.history.best_epoch,
+                       "best_valid": model.history.best_metrics,
                        "config": model.config.to_dict(), "version": __version__})
         _write_json(metrics_out, report)
 
