@@ -52,11 +52,17 @@ DEFAULTS = {
         "amr": {"epochs": 200, "lr": 0.01, "eps": 1.0, "lmd": 1.0},
         "eals": {"epochs": 20, "reg": 0.01},   # ALS converges in few sweeps; larger λ
     },
-    "attack": {"eps": [0.1, 0.2, 0.5, 1.0, 2.0], "kinds": ["adversarial", "random"],
-               "objectives": ["test", "train"], "repeats": 5},
+    # kinds: adversarial (one FGM step), pgd (``pgd_steps`` projected steps), random, certified
+    # (the guaranteed lower bound); random and certified do not depend on the objective
+    "attack": {"eps": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0],
+               "kinds": ["adversarial", "pgd", "random", "certified"],
+               "objectives": ["test", "train"], "repeats": 5, "pgd_steps": 5},
     "rank_change_eps": 1.0,
     "sweep": {"eps": [0.1, 0.2, 0.5, 1.0, 2.0], "lmd": [0.1, 1.0, 10.0], "processes": None},
 }
+
+#: attacks whose perturbation does not depend on a loss (reported once, objective "–")
+OBJECTIVE_FREE_ATTACKS = ("random", "certified")
 
 #: what ``quick=True`` changes (a smoke run: minutes become seconds)
 QUICK = {
@@ -65,7 +71,7 @@ QUICK = {
         "mf": {"epochs": 6}, "duif": {"epochs": 6}, "vbpr": {"epochs": 6},
         "vbpr_cont": {"epochs": 4}, "amr": {"epochs": 4}, "eals": {"epochs": 3},
     },
-    "attack": {"eps": [0.5, 1.0], "repeats": 1, "objectives": ["test"]},
+    "attack": {"eps": [0.5, 1.0], "repeats": 1, "objectives": ["test"], "pgd_steps": 2},
     "sweep": {"eps": [0.1, 1.0], "lmd": [1.0], "processes": 1},
 }
 
@@ -608,11 +614,15 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
             table = {}
             for n in ("vbpr_cont", "amr"):
                 for kind in acfg["kinds"]:
-                    for objective in acfg["objectives"]:
-                        r = attack_mod.attack(models[n], ds, sp, acfg["eps"], kind=kind,
-                                              objective=objective, repeats=acfg["repeats"],
-                                              seed=cfg["seed"], on="test")
-                        table[f"{n}/{kind}/{objective}"] = r
+                    free = kind in OBJECTIVE_FREE_ATTACKS
+                    for objective in (["test"] if free else acfg["objectives"]):
+                        steps = acfg.get("pgd_steps", 5) if kind == "pgd" else 1
+                        r = attack_mod.attack(models[n], ds, sp, acfg["eps"],
+                                              kind="adversarial" if kind == "pgd" else kind,
+                                              objective=objective, steps=steps,
+                                              repeats=acfg["repeats"], seed=cfg["seed"],
+                                              on="test")
+                        table[f"{n}/{kind}/{'–' if free else objective}"] = r
             attacks = st.put("attacks", key, {"results": table})
         eps_rc = cfg["rank_change_eps"]
         key = dict(base_key, eps=eps_rc, models={n: results[n]["key"] for n in
