@@ -57,6 +57,7 @@ triples.)
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -144,6 +145,74 @@ def _group(idx, mark):
 
 _FAST = {"reassoc", "contract", "nsz"}
 
+#: fixed number of row blocks the batch's two B×D×K products (and the K×K×D ones of AMR) are
+#: split into, one ``prange`` work unit each, with BLAS pinned to one thread for the epoch
+#: (:func:`_one_blas_thread`). Fixed, so results never depend on the thread count.
+N_BLOCKS = 2
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _gather_project(F, E, i, j, diff, f):
+    """``diff = F[i] − F[j]`` and ``f = diff Eᵀ``, each block of rows gathered and multiplied by
+    the thread that owns it (single-threaded BLAS per block: both cores, no oversubscription)."""
+    B = i.shape[0]
+    D = F.shape[1]
+    Et = E.T
+    for c in prange(N_BLOCKS):
+        b0 = c * B // N_BLOCKS
+        b1 = (c + 1) * B // N_BLOCKS
+        for b in range(b0, b1):
+            fi = F[i[b]]
+            fj = F[j[b]]
+            db = diff[b]
+            for t in range(D):
+                db[t] = fi[t] - fj[t]
+        f[b0:b1] = np.dot(diff[b0:b1], Et)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _content_grad_blocks(Gu, u, s_id, diff, gEp):
+    """``gEp[c] = W_cᵀ diff_c`` with ``W = g_u ⊙ (s + s̃)`` on row block ``c`` (summed by the
+    caller: ``∂E = Σ_c gEp[c] + ...``)."""
+    B = u.shape[0]
+    K = Gu.shape[1]
+    for c in prange(N_BLOCKS):
+        b0 = c * B // N_BLOCKS
+        b1 = (c + 1) * B // N_BLOCKS
+        W = np.empty((b1 - b0, K), Gu.dtype)
+        for b in range(b0, b1):
+            gu = Gu[u[b]]
+            sb = s_id[b]
+            for k in range(K):
+                W[b - b0, k] = gu[k] * sb
+        gEp[c] = np.dot(W.T, diff[b0:b1])
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _rows_dot(A, Bm, out):
+    """``out = A Bm`` by blocks of rows of ``A``, one per ``prange`` unit."""
+    n = A.shape[0]
+    for c in prange(N_BLOCKS):
+        r0 = c * n // N_BLOCKS
+        r1 = (c + 1) * n // N_BLOCKS
+        out[r0:r1] = np.dot(A[r0:r1], Bm)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _assemble_grad_e(gEp, ME, mu, w, E, two_re, adv, has_b, gE):
+    """``∂E = Σ_c gEp[c] + [adv] (M E + μ wᵀ) + 2β_E E``, parallel over the rows of E."""
+    K, D = gE.shape
+    for k in prange(K):
+        for t in range(D):
+            acc = gEp[0, k, t]
+            for c in range(1, gEp.shape[0]):
+                acc += gEp[c, k, t]
+            if adv:
+                acc += ME[k, t]
+                if has_b:
+                    acc += mu[k] * w[t]
+            gE[k, t] = acc + two_re * E[k, t]
+
 
 @njit(cache=True, fastmath=_FAST)
 def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, eps,
@@ -169,12 +238,8 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     if has_c:
         D = F.shape[1]
         diff = np.empty((B, D), dt)
-        for b in prange(B):
-            fi = F[i[b]]
-            fj = F[j[b]]
-            for t in range(D):
-                diff[b, t] = fi[t] - fj[t]
-        f = np.dot(diff, E.T)
+        f = np.empty((B, K), dt)
+        _gather_project(F, E, i, j, diff, f)
     else:
         D = 0
         diff = np.empty((1, 1), dt)
@@ -234,7 +299,8 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
                 a[kk] += sb
                 for k in range(K):
                     V[kk, k] += sb * Gu[ub, k]
-        Gm = np.dot(E, E.T)                   # G = E Eᵀ
+        Gm = np.empty((K, K), dt)             # G = E Eᵀ
+        _rows_dot(E, E.T, Gm)
         if has_b:
             ev = np.dot(E, w)                 # e = E w
             om = zero
@@ -380,20 +446,13 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 
     # ---- dense gradients: E, w --------------------------------------------------------------
     if has_c:
-        Wt = np.empty((K, B), dt)             # (g_u (s + s̃))ᵀ
-        for b in prange(B):
-            for k in range(K):
-                Wt[k, b] = Gu[u[b], k] * s_id[b]
-        gE = np.dot(Wt, diff)
-        ME = np.dot(Mmat, E) if adv else gE
-        for k in prange(K):
-            for t in range(D):
-                acc = gE[k, t]
-                if adv:
-                    acc += ME[k, t]
-                    if has_b:
-                        acc += mu[k] * w[t]
-                gE[k, t] = acc + two_re * E[k, t]
+        gEp = np.empty((N_BLOCKS, K, D), dt)
+        _content_grad_blocks(Gu, u, s_id, diff, gEp)
+        ME = np.empty((K, D) if adv else (1, 1), dt)
+        if adv:
+            _rows_dot(Mmat, E, ME)
+        gE = np.empty((K, D), dt)
+        _assemble_grad_e(gEp, ME, mu, w, E, two_re, adv, has_b, gE)
         if has_b:
             gw = np.dot(s_id, diff)
             if adv:
@@ -469,7 +528,7 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
         param[r] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
@@ -679,6 +738,28 @@ def _fused(spec, hp):
     return not (spec.adversarial and hp.adversary != "grad")
 
 
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context pinning BLAS (OpenBLAS of scipy, which numba's ``np.dot`` calls through
+    ``scipy.linalg.cython_blas``, and numpy's) to one thread, restored on exit: the content
+    kernels split their products over the cores themselves (``prange`` over ``N_BLOCKS``), and
+    OpenBLAS's spinning workers on top of numba's threads oversubscribe the cores. A no-op
+    without threadpoolctl."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (loaded, so the controller sees it)
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        except Exception:            # pragma: no cover - threadpoolctl is a dependency
+            _BLAS = False
+    if _BLAS is False:
+        return contextlib.nullcontext()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 def _plain_mf(spec):
     return (spec.has_item_factors and not spec.has_content and not spec.separate_content_user
             and not spec.has_bias and not spec.adversarial)
@@ -696,9 +777,10 @@ def batch_gradients(spec, params, features, u, i, j, hp, rng=None):
     u, i, j = _i32(u), _i32(i), _i32(j)
     umark = np.full(P.shape[0], -1, np.int32)
     imark = np.full(max(n_items, int(max(i.max(initial=0), j.max(initial=0))) + 1), -1, np.int32)
-    loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
-        P, Q, H, E, bb, w, F, u, i, j, *_flags(spec), *_scalars(hp, P.dtype, spec.adversarial),
-        umark, imark)
+    with _one_blas_thread():
+        loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
+            P, Q, H, E, bb, w, F, u, i, j, *_flags(spec),
+            *_scalars(hp, P.dtype, spec.adversarial), umark, imark)
     uo, io = np.argsort(urows), np.argsort(irows)
     grads = {"P": (urows[uo], gP[uo])}
     if spec.separate_content_user:
@@ -756,10 +838,12 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None):
         return float(_epoch_mf(P, Q, acc("P", P), acc("Q", Q), u, i, j, int(hp.batch_size),
                                dt.type(2 * hp.reg), float(hp.reg), dt.type(hp.lr),
                                dt.type(1e-10)))
-    return float(_epoch(P, Q, H, E, bb, w, acc("P", P), acc("Q", Q), acc("H", H), acc("E", E),
-                        acc("b", bb), acc("w", w), F, u, i, j, n_items, int(hp.batch_size),
-                        *_flags(spec), *_scalars(hp, dt, spec.adversarial), dt.type(hp.lr),
-                        dt.type(1e-10)))
+    with _one_blas_thread():
+        return float(_epoch(P, Q, H, E, bb, w, acc("P", P), acc("Q", Q), acc("H", H),
+                            acc("E", E), acc("b", bb), acc("w", w), F, u, i, j, n_items,
+                            int(hp.batch_size), *_flags(spec),
+                            *_scalars(hp, dt, spec.adversarial), dt.type(hp.lr),
+                            dt.type(1e-10)))
 
 
 # ----------------------------------------------------------------------------------------------
