@@ -309,7 +309,8 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
         else:
             ev = np.zeros(K, dt)
             om = zero
-        GV = np.dot(V, Gm)                    # rows G v_k (G symmetric)
+        GV = np.empty((ni, K), dt)            # rows G v_k (G symmetric)
+        _rows_dot(V, Gm, GV)
         gam = np.zeros(ni, dt)
         EDel = np.empty((ni, K), dt)          # E Δ_k
         wDel = np.zeros(ni, dt)               # w·Δ_k
