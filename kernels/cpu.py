@@ -57,6 +57,7 @@ triples.)
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -144,10 +145,78 @@ def _group(idx, mark):
 
 _FAST = {"reassoc", "contract", "nsz"}
 
+#: fixed number of row blocks the batch's two B×D×K products (and the K×K×D ones of AMR) are
+#: split into, one ``prange`` work unit each, with BLAS pinned to one thread for the epoch
+#: (:func:`_one_blas_thread`). Fixed, so results never depend on the thread count.
+N_BLOCKS = 2
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _gather_project(F, E, i, j, diff, f):
+    """``diff = F[i] − F[j]`` and ``f = diff Eᵀ``, each block of rows gathered and multiplied by
+    the thread that owns it (single-threaded BLAS per block: both cores, no oversubscription)."""
+    B = i.shape[0]
+    D = F.shape[1]
+    Et = E.T
+    for c in prange(N_BLOCKS):
+        b0 = c * B // N_BLOCKS
+        b1 = (c + 1) * B // N_BLOCKS
+        for b in range(b0, b1):
+            fi = F[i[b]]
+            fj = F[j[b]]
+            db = diff[b]
+            for t in range(D):
+                db[t] = fi[t] - fj[t]
+        f[b0:b1] = np.dot(diff[b0:b1], Et)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _content_grad_blocks(Gu, u, s_id, diff, gEp):
+    """``gEp[c] = W_cᵀ diff_c`` with ``W = g_u ⊙ (s + s̃)`` on row block ``c`` (summed by the
+    caller: ``∂E = Σ_c gEp[c] + ...``)."""
+    B = u.shape[0]
+    K = Gu.shape[1]
+    for c in prange(N_BLOCKS):
+        b0 = c * B // N_BLOCKS
+        b1 = (c + 1) * B // N_BLOCKS
+        W = np.empty((b1 - b0, K), Gu.dtype)
+        for b in range(b0, b1):
+            gu = Gu[u[b]]
+            sb = s_id[b]
+            for k in range(K):
+                W[b - b0, k] = gu[k] * sb
+        gEp[c] = np.dot(W.T, diff[b0:b1])
+
+
+@njit(cache=True, parallel=True, boundscheck=False)
+def _rows_dot(A, Bm, out):
+    """``out = A Bm`` by blocks of rows of ``A``, one per ``prange`` unit."""
+    n = A.shape[0]
+    for c in prange(N_BLOCKS):
+        r0 = c * n // N_BLOCKS
+        r1 = (c + 1) * n // N_BLOCKS
+        out[r0:r1] = np.dot(A[r0:r1], Bm)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+def _assemble_grad_e(gEp, ME, mu, w, E, two_re, adv, has_b, gE):
+    """``∂E = Σ_c gEp[c] + [adv] (M E + μ wᵀ) + 2β_E E``, parallel over the rows of E."""
+    K, D = gE.shape
+    for k in prange(K):
+        for t in range(D):
+            acc = gEp[0, k, t]
+            for c in range(1, gEp.shape[0]):
+                acc += gEp[c, k, t]
+            if adv:
+                acc += ME[k, t]
+                if has_b:
+                    acc += mu[k] * w[t]
+            gE[k, t] = acc + two_re * E[k, t]
+
 
 @njit(cache=True, fastmath=_FAST)
 def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, eps,
-           two_beta, two_re, reg, reg_e, umark, imark):
+           two_beta, two_re, reg, reg_e, umark, imark, ws_diff, ws_f, ws_gEp, ws_gE):
     """Loss and gradients of one batch (see the module docstring). Scalars ``lmd, eps,
     two_beta = 2β, two_re = 2β_E`` are in the parameters' dtype; ``reg, reg_e`` float64 (loss
     only)."""
@@ -168,13 +237,9 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     # ---- content: diff = c_i − c_j, f = diff Eᵀ ----------------------------------------------
     if has_c:
         D = F.shape[1]
-        diff = np.empty((B, D), dt)
-        for b in prange(B):
-            fi = F[i[b]]
-            fj = F[j[b]]
-            for t in range(D):
-                diff[b, t] = fi[t] - fj[t]
-        f = np.dot(diff, E.T)
+        diff = ws_diff[:B]                    # workspaces: allocated once per epoch (fresh
+        f = ws_f[:B]                          # 4 MB pages per batch cost ~1 ms of faults)
+        _gather_project(F, E, i, j, diff, f)
     else:
         D = 0
         diff = np.empty((1, 1), dt)
@@ -234,7 +299,8 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
                 a[kk] += sb
                 for k in range(K):
                     V[kk, k] += sb * Gu[ub, k]
-        Gm = np.dot(E, E.T)                   # G = E Eᵀ
+        Gm = np.empty((K, K), dt)             # G = E Eᵀ
+        _rows_dot(E, E.T, Gm)
         if has_b:
             ev = np.dot(E, w)                 # e = E w
             om = zero
@@ -243,7 +309,8 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
         else:
             ev = np.zeros(K, dt)
             om = zero
-        GV = np.dot(V, Gm)                    # rows G v_k (G symmetric)
+        GV = np.empty((ni, K), dt)            # rows G v_k (G symmetric)
+        _rows_dot(V, Gm, GV)
         gam = np.zeros(ni, dt)
         EDel = np.empty((ni, K), dt)          # E Δ_k
         wDel = np.zeros(ni, dt)               # w·Δ_k
@@ -380,20 +447,13 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 
     # ---- dense gradients: E, w --------------------------------------------------------------
     if has_c:
-        Wt = np.empty((K, B), dt)             # (g_u (s + s̃))ᵀ
-        for b in prange(B):
-            for k in range(K):
-                Wt[k, b] = Gu[u[b], k] * s_id[b]
-        gE = np.dot(Wt, diff)
-        ME = np.dot(Mmat, E) if adv else gE
-        for k in prange(K):
-            for t in range(D):
-                acc = gE[k, t]
-                if adv:
-                    acc += ME[k, t]
-                    if has_b:
-                        acc += mu[k] * w[t]
-                gE[k, t] = acc + two_re * E[k, t]
+        gEp = ws_gEp
+        _content_grad_blocks(Gu, u, s_id, diff, gEp)
+        ME = np.empty((K, D) if adv else (1, 1), dt)
+        if adv:
+            _rows_dot(Mmat, E, ME)
+        gE = ws_gE
+        _assemble_grad_e(gEp, ME, mu, w, E, two_re, adv, has_b, gE)
         if has_b:
             gw = np.dot(s_id, diff)
             if adv:
@@ -469,7 +529,7 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
         param[r] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
@@ -484,18 +544,30 @@ def _adagrad_dense(param, acc, g, lr, eps):
 
 
 @njit(cache=True)
+def _workspaces(E, F, B):
+    """The content kernels' B×D, B×K, N_BLOCKS×K×D and K×D buffers (empty when B = 0)."""
+    K = E.shape[0]
+    D = F.shape[1] if B > 0 else 0
+    return (np.empty((B, D), E.dtype), np.empty((B, K), E.dtype),
+            np.empty((N_BLOCKS, K if B > 0 else 0, D), E.dtype),
+            np.empty((K if B > 0 else 0, D), E.dtype))
+
+
+@njit(cache=True)
 def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch, has_q, has_c,
            sep, has_b, adv, lmd, eps, two_beta, two_re, reg, reg_e, lr, aeps):
     """One epoch in one jitted loop: batches in order, one Adagrad step per batch."""
     umark = np.full(P.shape[0], -1, np.int32)
     imark = np.full(n_items, -1, np.int32)
+    ws_diff, ws_f, ws_gEp, ws_gE = _workspaces(E, F, batch if has_c else 0)
     total = 0.0
     n = u.shape[0]
     for start in range(0, n, batch):
         stop = min(n, start + batch)
         loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
             P, Q, H, E, bb, w, F, u[start:stop], i[start:stop], j[start:stop], has_q, has_c,
-            sep, has_b, adv, lmd, eps, two_beta, two_re, reg, reg_e, umark, imark)
+            sep, has_b, adv, lmd, eps, two_beta, two_re, reg, reg_e, umark, imark, ws_diff, ws_f,
+            ws_gEp, ws_gE)
         total += loss
         _adagrad_rows(P, AP, urows, gP, lr, aeps)
         if sep:
@@ -507,6 +579,136 @@ def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch
             _adagrad_dense(w.reshape(1, -1), Aw.reshape(1, -1), gw.reshape(1, -1), lr, aeps)
         if has_c:
             _adagrad_dense(E, AE, gE, lr, aeps)
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# MF-BPR: a dedicated epoch (no content, no bias, no adversary)
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_FAST, boundscheck=False)
+def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
+    """MF-BPR epoch, same semantics as the generic kernel (gradients summed per unique row in
+    the reference's order, one Adagrad step per touched row per batch) without its general
+    grouping: rows get their batch slot through stamp arrays (last batch that saw the row, O(B),
+    no sorting, no occurrence lists, nothing allocated per batch), then one pass for the scores,
+    one per gradient block and one Adagrad pass per block.
+
+    Serial on purpose: splitting a batch over the 2 cores (row blocks for the scores, column
+    blocks of K for gradients and Adagrad, 2 ``prange`` regions per batch) measured 1.6× slower
+    than this loop on the 2-core KVM guest: waking the OpenMP team twice per 512-triple batch
+    (≈ 100 µs of work) costs more than the half it saves."""
+    K = P.shape[1]
+    dt = P.dtype
+    zero = P[0, 0] - P[0, 0]
+    n = u.shape[0]
+    nb = (n + batch - 1) // batch
+    ustamp = np.full(P.shape[0], -1, np.int64)
+    istamp = np.full(Q.shape[0], -1, np.int64)
+    uslot = np.empty(P.shape[0], np.int32)
+    islot = np.empty(Q.shape[0], np.int32)
+    su = np.empty(batch, np.int32)
+    si = np.empty(batch, np.int32)
+    sj = np.empty(batch, np.int32)
+    urows = np.empty(batch, np.int32)
+    irows = np.empty(2 * batch, np.int32)
+    s = np.empty(batch, dt)
+    lossv = np.empty(batch, np.float64)
+    gP = np.empty((batch, K), dt)
+    gQ = np.empty((2 * batch, K), dt)
+    total = 0.0
+    for bi in range(nb):
+        start = bi * batch
+        m = min(n, start + batch) - start
+        nu = 0
+        for b in range(m):
+            r = u[start + b]
+            if ustamp[r] != bi:
+                ustamp[r] = bi
+                uslot[r] = nu
+                urows[nu] = r
+                nu += 1
+            su[b] = uslot[r]
+        ni = 0
+        for b in range(m):                    # positives first, then negatives (np.add.at)
+            r = i[start + b]
+            if istamp[r] != bi:
+                istamp[r] = bi
+                islot[r] = ni
+                irows[ni] = r
+                ni += 1
+            si[b] = islot[r]
+        for b in range(m):
+            r = j[start + b]
+            if istamp[r] != bi:
+                istamp[r] = bi
+                islot[r] = ni
+                irows[ni] = r
+                ni += 1
+            sj[b] = islot[r]
+        # scores, s_b, loss (with the regulariser, float64)
+        for b in range(m):
+            pu = P[u[start + b]]
+            qi = Q[i[start + b]]
+            qj = Q[j[start + b]]
+            acc = zero
+            for k in range(K):
+                acc += pu[k] * (qi[k] - qj[k])
+            s[b] = _neg_sigmoid_neg(acc)
+            r2 = 0.0
+            for k in range(K):
+                r2 += float(pu[k]) * float(pu[k]) + float(qi[k]) * float(qi[k]) \
+                    + float(qj[k]) * float(qj[k])
+            lossv[b] = _softplus_neg(acc) + reg * r2
+        # gradients summed per unique row (old parameters only), then one Adagrad step per row
+        for r in range(nu):
+            for k in range(K):
+                gP[r, k] = zero
+        for r in range(ni):
+            for k in range(K):
+                gQ[r, k] = zero
+        for b in range(m):
+            sb = s[b]
+            pu = P[u[start + b]]
+            qi = Q[i[start + b]]
+            qj = Q[j[start + b]]
+            gp = gP[su[b]]
+            for k in range(K):
+                gp[k] += sb * (qi[k] - qj[k]) + two_beta * pu[k]
+        for b in range(m):
+            sb = s[b]
+            pu = P[u[start + b]]
+            qi = Q[i[start + b]]
+            gq = gQ[si[b]]
+            for k in range(K):
+                gq[k] += sb * pu[k] + two_beta * qi[k]
+        for b in range(m):
+            sb = -s[b]
+            pu = P[u[start + b]]
+            qj = Q[j[start + b]]
+            gq = gQ[sj[b]]
+            for k in range(K):
+                gq[k] += sb * pu[k] + two_beta * qj[k]
+        for r in range(nu):
+            pr = P[urows[r]]
+            ar = AP[urows[r]]
+            gr = gP[r]
+            for k in range(K):
+                g = gr[k]
+                a = ar[k] + g * g
+                ar[k] = a
+                pr[k] -= lr * g / (np.sqrt(a) + aeps)
+        for r in range(ni):
+            pr = Q[irows[r]]
+            ar = AQ[irows[r]]
+            gr = gQ[r]
+            for k in range(K):
+                g = gr[k]
+                a = ar[k] + g * g
+                ar[k] = a
+                pr[k] -= lr * g / (np.sqrt(a) + aeps)
+        for b in range(m):
+            total += lossv[b]
     return total
 
 
@@ -549,6 +751,33 @@ def _fused(spec, hp):
     return not (spec.adversarial and hp.adversary != "grad")
 
 
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context pinning BLAS (OpenBLAS of scipy, which numba's ``np.dot`` calls through
+    ``scipy.linalg.cython_blas``, and numpy's) to one thread, restored on exit: the content
+    kernels split their products over the cores themselves (``prange`` over ``N_BLOCKS``), and
+    OpenBLAS's spinning workers on top of numba's threads oversubscribe the cores. A no-op
+    without threadpoolctl."""
+    global _BLAS
+    if _BLAS is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (loaded, so the controller sees it)
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        except Exception:            # pragma: no cover - threadpoolctl is a dependency
+            _BLAS = False
+    if _BLAS is False:
+        return contextlib.nullcontext()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _plain_mf(spec):
+    return (spec.has_item_factors and not spec.has_content and not spec.separate_content_user
+            and not spec.has_bias and not spec.adversarial)
+
+
 def _i32(a):
     return np.ascontiguousarray(a, dtype=np.int32)
 
@@ -561,9 +790,10 @@ def batch_gradients(spec, params, features, u, i, j, hp, rng=None):
     u, i, j = _i32(u), _i32(i), _i32(j)
     umark = np.full(P.shape[0], -1, np.int32)
     imark = np.full(max(n_items, int(max(i.max(initial=0), j.max(initial=0))) + 1), -1, np.int32)
-    loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
-        P, Q, H, E, bb, w, F, u, i, j, *_flags(spec), *_scalars(hp, P.dtype, spec.adversarial),
-        umark, imark)
+    with _one_blas_thread():
+        loss, urows, gP, gH, irows, gQ, gb, gE, gw = _batch(
+            P, Q, H, E, bb, w, F, u, i, j, *_flags(spec),
+            *_scalars(hp, P.dtype, spec.adversarial), umark, imark, *_workspaces(E, F, len(u)))
     uo, io = np.argsort(urows), np.argsort(irows)
     grads = {"P": (urows[uo], gP[uo])}
     if spec.separate_content_user:
@@ -617,10 +847,16 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None):
         return accum[name] if name in accum else np.zeros_like(like)
 
     u, i, j = (_i32(a) for a in triples)
-    return float(_epoch(P, Q, H, E, bb, w, acc("P", P), acc("Q", Q), acc("H", H), acc("E", E),
-                        acc("b", bb), acc("w", w), F, u, i, j, n_items, int(hp.batch_size),
-                        *_flags(spec), *_scalars(hp, dt, spec.adversarial), dt.type(hp.lr),
-                        dt.type(1e-10)))
+    if _plain_mf(spec):
+        return float(_epoch_mf(P, Q, acc("P", P), acc("Q", Q), u, i, j, int(hp.batch_size),
+                               dt.type(2 * hp.reg), float(hp.reg), dt.type(hp.lr),
+                               dt.type(1e-10)))
+    with _one_blas_thread():
+        return float(_epoch(P, Q, H, E, bb, w, acc("P", P), acc("Q", Q), acc("H", H),
+                            acc("E", E), acc("b", bb), acc("w", w), F, u, i, j, n_items,
+                            int(hp.batch_size), *_flags(spec),
+                            *_scalars(hp, dt, spec.adversarial), dt.type(hp.lr),
+                            dt.type(1e-10)))
 
 
 # ----------------------------------------------------------------------------------------------
