@@ -106,20 +106,29 @@ def sweep_plot(runs, axis, path):
 
 
 def attack_plot(results, path, *, metric="NDCG@10"):
-    """Relative drop of ``metric`` against ε. ``results``: ``{"model/kind/objective": attack()}``."""
+    """Relative drop of ``metric`` against ε. ``results``: ``{"model/kind/objective": attack()}``.
+
+    One colour per attack (kind and objective), solid lines for AMR, dashed for VBPR, so each
+    attack's two curves sit side by side."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    attacks = sorted({tuple(k.split("/")[1:]) for k in results})
+    colours = {a: plt.cm.tab10(n % 10) for n, a in enumerate(attacks)}
     for key, r in results.items():
         model, kind, objective = key.split("/")
         eps = sorted(r["eps"], key=float)
         drops = [100 * (r["eps"][e].get("drop", {}).get(metric) if
                         r["eps"][e].get("drop", {}).get(metric) is not None else np.nan)
                  for e in eps]
-        label = f"{'AMR' if model == 'amr' else 'VBPR'} {kind} ({objective})"
-        ax.plot([float(e) for e in eps], drops, "o-" if model == "amr" else "s--", label=label)
-    ax.set_xlabel("ε")
+        name = "AMR" if model == "amr" else "VBPR"
+        label = f"{name}: {kind}" + ("" if objective in ("–", "-") else f" ({objective})")
+        ax.plot([float(e) for e in eps], drops, "o-" if model == "amr" else "s--",
+                color=colours[(kind, objective)], label=label, markersize=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("ε (log scale)")
     ax.set_ylabel(f"{metric} drop (%)")
-    ax.set_title("Robustness to feature perturbations")
+    ax.set_title("Robustness to feature perturbations (solid: AMR, dashed: VBPR)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
     return _save(fig, path)
