@@ -503,7 +503,7 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 # Adagrad
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 2-D table: ``A[r] += g²; θ[r] −= lr g/(√A[r] + eps)``."""
     for n in prange(rows.shape[0]):
@@ -518,7 +518,7 @@ def _adagrad_rows(param, acc, rows, g, lr, eps):
             pr[k] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 1-D table (item biases)."""
     for n in range(rows.shape[0]):
@@ -529,7 +529,7 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
         param[r] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
@@ -586,7 +586,7 @@ def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch
 # MF-BPR: a dedicated epoch (no content, no bias, no adversary)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST, boundscheck=False)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
     """MF-BPR epoch, same semantics as the generic kernel (gradients summed per unique row in
     the reference's order, one Adagrad step per touched row per batch) without its general
