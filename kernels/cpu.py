@@ -245,11 +245,13 @@ def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om,
             for o in range(uptr[r], uptr[r + 1]):
                 uslot[uocc[o]] = r
         UG[r0:r1] = np.dot(U[r0:r1], Gm)
-    V = np.zeros((ni, K), dt)                 # v_k
-    a = np.zeros(ni, dt)                      # a_k
-    gam = np.zeros(ni, dt)                    # γ_k
-    EDel = np.zeros((ni, K), dt)              # E Δ_k
-    wDel = np.zeros(ni, dt)                   # w·Δ_k
+    # np.empty, zeroed by the block that owns the rows: an np.zeros here is a parfor of its
+    # own (one more parallel region per array and batch)
+    V = np.empty((ni, K), dt)                 # v_k
+    a = np.empty(ni, dt)                      # a_k
+    gam = np.empty(ni, dt)                    # γ_k
+    EDel = np.empty((ni, K), dt)              # E Δ_k
+    wDel = np.empty(ni, dt)                   # w·Δ_k
     pslot = np.empty(B, np.int32)
     nslot = np.empty(B, np.int32)
     for c in prange(N_BLOCKS):
@@ -260,6 +262,7 @@ def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om,
             vk = V[kk]
             for k in range(K):
                 GV[k] = zero
+                vk[k] = zero
             ak = zero
             for o in range(iptr[kk], iptr[kk + 1]):
                 t = iocc[o]
@@ -305,13 +308,15 @@ def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om,
             xa = x[b] + acc + (wDel[ps] - wDel[ns])
             s_adv[b] = lmd * _neg_sigmoid_neg(xa)
             lossv[b] = _softplus_neg(xa)
-    Mw = np.zeros((ni, K), dt)                # rows γ_k m_k
+    Mw = np.empty((ni, K), dt)                # rows γ_k m_k
     for c in prange(N_BLOCKS):
         k0 = c * ni // N_BLOCKS
         k1 = (c + 1) * ni // N_BLOCKS
         wa = zero
         for kk in range(k0, k1):
             mk = Mw[kk]
+            for k in range(K):
+                mk[k] = zero
             at = zero
             for o in range(iptr[kk], iptr[kk + 1]):
                 t = iocc[o]
@@ -340,9 +345,11 @@ def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om,
     for c in prange(N_BLOCKS):
         r0 = c * nu // N_BLOCKS
         r1 = (c + 1) * nu // N_BLOCKS
-        Z = np.zeros((r1 - r0, K), dt)
+        Z = np.empty((r1 - r0, K), dt)
         for r in range(r0, r1):
             zr = Z[r - r0]
+            for k in range(K):
+                zr[k] = zero
             for o in range(uptr[r], uptr[r + 1]):
                 b = uocc[o]
                 sb = s[b]
