@@ -214,7 +214,153 @@ def _assemble_grad_e(gEp, ME, mu, w, E, two_re, adv, has_b, gE):
             gE[k, t] = acc + two_re * E[k, t]
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
+def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om, eps, lmd,
+               has_b, s_adv, f_adv, Mpart, mu_p, wv_p, wa_p):
+    """The closed-form adversary of one batch by ``N_BLOCKS`` fixed blocks (of unique users,
+    unique items or triples, one ``prange`` unit each; BLAS single-threaded per block).
+
+    ``G v_k = Σ_b ±s_b (G g_{u_b})`` and ``M = Σ_k γ_k m_k v_kᵀ = Zᵀ U`` with ``U`` the batch's
+    unique user rows and ``Z_u = Σ_{b: u_b = u} s_b (γm)_{i_b} − s_b (γm)_{j_b}``: both K×K
+    products run over the nu unique users instead of the ni (≈ 2×) unique items. Fills
+    ``s_adv``, ``f_adv``, ``lossv`` (perturbed softplus), the per-block partial sums
+    ``Mpart[c]`` of M and (He & McAuley form) ``mu_p[c]``, ``wv_p[c]``, ``wa_p[c]``; the caller
+    adds the blocks in order, so nothing depends on the thread count."""
+    B = u.shape[0]
+    K = Gu.shape[1]
+    dt = Gu.dtype
+    zero = eps - eps
+    nu = urows.shape[0]
+    ni = iptr.shape[0] - 1
+    U = np.empty((nu, K), dt)                 # unique user rows g_u
+    UG = np.empty((nu, K), dt)                # G g_u (G symmetric)
+    uslot = np.empty(B, np.int32)
+    for c in prange(N_BLOCKS):
+        r0 = c * nu // N_BLOCKS
+        r1 = (c + 1) * nu // N_BLOCKS
+        for r in range(r0, r1):
+            gr = Gu[urows[r]]
+            for k in range(K):
+                U[r, k] = gr[k]
+            for o in range(uptr[r], uptr[r + 1]):
+                uslot[uocc[o]] = r
+        UG[r0:r1] = np.dot(U[r0:r1], Gm)
+    # np.empty, zeroed by the block that owns the rows: an np.zeros here is a parfor of its
+    # own (one more parallel region per array and batch)
+    V = np.empty((ni, K), dt)                 # v_k
+    a = np.empty(ni, dt)                      # a_k
+    gam = np.empty(ni, dt)                    # γ_k
+    EDel = np.empty((ni, K), dt)              # E Δ_k
+    wDel = np.empty(ni, dt)                   # w·Δ_k
+    pslot = np.empty(B, np.int32)
+    nslot = np.empty(B, np.int32)
+    for c in prange(N_BLOCKS):
+        k0 = c * ni // N_BLOCKS
+        k1 = (c + 1) * ni // N_BLOCKS
+        GV = np.zeros(K, dt)
+        for kk in range(k0, k1):
+            vk = V[kk]
+            for k in range(K):
+                GV[k] = zero
+                vk[k] = zero
+            ak = zero
+            for o in range(iptr[kk], iptr[kk + 1]):
+                t = iocc[o]
+                if t < B:
+                    sb = s[t]
+                    ub = t
+                    pslot[t] = kk
+                else:
+                    sb = -s[t - B]
+                    ub = t - B
+                    nslot[t - B] = kk
+                ak += sb
+                gu = Gu[u[ub]]
+                ug = UG[uslot[ub]]
+                for k in range(K):
+                    vk[k] += sb * gu[k]
+                    GV[k] += sb * ug[k]
+            a[kk] = ak
+            n2 = zero
+            ve = zero
+            for k in range(K):
+                n2 += vk[k] * GV[k]
+                ve += vk[k] * ev[k]
+            n2 += 2 * ak * ve + ak * ak * om
+            g = eps / math.sqrt(n2) if n2 > 0 else zero
+            gam[kk] = g
+            ed = EDel[kk]
+            for k in range(K):
+                ed[k] = g * (GV[k] + ak * ev[k])
+            wDel[kk] = g * (ve + ak * om)
+    for c in prange(N_BLOCKS):
+        b0 = c * B // N_BLOCKS
+        b1 = (c + 1) * B // N_BLOCKS
+        for b in range(b0, b1):
+            ps = pslot[b]
+            ns = nslot[b]
+            gu = Gu[u[b]]
+            acc = zero
+            for k in range(K):
+                dk = EDel[ps, k] - EDel[ns, k]
+                f_adv[b, k] = f[b, k] + dk
+                acc += gu[k] * dk
+            xa = x[b] + acc + (wDel[ps] - wDel[ns])
+            s_adv[b] = lmd * _neg_sigmoid_neg(xa)
+            lossv[b] = _softplus_neg(xa)
+    Mw = np.empty((ni, K), dt)                # rows γ_k m_k
+    for c in prange(N_BLOCKS):
+        k0 = c * ni // N_BLOCKS
+        k1 = (c + 1) * ni // N_BLOCKS
+        wa = zero
+        for kk in range(k0, k1):
+            mk = Mw[kk]
+            for k in range(K):
+                mk[k] = zero
+            at = zero
+            for o in range(iptr[kk], iptr[kk + 1]):
+                t = iocc[o]
+                if t < B:
+                    sb = s_adv[t]
+                    ub = u[t]
+                else:
+                    sb = -s_adv[t - B]
+                    ub = u[t - B]
+                at += sb
+                gu = Gu[ub]
+                for k in range(K):
+                    mk[k] += sb * gu[k]
+            g = gam[kk]
+            for k in range(K):
+                mk[k] *= g
+            ga = g * at
+            if has_b:                         # μ, wv, wa: the He & McAuley form only
+                ak = a[kk]
+                vk = V[kk]
+                for k in range(K):
+                    mu_p[c, k] += ak * mk[k]
+                    wv_p[c, k] += ga * vk[k]
+                wa += ga * ak
+        wa_p[c] = wa
+    for c in prange(N_BLOCKS):
+        r0 = c * nu // N_BLOCKS
+        r1 = (c + 1) * nu // N_BLOCKS
+        Z = np.empty((r1 - r0, K), dt)
+        for r in range(r0, r1):
+            zr = Z[r - r0]
+            for k in range(K):
+                zr[k] = zero
+            for o in range(uptr[r], uptr[r + 1]):
+                b = uocc[o]
+                sb = s[b]
+                mi = Mw[pslot[b]]
+                mj = Mw[nslot[b]]
+                for k in range(K):
+                    zr[k] += sb * (mi[k] - mj[k])
+        Mpart[c] = np.dot(Z.T, U[r0:r1])
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, eps,
            two_beta, two_re, reg, reg_e, umark, imark, ws_diff, ws_f, ws_gEp, ws_gE):
     """Loss and gradients of one batch (see the module docstring). Scalars ``lmd, eps,
@@ -285,20 +431,6 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
     wv = np.zeros(K, dt)
     wa = zero
     if adv:
-        V = np.zeros((ni, K), dt)             # v_k
-        a = np.zeros(ni, dt)                  # a_k
-        for kk in prange(ni):
-            for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    sb = s[t]
-                    ub = u[t]
-                else:
-                    sb = -s[t - B]
-                    ub = u[t - B]
-                a[kk] += sb
-                for k in range(K):
-                    V[kk, k] += sb * Gu[ub, k]
         Gm = np.empty((K, K), dt)             # G = E Eᵀ
         _rows_dot(E, E.T, Gm)
         if has_b:
@@ -309,73 +441,23 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
         else:
             ev = np.zeros(K, dt)
             om = zero
-        GV = np.empty((ni, K), dt)            # rows G v_k (G symmetric)
-        _rows_dot(V, Gm, GV)
-        gam = np.zeros(ni, dt)
-        EDel = np.empty((ni, K), dt)          # E Δ_k
-        wDel = np.zeros(ni, dt)               # w·Δ_k
-        for kk in prange(ni):
-            n2 = zero
-            ve = zero
-            for k in range(K):
-                n2 += V[kk, k] * GV[kk, k]
-                ve += V[kk, k] * ev[k]
-            n2 += 2 * a[kk] * ve + a[kk] * a[kk] * om
-            g = eps / math.sqrt(n2) if n2 > 0 else zero
-            gam[kk] = g
-            for k in range(K):
-                EDel[kk, k] = g * (GV[kk, k] + a[kk] * ev[k])
-            wDel[kk] = g * (ve + a[kk] * om)
-        # perturbed scores: the slot of i_b is found through the occurrence lists
-        pslot = np.empty(B, np.int32)
-        nslot = np.empty(B, np.int32)
-        for kk in range(ni):
-            for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    pslot[t] = kk
-                else:
-                    nslot[t - B] = kk
         f_adv = np.empty((B, K), dt)
-        for b in prange(B):
-            ps = pslot[b]
-            ns = nslot[b]
-            acc = zero
-            for k in range(K):
-                dk = EDel[ps, k] - EDel[ns, k]
-                f_adv[b, k] = f[b, k] + dk
-                acc += Gu[u[b], k] * dk
-            xa = x[b] + acc + (wDel[ps] - wDel[ns])
-            s_adv[b] = lmd * _neg_sigmoid_neg(xa)
-            lossv[b] = _softplus_neg(xa)
+        Mpart = np.empty((N_BLOCKS, K, K), dt)
+        mu_p = np.zeros((N_BLOCKS, K), dt)
+        wv_p = np.zeros((N_BLOCKS, K), dt)
+        wa_p = np.zeros(N_BLOCKS, dt)
+        _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om, eps, lmd,
+                   has_b, s_adv, f_adv, Mpart, mu_p, wv_p, wa_p)
         loss += float(lmd) * lossv.sum()
-        # m_k, ã_k; then M = Σ γ m vᵀ, μ = Σ γ a m and the w-gradient pieces
-        Mw = np.zeros((ni, K), dt)            # rows γ_k m_k
-        ga = np.zeros(ni, dt)                 # γ_k ã_k
-        for kk in prange(ni):
-            at = zero
-            for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    sb = s_adv[t]
-                    ub = u[t]
-                else:
-                    sb = -s_adv[t - B]
-                    ub = u[t - B]
-                at += sb
+        Mmat = Mpart[0].copy()
+        for c in range(1, N_BLOCKS):
+            Mmat += Mpart[c]
+        if has_b:
+            for c in range(N_BLOCKS):
                 for k in range(K):
-                    Mw[kk, k] += sb * Gu[ub, k]
-            g = gam[kk]
-            for k in range(K):
-                Mw[kk, k] *= g
-            ga[kk] = g * at
-        Mmat = np.dot(Mw.T, V)
-        if has_b:                             # μ, wv, wa matter in the He & McAuley form only
-            for kk in range(ni):
-                for k in range(K):
-                    mu[k] += a[kk] * Mw[kk, k]
-                    wv[k] += ga[kk] * V[kk, k]
-                wa += ga[kk] * a[kk]
+                    mu[k] += mu_p[c, k]
+                    wv[k] += wv_p[c, k]
+                wa += wa_p[c]
 
     s_id = s + s_adv
 
@@ -503,7 +585,7 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 # Adagrad
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 2-D table: ``A[r] += g²; θ[r] −= lr g/(√A[r] + eps)``."""
     for n in prange(rows.shape[0]):
@@ -518,7 +600,7 @@ def _adagrad_rows(param, acc, rows, g, lr, eps):
             pr[k] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, fastmath=_FAST)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 1-D table (item biases)."""
     for n in range(rows.shape[0]):
@@ -529,7 +611,7 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
         param[r] -= lr * gk / (np.sqrt(a) + eps)
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False)
+@njit(cache=True, parallel=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
@@ -586,7 +668,7 @@ def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch
 # MF-BPR: a dedicated epoch (no content, no bias, no adversary)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, fastmath=_FAST, boundscheck=False)
+@njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
     """MF-BPR epoch, same semantics as the generic kernel (gradients summed per unique row in
     the reference's order, one Adagrad step per touched row per batch) without its general
