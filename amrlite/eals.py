@@ -7,7 +7,7 @@ The coordinate updates (Eq. 12/13) and their derivation are in :mod:`amrlite.ker
 (``eals_*``); :mod:`amrlite.kernels.cpu_eals` runs them with Numba and
 :mod:`amrlite.kernels.arraylevel` over an array module (on the GPU through
 :mod:`amrlite.kernels.gpu`). The backend ``numpy`` uses the reference, ``numba`` the Numba
-kernel, ``cupy`` (and any backend object exposing ``eals_epoch``, e.g. the test-only
+kernel, ``cupy`` (and any backend object exposing ``eals_layout``, e.g. the test-only
 ``numpy-arraylevel``) its own, with P, Q and the prediction cache on its device for the run.
 
 Knobs: ``dim``, ``epochs``, ``reg`` (λ), ``seed`` (initialisation), ``eval_every`` and
@@ -43,7 +43,7 @@ def eals_options(model):
 def _kernels(backend):
     """``(kernel module, prepare)``: ``prepare(indptr, indices, n_items)`` gives the extra keyword
     arguments of ``eals_epoch`` (built once per run), or None."""
-    if hasattr(backend, "eals_epoch"):                   # cupy (kernels/gpu.py), numpy-arraylevel
+    if hasattr(backend, "eals_layout"):                  # cupy (kernels/gpu.py), numpy-arraylevel
         return backend, lambda indptr, indices, n: {"layout": backend.eals_layout(indptr,
                                                                                   indices, n)}
     if getattr(backend, "NAME", "numpy") == "numpy":

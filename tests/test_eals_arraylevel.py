@@ -128,12 +128,13 @@ def test_kernels_pick():
     assert _kernels(BACKEND)[0] is BACKEND
     fake_numpy = type("Backend", (), {"NAME": "numpy", "xp": np})
     assert _kernels(fake_numpy)[0] is ref
+    assert _kernels(ref) == (ref, None)             # the numpy backend module itself
 
 
 def test_train_eals_through_arraylevel_backend_matches_reference(monkeypatch):
     ds = amrlite.load_dataset()
     runs = {}
-    for name, backend in [("numpy", type("Backend", (), {"NAME": "numpy", "xp": np})),
+    for name, backend in [("numpy", ref),
                           ("numpy-arraylevel", BACKEND)]:
         monkeypatch.setattr("amrlite.recommender.get_backend", lambda _, b=backend: b)
         m = Model("eals", backend="numpy", epochs=3, dim=8, eval_every=1, dtype="float64")
