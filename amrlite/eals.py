@@ -4,8 +4,11 @@ the user × item matrix by element-wise ALS, missing entries weighted by item po
     c_i = c0 · f_i^α / Σ_j f_j^α,     observed pairs weighted w_pos,     no negative sampling.
 
 The coordinate updates (Eq. 12/13) and their derivation are in :mod:`amrlite.kernels.reference`
-(``eals_*``); :mod:`amrlite.kernels.cpu_eals` runs them with Numba. The backend ``numpy`` uses
-the reference; ``numba`` (and ``cupy``, which has no eALS kernel) the Numba one.
+(``eals_*``); :mod:`amrlite.kernels.cpu_eals` runs them with Numba and
+:mod:`amrlite.kernels.arraylevel` over an array module (on the GPU through
+:mod:`amrlite.kernels.gpu`). The backend ``numpy`` uses the reference, ``numba`` the Numba
+kernel, ``cupy`` (and any backend object exposing ``eals_layout``, e.g. the test-only
+``numpy-arraylevel``) its own, with P, Q and the prediction cache on its device for the run.
 
 Knobs: ``dim``, ``epochs``, ``reg`` (λ), ``seed`` (initialisation), ``eval_every`` and
 ``patience`` from the model's :class:`~amrlite.train.TrainConfig`; ``c0``, ``alpha``,
@@ -38,6 +41,11 @@ def eals_options(model):
 
 
 def _kernels(backend):
+    """``(kernel module, prepare)``: ``prepare(indptr, indices, n_items)`` gives the extra keyword
+    arguments of ``eals_epoch`` (built once per run), or None."""
+    if hasattr(backend, "eals_layout"):                  # cupy (kernels/gpu.py), numpy-arraylevel
+        return backend, lambda indptr, indices, n: {"layout": backend.eals_layout(indptr,
+                                                                                  indices, n)}
     if getattr(backend, "NAME", "numpy") == "numpy":
         from .kernels import reference as k
         return k, None
@@ -46,7 +54,7 @@ def _kernels(backend):
     except ImportError:                                  # no numba: the reference still works
         from .kernels import reference as k
         return k, None
-    return k, k.eals_csc
+    return k, lambda indptr, indices, n: {"csc": k.eals_csc(indptr, indices, n)}
 
 
 def train_eals(model, split, backend, progress=False):
@@ -60,19 +68,21 @@ def train_eals(model, split, backend, progress=False):
     opts = eals_options(model)
     reg = float(opts.get("reg", cfg.reg))
     model.header["eals"] = {**opts, "reg": reg}
-    kern, make_csc = _kernels(backend)
+    kern, prepare = _kernels(backend)
+    dev = getattr(kern, "to_device", lambda a: a)       # identity for the host kernels
+    host = getattr(kern, "to_host", np.asarray)
     indptr, indices = split.train_csr
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=np.int64)
     popularity = np.bincount(split.train_items, minlength=split.n_items)
-    conf = kern.eals_confidence(popularity, opts["c0"], opts["alpha"]) \
-        if hasattr(kern, "eals_confidence") else _confidence(popularity, opts)
+    conf = _confidence(popularity, opts)
     w = np.full(len(indices), float(opts["w_pos"]))
-    P = np.array(model.params["P"], dtype=np.float64)
-    Q = np.array(model.params["Q"], dtype=np.float64)
-    pred = kern.eals_predictions(P, Q, indptr, indices)
-    csc = make_csc(indptr, indices, split.n_items) if make_csc else None
-    extra = {} if csc is None else {"csc": csc}
+    extra = prepare(indptr, indices, split.n_items) if prepare else {}
+    indptr, indices, conf, w = (dev(a) for a in (indptr, indices, conf, w))
+    P = dev(np.array(model.params["P"], dtype=np.float64))
+    Q = dev(np.array(model.params["Q"], dtype=np.float64))
+    pred = kern.eals_predictions(P, Q, indptr, indices,
+                                 **{k: v for k, v in extra.items() if k == "layout"})
     history = History()
     rows = split.valid
     validation = Validation(
@@ -82,7 +92,7 @@ def train_eals(model, split, backend, progress=False):
     dtype = np.dtype(cfg.dtype)
 
     def snapshot():
-        return {"P": P.astype(dtype), "Q": Q.astype(dtype)}
+        return {"P": np.asarray(host(P)).astype(dtype), "Q": np.asarray(host(Q)).astype(dtype)}
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()

@@ -22,6 +22,10 @@ are 2–5. At ~11 µs of host time per launch (docs: shared/GPU_NOTES.md) AMR at
 the Amazon size (1,380 batches) spends ≈ 0.8 s per epoch launching; larger batches amortise it.
 ``AMRLITE_GPU_FUSED=0`` switches the fused kernels off (pure array-level path, for bisecting).
 
+MF-eALS (``eals_*``, the names of :mod:`.cpu_eals`) is :mod:`.arraylevel`'s epoch on the device:
+per factor, every user (then every item) at once, segment sums by ``cupy.bincount`` over the
+pair → user ids uploaded once (``eals_layout``); one host read (the objective) per epoch.
+
 Importing this module on a machine without CuPy raises ImportError, which
 :func:`amrlite.kernels.get_backend` turns into a one-line AmrliteError.
 """
@@ -218,3 +222,33 @@ def full_ranks(U, V, users, items, indptr, indices, chunk=2048):
     """Full ranking on the device: scores of a chunk of users against every item (cuBLAS),
     training items masked, rank counted (host int64)."""
     return al.full_ranks(U, V, users, items, indptr, indices, cupy, chunk)
+
+
+# ----------------------------------------------------------------------------------------------
+# MF-eALS (the protocol of kernels/cpu_eals.py; arrays on the device)
+# ----------------------------------------------------------------------------------------------
+
+def eals_layout(indptr, indices, n_items=None):
+    """Pair → user ids on the device, once per run (passed to the sweeps as ``layout=``)."""
+    return al.eals_layout(indptr, indices, cupy)
+
+
+def eals_predictions(P, Q, indptr, indices, layout=None):
+    return al.eals_predictions(P, Q, indptr, indices, cupy, layout)
+
+
+def eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
+    al.eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
+
+
+def eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
+    al.eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
+
+
+def eals_objective(P, Q, pred, indptr, indices, w, conf, reg):
+    return al.eals_objective(P, Q, pred, indptr, indices, w, conf, reg, cupy)
+
+
+def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
+    """Users, then items (device arrays, in place); returns the objective (host float)."""
+    return al.eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
