@@ -857,7 +857,7 @@ def _grid_matrix(runs, base):
     lmd = sorted({r["lmd"] for r in runs})
     cell = {(r["eps"], r["lmd"]): r for r in runs}
     out = ["Δ test HR@10 vs continued VBPR (rows ε, columns λ; marks: paired t-test):", "",
-           "| ε \\ λ | " + " | ".join(f"{v:g}" for v in lmd) + " |",
+           "| ε ↓ / λ → | " + " | ".join(f"{v:g}" for v in lmd) + " |",
            "|---|" + "---|" * len(lmd)]
     for e in eps:
         cells = []
