@@ -197,16 +197,19 @@ def sweep_heatmap(runs, path, *, metric="HR@10", baseline=None):
     gain = bool(baseline) or any(r.get("vs_cont") for r in runs)
     fig, ax = plt.subplots(figsize=(1.3 * len(lmd) + 2.5, 0.55 * len(eps) + 2))
     finite = grid[np.isfinite(grid)]
-    if gain and finite.size:
-        lim = float(np.max(np.abs(finite))) or 1e-9
+    lim = float(np.max(np.abs(finite))) if finite.size else 0.0
+    lim = lim or 1e-9
+    if gain:
         im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     else:
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
     for i in range(len(eps)):
         for j in range(len(lmd)):
             if np.isfinite(grid[i, j]):
+                dark = gain and abs(grid[i, j]) > 0.6 * lim
                 ax.text(j, i, f"{grid[i, j]:+.3f}{marks[i][j]}" if gain else f"{grid[i, j]:.3f}",
-                        ha="center", va="center", fontsize=8)
+                        ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
     ax.set_xticks(range(len(lmd)))
     ax.set_xticklabels([f"{v:g}" for v in lmd])
     ax.set_yticks(range(len(eps)))
