@@ -8,8 +8,8 @@
   AMR; Table 2 (with paired significance marks), Table 3 (attacks), Fig. 3, 5, 6, 7 and a
   ``report.md``. Every sweep setting is tested against continued VBPR (paired p-values, clean
   NDCG@10 cost, NDCG@10 drop under the adversarial attack at ``sweep.attack_eps``);
-  ``sweep.grid = true`` adds the full ε × λ grid (table and heatmap). Every trained model is saved in ``out_dir/models`` and every stage's result is
-  written atomically to ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the
+  ``sweep.grid = true`` adds the full ε × λ grid (table and heatmap). Every trained model is
+  saved in ``out_dir/models`` and every stage's result is written atomically to ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the
   stage's configuration is unchanged) instead of recomputing it.
 
 The protocol of the defaults (:data:`DEFAULTS`) is the one of the PyTorch reference run on
@@ -679,9 +679,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                                  lmd_list=lmd_list, base_config=amr_conf, out_dir=sdir,
                                  processes=scfg["processes"], progress=progress,
                                  backend=backend, save_models=True)
-        sweep_base = _sweep_extras(sweeps, models["vbpr_cont"], results["vbpr_cont"],
-                                           ds, sp, st, base_key, scfg.get("attack_eps", 0.1),
-                                           cfg["seed"], log)
+        sweep_base = _sweep_extras(sweeps, models["vbpr_cont"], results["vbpr_cont"], ds, sp,
+                                   st, base_key, scfg.get("attack_eps", 0.1), cfg["seed"], log)
         write_json(st.dir / "sweeps.json", {"sweeps": sweeps, "baseline": sweep_base})
     timings["sweeps"] = round(time.perf_counter() - t0, 2)
 
@@ -696,8 +695,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     summary = {"version": __version__, "data": data_info, "config": cfg, "backend": backend,
                "backend_used": backend_used, "results": {n: results[n] for n in table_order},
                "significance": sig, "attacks": attacks is not None, "sweeps": sweeps,
-               "sweep_baseline": sweep_base, "figures": figures, "timings": timings, "trained": st.trained,
-               "reused": st.reused}
+               "sweep_baseline": sweep_base, "figures": figures, "timings": timings,
+               "trained": st.trained, "reused": st.reused}
     report = make_report(summary, attacks, rank_change)
     (out_dir / "report.md").write_text(report)
     write_json(out_dir / "summary.json",
@@ -760,8 +759,8 @@ def _sweep_extras(sweeps, cont_model, cont_result, ds, sp, st, base_key, attack_
                 if hit is None or hit.get("key") != key:
                     log(f"[sweep extras] {name}: paired test vs continued VBPR, attack at "
                         f"ε = {attack_eps}")
-                    model = Model.load(r["model"])
                     hit = {"key": key, "vs_cont": None, "robust": None}
+                    model = (Model.load(r["model"]) if significance or attack_mod else None)
                     if significance is not None:
                         cmp = _norm_compare(significance.compare(model, cont_model, ds, sp,
                                                                  on="test"))
