@@ -9,8 +9,9 @@
   ``report.md``. Every sweep setting is tested against continued VBPR (paired p-values, clean
   NDCG@10 cost, NDCG@10 drop under the adversarial attack at ``sweep.attack_eps``);
   ``sweep.grid = true`` adds the full ε × λ grid (table and heatmap). Every trained model is
-  saved in ``out_dir/models`` and every stage's result is written atomically to ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the
-  stage's configuration is unchanged) instead of recomputing it.
+  saved in ``out_dir/models`` and every stage's result is written atomically to
+  ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the stage's configuration is
+  unchanged) instead of recomputing it.
 
 The protocol of the defaults (:data:`DEFAULTS`) is the one of the PyTorch reference run on
 ml100k ``split-sparse3``: K = 64, batch 512, Adagrad, loss summed over the batch, β = 1e-3,
