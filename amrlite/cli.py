@@ -429,10 +429,17 @@ def compare(model_a, model_b, data, split, features, normalize, on, full_ranking
               show_default=True, help="One JSON per setting (reruns skip finished ones).")
 @click.option("--processes", type=int, default=None,
               help="Worker processes (default: one per core).")
+@click.option("--no-plots", is_flag=True, help="Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list, epochs, lr, reg,
-          dim, batch_size, eval_every, seed, backend, out_dir, processes, quiet):
-    """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10."""
+          dim, batch_size, eval_every, seed, backend, out_dir, processes, no_plots, quiet):
+    """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
+
+    Writes one JSON per setting and sweep.json into --out, then fig6_sweep_eps.png (test
+    HR@10/NDCG@10 vs ε, one line per λ; when more than one ε) and fig7_sweep_lmd.png (vs λ,
+    one line per ε; when more than one λ). For p-values against continued VBPR and the
+    robustness of each setting, run the whole pipeline instead:
+    ``amrlite experiment ... --set sweep.grid=true``."""
     from .experiments import parse_float_list
     from .experiments import sweep as run_sweep
     from .recommender import Model
@@ -459,6 +466,13 @@ def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list,
     click.echo(f"best by {res['selected_by']}: eps {b['eps']:g}, lmd {b['lmd']:g} "
                f"(test HR@10 {b['test']['HR@10']:.4f}, NDCG@10 {b['test']['NDCG@10']:.4f}); "
                f"{len(res['skipped'])} setting(s) reused from {out_dir}")
+    if not no_plots:
+        from . import plots
+        for axis, values, fig in (("eps", eps_values, 6), ("lmd", lmd_values, 7)):
+            if len(set(values)) > 1:
+                path = plots.sweep_grid_plot(res["runs"], axis,
+                                             Path(out_dir) / f"fig{fig}_sweep_{axis}.png")
+                click.echo(f"figure: {path}")
 
 
 # ---------------------------------------------------------------------------- experiment

@@ -6,9 +6,12 @@
   test HR@10/NDCG@10 every N epochs, plus the MF-BPR line (Fig. 3).
 * :func:`run_experiment` — the whole pipeline: POP, MF-eALS, MF-BPR, DUIF, VBPR, continued VBPR,
   AMR; Table 2 (with paired significance marks), Table 3 (attacks), Fig. 3, 5, 6, 7 and a
-  ``report.md``. Every trained model is saved in ``out_dir/models`` and every stage's result is
-  written atomically to ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the
-  stage's configuration is unchanged) instead of recomputing it.
+  ``report.md``. Every sweep setting is tested against continued VBPR (paired p-values, clean
+  NDCG@10 cost, NDCG@10 drop under the adversarial attack at ``sweep.attack_eps``);
+  ``sweep.grid = true`` adds the full ε × λ grid (table and heatmap). Every trained model is
+  saved in ``out_dir/models`` and every stage's result is written atomically to
+  ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the stage's configuration is
+  unchanged) instead of recomputing it.
 
 The protocol of the defaults (:data:`DEFAULTS`) is the one of the PyTorch reference run on
 ml100k ``split-sparse3``: K = 64, batch 512, Adagrad, loss summed over the batch, β = 1e-3,
@@ -58,7 +61,12 @@ DEFAULTS = {
                "kinds": ["adversarial", "pgd", "random", "certified"],
                "objectives": ["test", "train"], "repeats": 5, "pgd_steps": 5},
     "rank_change_eps": 1.0,
-    "sweep": {"eps": [0.1, 0.2, 0.5, 1.0, 2.0], "lmd": [0.1, 1.0, 10.0], "processes": None},
+    # eps/lmd: one-axis sweeps (Figs. 6, 7) around the AMR stage's (ε, λ); grid: also the full
+    # grid_eps × grid_lmd grid (``--set sweep.grid=true``; a heatmap and a grid table). Every
+    # setting is tested against continued VBPR (paired, test rows) and attacked at attack_eps.
+    "sweep": {"eps": [0.1, 0.2, 0.5, 1.0, 2.0], "lmd": [0.1, 1.0, 10.0], "processes": None,
+              "grid": False, "grid_eps": [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+              "grid_lmd": [0.1, 0.3, 1.0, 3.0, 10.0], "attack_eps": 0.1},
 }
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
@@ -255,6 +263,7 @@ def _sweep_job(job):
     res["test"] = _metrics(evaluate(model, ds, sp, on="test"))
     if job.get("model_path"):
         model.save(job["model_path"])
+        res["model"] = job["model_path"]
     write_json(job["json"], res)
     return res
 
@@ -269,7 +278,9 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     ``processes``: worker processes (default: one per core, at most one per setting; 1 runs
     in this process). Each setting writes ``out_dir/amr-eps{ε}-lmd{λ}.json`` with its
     validation and test metrics; a setting whose JSON exists with the same configuration and
-    init is not retrained.
+    init is not retrained. ``save_models``: also keep each setting's model
+    (``amr-eps{ε}-lmd{λ}.npz``, the ``"model"`` entry of its run); a setting whose model file
+    is missing is then retrained.
 
     Returns ``{"runs": [...], "best": run, "skipped": [names]}``; the best run has the highest
     validation NDCG@10 (test NDCG@10 when the split has no validation rows).
@@ -303,15 +314,19 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
             name = _sweep_name(eps, lmd)
             path = out_dir / f"{name}.json"
             old = read_json(path)
-            if (old and _config_key(old.get("config")) == _config_key(cfg)
+            model_ok = not save_models or (out_dir / f"{name}.npz").is_file()
+            if (old and model_ok and _config_key(old.get("config")) == _config_key(cfg)
                     and old.get("init") == init_path and old.get("split") == sp.name):
+                if save_models:
+                    old["model"] = str((out_dir / f"{name}.npz").resolve())
                 done.append(old)
                 skipped.append(name)
                 continue
             jobs.append({"name": name, "data": _data_ref(ds), "split": split
                          if isinstance(split, str) else sp.name, "config": cfg,
                          "init": init_path, "backend": backend, "json": str(path),
-                         "model_path": str(out_dir / f"{name}.npz") if save_models else None})
+                         "model_path": str((out_dir / f"{name}.npz").resolve())
+                         if save_models else None})
     n_proc = processes or (os.cpu_count() or 1)
     n_proc = max(1, min(int(n_proc), len(jobs) or 1))
     with _progress(len(jobs), f"sweep ({n_proc} process{'es' if n_proc > 1 else ''})",
@@ -475,7 +490,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     Stages (each resumable): POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF,
     VBPR pre-training, continued VBPR and AMR (both with training curves), paired significance
     of AMR vs every other model (:mod:`amrlite.significance`), attacks on continued VBPR and AMR
-    (:mod:`amrlite.attack`), rank change (Fig. 5), and ε / λ sweeps (Figs. 6, 7). Writes
+    (:mod:`amrlite.attack`), rank change (Fig. 5), and ε / λ sweeps (Figs. 6, 7; with
+    ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR. Writes
     ``config.json``, ``stages/*.json``, ``models/*.npz``, ``*.png`` and ``report.md`` into
     ``out_dir``; returns the summary dict (also ``summary.json``).
     """
@@ -643,38 +659,45 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
 
     # ------------------------------------------------------------------ sweeps (Figs. 6, 7)
     t0 = time.perf_counter()
-    sweeps = None
-    if "amr" in models and (cfg["sweep"]["eps"] or cfg["sweep"]["lmd"]):
+    sweeps, sweep_base = None, None
+    scfg = cfg["sweep"]
+    grid = bool(scfg.get("grid"))
+    if "amr" in models and (scfg["eps"] or scfg["lmd"] or grid):
         amr_conf = stage_config("amr")
         amr_conf["eval_every"] = stage_config("vbpr_cont")["eval_every"]
         sdir = out_dir / "sweep"
         init_path = st.model_path("vbpr")
         sweeps = {}
-        for axis, eps_list, lmd_list in (
-                ("eps", cfg["sweep"]["eps"], [amr_conf["lmd"]]),
-                ("lmd", [amr_conf["eps"]], cfg["sweep"]["lmd"])):
-            if not (cfg["sweep"][axis]):
+        plan = []
+        if grid:     # first: the one-axis sweeps below reuse the grid's settings
+            plan.append(("grid", scfg["grid_eps"], scfg["grid_lmd"]))
+        plan += [("eps", scfg["eps"], [amr_conf["lmd"]]), ("lmd", [amr_conf["eps"]], scfg["lmd"])]
+        for axis, eps_list, lmd_list in plan:
+            if not (eps_list and lmd_list) or (axis != "grid" and not scfg[axis]):
                 continue
             log(f"[sweep {axis}] ε ∈ {eps_list}, λ ∈ {lmd_list}")
             sweeps[axis] = sweep(ds, sp.name, init=init_path, eps_list=eps_list,
                                  lmd_list=lmd_list, base_config=amr_conf, out_dir=sdir,
-                                 processes=cfg["sweep"]["processes"], progress=progress,
-                                 backend=backend)
-        write_json(st.dir / "sweeps.json", sweeps)
+                                 processes=scfg["processes"], progress=progress,
+                                 backend=backend, save_models=True)
+        sweep_base = _sweep_extras(sweeps, models["vbpr_cont"], results["vbpr_cont"], ds, sp,
+                                   st, base_key, scfg.get("attack_eps", 0.1), cfg["seed"], log)
+        write_json(st.dir / "sweeps.json", {"sweeps": sweeps, "baseline": sweep_base})
     timings["sweeps"] = round(time.perf_counter() - t0, 2)
 
     # ------------------------------------------------------------------ figures and report
     t0 = time.perf_counter()
     figures = {}
     if plots:
-        figures = _make_figures(out_dir, results, curves, attacks, rank_change, sweeps, log)
+        figures = _make_figures(out_dir, results, curves, attacks, rank_change, sweeps, log,
+                                sweep_base)
     timings["figures"] = round(time.perf_counter() - t0, 2)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     summary = {"version": __version__, "data": data_info, "config": cfg, "backend": backend,
                "backend_used": backend_used, "results": {n: results[n] for n in table_order},
                "significance": sig, "attacks": attacks is not None, "sweeps": sweeps,
-               "figures": figures, "timings": timings, "trained": st.trained,
-               "reused": st.reused}
+               "sweep_baseline": sweep_base, "figures": figures, "timings": timings,
+               "trained": st.trained, "reused": st.reused}
     report = make_report(summary, attacks, rank_change)
     (out_dir / "report.md").write_text(report)
     write_json(out_dir / "summary.json",
@@ -686,7 +709,75 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     return summary
 
 
-def _make_figures(out_dir, results, curves, attacks, rank_change, sweeps, log):
+def _find_eps(eps_dict, eps):
+    """The entry of an attack result's ``"eps"`` dict for ``eps`` (keys are text)."""
+    for k, v in eps_dict.items():
+        if math.isclose(float(k), float(eps)):
+            return v
+    return None
+
+
+def _robustness(attack_mod, model, ds, sp, eps, seed):
+    r = attack_mod.attack(model, ds, sp, [eps], kind="adversarial", objective="test",
+                          steps=1, repeats=1, seed=seed, on="test")
+    x = _find_eps(r["eps"], eps) or {}
+    return {"eps": float(eps), "objective": "test", "kind": "adversarial",
+            "clean": r["clean"].get("NDCG@10"), "NDCG@10": x.get("NDCG@10"),
+            "drop": x.get("drop", {}).get("NDCG@10")}
+
+
+def _sweep_extras(sweeps, cont_model, cont_result, ds, sp, st, base_key, attack_eps, seed,
+                  log):
+    """Per sweep setting: the paired test against continued VBPR (``run["vs_cont"]``) and the
+    NDCG@10 drop under the adversarial test-objective attack at ``attack_eps``
+    (``run["robust"]``), computed from the setting's saved model and cached in
+    ``stages/sweep_extras.json`` (a rerun neither retrains nor re-tests). Returns the
+    continued-VBPR baseline row: its test metrics and robustness."""
+    from .recommender import Model
+    significance, attack_mod = _try_import("significance"), _try_import("attack")
+    path = st.dir / "sweep_extras.json"
+    cache = read_json(path) or {}
+    cont_key = cont_result.get("key")
+    base = {"test": cont_result["test"], "robust": None}
+    bkey = _config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps, what="baseline"))
+    if attack_mod is not None:
+        if cache.get("baseline", {}).get("key") == bkey:
+            base["robust"] = cache["baseline"]["robust"]
+        else:
+            base["robust"] = _robustness(attack_mod, cont_model, ds, sp, attack_eps, seed)
+            cache["baseline"] = {"key": bkey, "robust": base["robust"]}
+    changed = False
+    seen = {}
+    for axis, sw in sweeps.items():
+        for r in sw["runs"]:
+            name = r["name"]
+            if name not in seen:
+                key = _config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps,
+                                       config=r["config"], init=r["init"],
+                                       sig=significance is not None,
+                                       attack=attack_mod is not None))
+                hit = cache.get(name)
+                if hit is None or hit.get("key") != key:
+                    log(f"[sweep extras] {name}: paired test vs continued VBPR, attack at "
+                        f"ε = {attack_eps}")
+                    hit = {"key": key, "vs_cont": None, "robust": None}
+                    model = (Model.load(r["model"]) if significance or attack_mod else None)
+                    if significance is not None:
+                        cmp = _norm_compare(significance.compare(model, cont_model, ds, sp,
+                                                                 on="test"))
+                        hit["vs_cont"] = {m: cmp[m] for m in SUMMARY if m in cmp}
+                    if attack_mod is not None:
+                        hit["robust"] = _robustness(attack_mod, model, ds, sp, attack_eps, seed)
+                    cache[name] = hit
+                    changed = True
+                seen[name] = hit
+            r["vs_cont"], r["robust"] = seen[name]["vs_cont"], seen[name]["robust"]
+    if changed or "baseline" in cache:
+        write_json(path, cache)
+    return base
+
+
+def _make_figures(out_dir, results, curves, attacks, rank_change, sweeps, log, sweep_base=None):
     from . import plots
     figures = {}
     if curves.get("vbpr_cont") and curves.get("amr"):
@@ -694,7 +785,17 @@ def _make_figures(out_dir, results, curves, attacks, rank_change, sweeps, log):
         figures["curves"] = plots.training_curves(
             curves["vbpr_cont"], curves["amr"], out_dir / "fig3_training_curves.png",
             mf_line=mf)
-    if sweeps:
+    base_test = (sweep_base or {}).get("test")
+    if sweeps and "grid" in sweeps:
+        # Figs. 6/7 from the grid: metric vs ε at each λ, metric vs λ at each ε
+        runs = sweeps["grid"]["runs"]
+        for axis in ("eps", "lmd"):
+            figures[f"sweep_{axis}"] = plots.sweep_grid_plot(
+                runs, axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png",
+                baseline=base_test)
+        figures["sweep_heatmap"] = plots.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
+                                                       baseline=base_test)
+    elif sweeps:
         for axis, res in sweeps.items():
             figures[f"sweep_{axis}"] = plots.sweep_plot(
                 res["runs"], axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png")
@@ -729,6 +830,74 @@ def _row_label(n, r):
     if n == "vbpr_cont":
         return "VBPR (continued)"
     return r["label"]
+
+
+def _pct(a, b):
+    return "–" if a is None or not b else f"{100 * (a - b) / b:+.1f}%"
+
+
+def _sweep_notes(base, cfg):
+    bt, br = base.get("test") or {}, base.get("robust") or {}
+    eps_a = br.get("eps", cfg["sweep"].get("attack_eps", 0.1))
+    out = [f"Every setting is AMR trained from the same VBPR checkpoint as Table 2's AMR, compared "
+           f"with continued VBPR (test HR@10 {_fmt(bt.get('HR@10'))}, NDCG@10 "
+           f"{_fmt(bt.get('NDCG@10'))}"
+           + (f", NDCG@10 drop {100 * br['drop']:.1f}% under the adversarial test-objective "
+              f"attack at ε = {eps_a:g}" if br.get("drop") is not None else "") + ").",
+           "Δ HR@10: test HR@10 of the setting minus continued VBPR's; p: paired t-test and "
+           "Wilcoxon signed-rank of the per-user HR@10 differences (test rows; * p < 0.05, "
+           "** p < 0.01, no correction for the number of settings). NDCG@10 cost: the "
+           "setting's test NDCG@10 relative to continued VBPR (negative = clean accuracy lost). "
+           f"Robust drop: relative NDCG@10 drop under the adversarial (FGM, test objective) "
+           f"attack at ε = {eps_a:g} (lower is more robust).", ""]
+    return out
+
+
+def _grid_matrix(runs, base):
+    """A compact ε × λ matrix of Δ HR@10 with significance marks."""
+    bt = (base or {}).get("test") or {}
+    eps = sorted({r["eps"] for r in runs})
+    lmd = sorted({r["lmd"] for r in runs})
+    cell = {(r["eps"], r["lmd"]): r for r in runs}
+    out = ["Δ test HR@10 vs continued VBPR (rows ε, columns λ; marks: paired t-test):", "",
+           "| ε ↓ / λ → | " + " | ".join(f"{v:g}" for v in lmd) + " |",
+           "|---|" + "---|" * len(lmd)]
+    for e in eps:
+        cells = []
+        for l in lmd:
+            r = cell.get((e, l))
+            if r is None or bt.get("HR@10") is None:
+                cells.append("–")
+                continue
+            vs = (r.get("vs_cont") or {}).get("HR@10") or {}
+            cells.append(f"{r['test']['HR@10'] - bt['HR@10']:+.4f}{_stars(vs.get('t_p'))}")
+        out.append(f"| {e:g} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def _sweep_table(runs, base):
+    bt, br = (base or {}).get("test") or {}, (base or {}).get("robust") or {}
+    out = ["| ε | λ | valid NDCG@10 | test HR@10 | Δ HR@10 vs continued VBPR | p (t-test) | "
+           "p (Wilcoxon) | test NDCG@10 | NDCG@10 cost vs continued VBPR | robust drop "
+           "(NDCG@10) | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    if bt:
+        out.append(f"| VBPR (continued) | – | – | {_fmt(bt.get('HR@10'))} | – | – | – | "
+                   f"{_fmt(bt.get('NDCG@10'))} | – | "
+                   + (f"{100 * br['drop']:.1f}%" if br.get("drop") is not None else "–")
+                   + " | – |")
+    for r in runs:
+        vs = (r.get("vs_cont") or {}).get("HR@10") or {}
+        rb = r.get("robust") or {}
+        d = (f"{r['test']['HR@10'] - bt['HR@10']:+.4f}{_stars(vs.get('t_p'))}"
+             if bt.get("HR@10") is not None else "–")
+        out.append(f"| {r['eps']:g} | {r['lmd']:g} | "
+                   f"{_fmt(r.get('valid', {}).get('NDCG@10'))} | {_fmt(r['test']['HR@10'])} | "
+                   f"{d} | {_p(vs.get('t_p'))} | {_p(vs.get('wilcoxon_p'))} | "
+                   f"{_fmt(r['test']['NDCG@10'])} | "
+                   f"{_pct(r['test']['NDCG@10'], bt.get('NDCG@10'))} | "
+                   + (f"{100 * rb['drop']:.1f}%" if rb.get("drop") is not None else "–")
+                   + f" | {r.get('seconds', 0):.1f} |")
+    return out
 
 
 def make_report(summary, attacks=None, rank_change=None):
@@ -833,22 +1002,25 @@ def make_report(summary, attacks=None, rank_change=None):
                      f"{np.median(dlt):+.1f}, share of rows that fell {np.mean(dlt < 0):.3f}")
     L += ["", "## Sweeps over ε and λ (Figs. 6, 7)", ""]
     if summary.get("sweeps"):
+        base = summary.get("sweep_baseline") or {}
+        L += _sweep_notes(base, cfg)
+        titles = {"grid": "Full ε × λ grid", "eps": "ε sweep (λ fixed)",
+                  "lmd": "λ sweep (ε fixed)"}
         for axis, sw in summary["sweeps"].items():
+            L += [f"### {titles.get(axis, axis)}", ""]
             L.append(f"Selected by {sw['selected_by']}: best ε = {sw['best']['eps']}, "
                      f"λ = {sw['best']['lmd']}.")
             L.append("")
-            L.append("| ε | λ | valid NDCG@10 | test HR@10 | test NDCG@10 | seconds |")
-            L.append("|---|---|---|---|---|---|")
-            for r in sw["runs"]:
-                L.append(f"| {r['eps']:g} | {r['lmd']:g} | "
-                         f"{_fmt(r.get('valid', {}).get('NDCG@10'))} | {_fmt(r['test']['HR@10'])} | "
-                         f"{_fmt(r['test']['NDCG@10'])} | {r.get('seconds', 0):.1f} |")
+            if axis == "grid":
+                L += _grid_matrix(sw["runs"], base)
+            L += _sweep_table(sw["runs"], base)
             L.append("")
     else:
         L.append("Not run.")
     L += ["", "## Figures", ""]
     names = {"curves": "Fig. 3: training curves", "rank_change": "Fig. 5: rank change",
              "sweep_eps": "Fig. 6: effect of ε", "sweep_lmd": "Fig. 7: effect of λ",
+             "sweep_heatmap": "ε × λ grid: test HR@10 gain over continued VBPR",
              "attack": "Attack: NDCG@10 drop vs ε"}
     for k, f in summary.get("figures", {}).items():
         L.append(f"* [{names.get(k, k)}]({f})")

@@ -6,7 +6,9 @@ Every function writes one PNG and returns its path:
   evaluation, MF-BPR as a horizontal line;
 * :func:`rank_change_plot` — Fig. 5: box + violin of the per-row rank change under attack;
 * :func:`sweep_plot` — Figs. 6/7: validation and test NDCG@10 / test HR@10 against ε or λ;
-* :func:`attack_plot` — NDCG@10 relative drop against ε, VBPR vs AMR, adversarial vs random.
+* :func:`attack_plot` — NDCG@10 relative drop against ε, VBPR vs AMR, adversarial vs random;
+* :func:`sweep_grid_plot` — Figs. 6/7 over an ε × λ grid: one line per value of the other axis;
+* :func:`sweep_heatmap` — the grid's test HR@10 gain over continued VBPR, significance marks.
 """
 from __future__ import annotations
 
@@ -131,4 +133,91 @@ def attack_plot(results, path, *, metric="NDCG@10"):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _stars(p):
+    if p is None or not np.isfinite(p):
+        return ""
+    return "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def sweep_grid_plot(runs, axis, path, *, metrics=("HR@10", "NDCG@10"), baseline=None):
+    """Figs. 6/7 over a grid: test ``metrics`` against ``axis`` (``"eps"`` or ``"lmd"``), one
+    line per value of the other parameter; ``baseline`` (test metrics of continued VBPR) as a
+    dashed horizontal line. Works for one line too (a one-axis sweep)."""
+    plt = _plt()
+    other = "lmd" if axis == "eps" else "eps"
+    sym = {"eps": "ε", "lmd": "λ"}
+    groups = {}
+    for r in runs:
+        groups.setdefault(r[other], []).append(r)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.9))
+    axes = np.atleast_1d(axes)
+    xs = sorted({r[axis] for r in runs})
+    cmap = plt.cm.viridis
+    for ax, m in zip(axes, metrics):
+        for n, (val, rs) in enumerate(sorted(groups.items())):
+            rs = sorted(rs, key=lambda r: r[axis])
+            ax.plot([r[axis] for r in rs], [r["test"][m] for r in rs], "o-", ms=4,
+                    color=cmap(n / max(1, len(groups) - 1)), label=f"{sym[other]} = {val:g}")
+        if baseline and m in baseline:
+            ax.axhline(baseline[m], color="grey", ls="--", label="VBPR (continued)")
+        if len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(sym[axis])
+        ax.set_ylabel(f"test {m}")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(f"Effect of {sym[axis]} (Fig. {6 if axis == 'eps' else 7}), "
+                 f"one line per {sym[other]}")
+    return _save(fig, path)
+
+
+def sweep_heatmap(runs, path, *, metric="HR@10", baseline=None):
+    """The ε × λ grid as a heatmap of the test ``metric`` gain over continued VBPR (``baseline``
+    test metrics; the run's ``vs_cont`` diff when present), cells marked * / ** where the paired
+    t-test against continued VBPR gives p < 0.05 / 0.01."""
+    plt = _plt()
+    eps = sorted({r["eps"] for r in runs})
+    lmd = sorted({r["lmd"] for r in runs})
+    grid = np.full((len(eps), len(lmd)), np.nan)
+    marks = [["" for _ in lmd] for _ in eps]
+    for r in runs:
+        i, j = eps.index(r["eps"]), lmd.index(r["lmd"])
+        vs = (r.get("vs_cont") or {}).get(metric)
+        if baseline and metric in baseline:
+            grid[i, j] = r["test"][metric] - baseline[metric]
+        elif vs:
+            grid[i, j] = vs.get("diff", np.nan)
+        else:
+            grid[i, j] = r["test"][metric]
+        if vs:
+            marks[i][j] = _stars(vs.get("t_p"))
+    gain = bool(baseline) or any(r.get("vs_cont") for r in runs)
+    fig, ax = plt.subplots(figsize=(1.3 * len(lmd) + 2.5, 0.55 * len(eps) + 2))
+    finite = grid[np.isfinite(grid)]
+    lim = float(np.max(np.abs(finite))) if finite.size else 0.0
+    lim = lim or 1e-9
+    if gain:
+        im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    else:
+        im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for i in range(len(eps)):
+        for j in range(len(lmd)):
+            if np.isfinite(grid[i, j]):
+                dark = gain and abs(grid[i, j]) > 0.6 * lim
+                ax.text(j, i, f"{grid[i, j]:+.3f}{marks[i][j]}" if gain else f"{grid[i, j]:.3f}",
+                        ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
+    ax.set_xticks(range(len(lmd)))
+    ax.set_xticklabels([f"{v:g}" for v in lmd])
+    ax.set_yticks(range(len(eps)))
+    ax.set_yticklabels([f"{v:g}" for v in eps])
+    ax.set_xlabel("λ")
+    ax.set_ylabel("ε")
+    fig.colorbar(im, ax=ax, label=f"Δ test {metric} vs continued VBPR" if gain
+                 else f"test {metric}")
+    ax.set_title(f"AMR − continued VBPR, test {metric}\n(* p < 0.05, ** p < 0.01, paired t-test)"
+                 if gain else f"test {metric}", fontsize=9)
     return _save(fig, path)

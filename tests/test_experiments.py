@@ -235,9 +235,117 @@ def test_cli_sweep_runs_on_a_folder(tiny, tmp_path):
     init = tmp_path / "vbpr.npz"
     Model("vbpr", backend="numpy", dim=8, epochs=1).fit(tiny, split="loo").save(init)
     result = CliRunner().invoke(cli, ["sweep", "--data", str(folder), "--init", str(init),
-                                      "--eps", "0.1,1", "--lmd", "1", "--epochs", "1",
+                                      "--eps", "0.1,1", "--lmd", "0.5,1", "--epochs", "1",
                                       "--processes", "1", "--backend", "numpy", "-q",
                                       "--out", str(tmp_path / "sw")])
     assert result.exit_code == 0, result.output
     assert "best by valid NDCG@10" in result.output
-    assert len(list((tmp_path / "sw").glob("amr-*.json"))) == 2
+    assert len(list((tmp_path / "sw").glob("amr-*.json"))) == 4
+    # the table: one line per setting; Figs. 6 and 7 with one line per value of the other axis
+    assert sum(line.split()[:2] in (["0.1", "0.5"], ["0.1", "1"], ["1", "0.5"], ["1", "1"])
+               for line in result.output.splitlines()) == 4
+    for name in ("fig6_sweep_eps.png", "fig7_sweep_lmd.png"):
+        png = tmp_path / "sw" / name
+        assert png.is_file() and png.stat().st_size > 5000, name
+        assert _pixel_std(png) > 0.01, name
+    # one λ only: no Fig. 7
+    result = CliRunner().invoke(cli, ["sweep", "--data", str(folder), "--init", str(init),
+                                      "--eps", "0.1,1", "--lmd", "1", "--epochs", "1",
+                                      "--processes", "1", "--backend", "numpy", "-q",
+                                      "--out", str(tmp_path / "sw2")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sw2" / "fig6_sweep_eps.png").is_file()
+    assert not (tmp_path / "sw2" / "fig7_sweep_lmd.png").exists()
+
+
+GRID = ex.deep_merge(TINY, {"sweep": {"grid": True, "grid_eps": [0.1, 1.0],
+                                      "grid_lmd": [0.5, 1.0], "eps": [0.1, 1.0],
+                                      "lmd": [1.0], "attack_eps": 0.1}})
+
+
+def test_sweep_grid_pvalues_cost_and_robustness(tiny, tmp_path, monkeypatch):
+    """Real amrlite.significance / amrlite.attack: every setting of the grid is compared with
+    continued VBPR; the report's numbers are those of compare() and attack() on the saved
+    models; a rerun neither retrains nor re-tests."""
+    from amrlite import attack as attack_mod
+    from amrlite import significance
+    calls = {"compare": 0}
+    real_compare = significance.compare
+
+    def counting_compare(*a, **k):
+        calls["compare"] += 1
+        return real_compare(*a, **k)
+
+    monkeypatch.setattr(significance, "compare", counting_compare)
+    out = tmp_path / "exp"
+    s = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=GRID,
+                          progress=False)
+    grid = s["sweeps"]["grid"]
+    assert len(grid["runs"]) == 4
+    assert {(r["eps"], r["lmd"]) for r in grid["runs"]} == {(0.1, 0.5), (0.1, 1.0), (1.0, 0.5),
+                                                             (1.0, 1.0)}
+    # the ε sweep (λ = 1) is a subset of the grid: reused, not retrained
+    assert set(s["sweeps"]["eps"]["skipped"]) == {"amr-eps0.1-lmd1", "amr-eps1-lmd1"}
+    # AMR's λ sweep at ε = 0.5 (Table 2's AMR): a setting outside the grid, trained and tested
+    assert s["sweeps"]["lmd"]["runs"][0]["vs_cont"]["HR@10"]["p_t"] is not None
+    n_settings = len({r["name"] for sw in s["sweeps"].values() for r in sw["runs"]})
+    # Table 2: AMR vs every other model; then one per sweep setting
+    assert calls["compare"] == len(s["results"]) - 1 + n_settings
+    base = s["sweep_baseline"]
+    assert base["test"] == s["results"]["vbpr_cont"]["test"]
+    cont = Model.load(out / "models" / "vbpr_cont.npz")
+    sp = tiny.split("loo")
+    r = next(r for r in grid["runs"] if r["name"] == "amr-eps1-lmd0.5")
+    m = Model.load(r["model"])
+    ref = real_compare(m, cont, tiny, sp, on="test")
+    for metric in ("HR@10", "NDCG@10"):
+        assert r["vs_cont"][metric]["p_t"] == pytest.approx(ref[metric]["p_t"])
+        assert r["vs_cont"][metric]["p_wilcoxon"] == pytest.approx(ref[metric]["p_wilcoxon"])
+    att = attack_mod.attack(m, tiny, sp, [0.1], kind="adversarial", objective="test",
+                            repeats=1, seed=0, on="test")
+    x = next(iter(att["eps"].values()))
+    assert r["robust"]["eps"] == 0.1
+    assert r["robust"]["drop"] == pytest.approx(x["drop"]["NDCG@10"])
+    assert base["robust"]["drop"] is not None
+    # the report: grid matrix and the table with p-values, cost and robustness
+    report = (out / "report.md").read_text()
+    for needle in ("Full ε × λ grid", "Δ test HR@10 vs continued VBPR (rows ε",
+                   "Δ HR@10 vs continued VBPR", "p (t-test)", "p (Wilcoxon)",
+                   "NDCG@10 cost vs continued VBPR", "robust drop", "| VBPR (continued) | – |",
+                   "sweep_grid_heatmap.png"):
+        assert needle in report, needle
+    line = next(x for x in report.splitlines() if x.startswith("| 1 | 0.5 |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    delta = r["test"]["HR@10"] - base["test"]["HR@10"]
+    assert cells[4].rstrip("*") == f"{delta:+.4f}"
+    assert cells[5] == f"{ref['HR@10']['p_t']:.2g}" and cells[6] == f"{ref['HR@10']['p_wilcoxon']:.2g}"
+    cost = 100 * (r["test"]["NDCG@10"] - base["test"]["NDCG@10"]) / base["test"]["NDCG@10"]
+    assert cells[8] == f"{cost:+.1f}%"
+    assert cells[9] == f"{100 * x['drop']['NDCG@10']:.1f}%"
+    for name in ("sweep_grid_heatmap.png", "fig6_sweep_eps.png", "fig7_sweep_lmd.png"):
+        png = out / name
+        assert png.stat().st_size > 5000 and _pixel_std(png) > 0.01, name
+    # rerun: nothing retrained, nothing re-tested, same report
+    n = calls["compare"]
+    s2 = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=GRID,
+                           progress=False)
+    assert calls["compare"] == n and s2["trained"] == []
+    assert all(len(sw["skipped"]) == len(sw["runs"]) for sw in s2["sweeps"].values())
+    def section(text):
+        return text.split("## Sweeps over")[1].split("## Timings")[0]
+    assert section((out / "report.md").read_text()) == section(report)
+    # a setting whose saved model disappeared is retrained (its p-values need the model)
+    (out / "sweep" / "amr-eps1-lmd0.5.npz").unlink()
+    res = ex.sweep(tiny, "loo", init=out / "models" / "vbpr.npz", eps_list=[1.0],
+                   lmd_list=[0.5], base_config=r["config"], out_dir=out / "sweep",
+                   processes=1, progress=False, backend="numpy", save_models=True)
+    assert res["skipped"] == [] and (out / "sweep" / "amr-eps1-lmd0.5.npz").is_file()
+
+
+def test_grid_is_an_option():
+    assert ex.make_config()["sweep"]["grid"] is False
+    assert ex.make_config(quick=True)["sweep"]["grid"] is False
+    cfg = ex.make_config(overrides=ex.parse_set(["sweep.grid=true"]))
+    assert cfg["sweep"]["grid"] is True
+    assert cfg["sweep"]["grid_eps"] == [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+    assert cfg["sweep"]["grid_lmd"] == [0.1, 0.3, 1.0, 3.0, 10.0]
