@@ -585,19 +585,23 @@ def _batch(P, Q, H, E, bb, w, F, u, i, j, has_q, has_c, sep, has_b, adv, lmd, ep
 # Adagrad
 # ----------------------------------------------------------------------------------------------
 
+@njit(inline="always", fastmath=_FAST, boundscheck=False, error_model="numpy")
+def _adagrad_step(pr, ar, gr, lr, eps):
+    """Adagrad on one row, in place: ``A += g²; θ −= lr g/(√A + eps)`` (inlined; vectorises
+    with ``error_model="numpy"``, which drops the per-division zero check)."""
+    for k in range(pr.shape[0]):
+        gk = gr[k]
+        a = ar[k] + gk * gk
+        ar[k] = a
+        pr[k] -= lr * gk / (np.sqrt(a) + eps)
+
+
 @njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _adagrad_rows(param, acc, rows, g, lr, eps):
     """Row-sparse Adagrad on a 2-D table: ``A[r] += g²; θ[r] −= lr g/(√A[r] + eps)``."""
     for n in prange(rows.shape[0]):
         r = rows[n]
-        pr = param[r]
-        ar = acc[r]
-        gr = g[n]
-        for k in range(param.shape[1]):
-            gk = gr[k]
-            a = ar[k] + gk * gk
-            ar[k] = a
-            pr[k] -= lr * gk / (np.sqrt(a) + eps)
+        _adagrad_step(param[r], acc[r], g[n], lr, eps)
 
 
 @njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
@@ -615,14 +619,7 @@ def _adagrad_vec_rows(param, acc, rows, g, lr, eps):
 def _adagrad_dense(param, acc, g, lr, eps):
     """Dense Adagrad on a 2-D block (E)."""
     for k in prange(param.shape[0]):
-        pr = param[k]
-        ar = acc[k]
-        gr = g[k]
-        for t in range(param.shape[1]):
-            gk = gr[t]
-            a = ar[t] + gk * gk
-            ar[t] = a
-            pr[t] -= lr * gk / (np.sqrt(a) + eps)
+        _adagrad_step(param[k], acc[k], g[k], lr, eps)
 
 
 @njit(cache=True)
@@ -772,23 +769,9 @@ def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
             for k in range(K):
                 gq[k] += sb * pu[k] + two_beta * qj[k]
         for r in range(nu):
-            pr = P[urows[r]]
-            ar = AP[urows[r]]
-            gr = gP[r]
-            for k in range(K):
-                g = gr[k]
-                a = ar[k] + g * g
-                ar[k] = a
-                pr[k] -= lr * g / (np.sqrt(a) + aeps)
+            _adagrad_step(P[urows[r]], AP[urows[r]], gP[r], lr, aeps)
         for r in range(ni):
-            pr = Q[irows[r]]
-            ar = AQ[irows[r]]
-            gr = gQ[r]
-            for k in range(K):
-                g = gr[k]
-                a = ar[k] + g * g
-                ar[k] = a
-                pr[k] -= lr * g / (np.sqrt(a) + aeps)
+            _adagrad_step(Q[irows[r]], AQ[irows[r]], gQ[r], lr, aeps)
         for b in range(m):
             total += lossv[b]
     return total
