@@ -145,6 +145,28 @@ def _group(idx, mark):
 
 _FAST = {"reassoc", "contract", "nsz"}
 
+
+@njit(inline="always", fastmath=_FAST, boundscheck=False)
+def _signed_user_sum(occ, o0, o1, B, w, u, Gu, out, zero):
+    """``out += Σ ±w_b g_{u_b}`` over one item's occurrences ``occ[o0:o1]`` in the batch's
+    2B-long list (``t < B``: triple t's positive, sign +; ``t ≥ B``: triple t−B's negative,
+    sign −); returns ``Σ ±w_b``. This is ``v_k``/``a_k`` of the closed-form adversary with
+    ``w = s``, and ``m_k``/``ã_k`` with ``w = s̃``."""
+    total = zero
+    for o in range(o0, o1):
+        t = occ[o]
+        if t < B:
+            sb = w[t]
+            ub = u[t]
+        else:
+            sb = -w[t - B]
+            ub = u[t - B]
+        total += sb
+        gu = Gu[ub]
+        for k in range(out.shape[0]):
+            out[k] += sb * gu[k]
+    return total
+
 #: fixed number of row blocks the batch's two B×D×K products (and the K×K×D ones of AMR) are
 #: split into, one ``prange`` work unit each, with BLAS pinned to one thread for the epoch
 #: (:func:`_one_blas_thread`). Fixed, so results never depend on the thread count.
@@ -317,19 +339,7 @@ def _adversary(Gu, u, s, x, f, lossv, urows, uptr, uocc, iptr, iocc, Gm, ev, om,
             mk = Mw[kk]
             for k in range(K):
                 mk[k] = zero
-            at = zero
-            for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    sb = s_adv[t]
-                    ub = u[t]
-                else:
-                    sb = -s_adv[t - B]
-                    ub = u[t - B]
-                at += sb
-                gu = Gu[ub]
-                for k in range(K):
-                    mk[k] += sb * gu[k]
+            at = _signed_user_sum(iocc, iptr[kk], iptr[kk + 1], B, s_adv, u, Gu, mk, zero)
             g = gam[kk]
             for k in range(K):
                 mk[k] *= g
@@ -942,18 +952,9 @@ def _item_weights(s, u, i, j, Gu, imark):
     n = rows.shape[0]
     V = np.zeros((n, K), Gu.dtype)
     a = np.zeros(n, Gu.dtype)
+    zero = Gu.dtype.type(0)
     for kk in prange(n):
-        for o in range(ptr[kk], ptr[kk + 1]):
-            t = occ[o]
-            if t < B:
-                sb = s[t]
-                ub = u[t]
-            else:
-                sb = -s[t - B]
-                ub = u[t - B]
-            a[kk] += sb
-            for k in range(K):
-                V[kk, k] += sb * Gu[ub, k]
+        a[kk] = _signed_user_sum(occ, ptr[kk], ptr[kk + 1], B, s, u, Gu, V[kk], zero)
     return rows, V, a
 
 
