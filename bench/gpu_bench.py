@@ -167,11 +167,64 @@ def full_ranking(backend, xp, data, K, n_eval_users, seed=0):
     return {"factors_s": t_f, "rank_s": t_r, "users": n_eval_users, "items": features.shape[0]}
 
 
+def ceilings(xp):
+    """The card's two ceilings, measured: a 1 GiB device-to-device copy (bytes read + written)
+    and a 8192³ float32 product (cuBLAS, no TF32)."""
+    timer = Timer(xp)
+    a = xp.ones(1 << 28, dtype=np.float32)
+    b = xp.empty_like(a)
+    b[...] = a
+    t_copy = min(timer(lambda: b.__setitem__(Ellipsis, a))[0] for _ in range(5))
+    n = 8192 if xp is not np else 256
+    A = xp.asarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    A @ A
+    t_mm = min(timer(lambda: A @ A)[0] for _ in range(3))
+    return {"copy_bytes_per_s": 2 * a.nbytes / t_copy, "sgemm_flops": 2 * n ** 3 / t_mm}
+
+
+def issue_profile(backend, xp, kind, data, B, K, n_batches=200, **kw):
+    """Host time to *issue* ``n_batches`` batches (no sync) against the time until the device
+    has finished them: issue ≈ total means the host (Python + launches) sets the pace."""
+    from amrlite.models import ModelSpec, init_params
+    from amrlite.train import TrainConfig
+    tu, ti, indptr, indices, features = data
+    spec = ModelSpec(kind)
+    params = init_params(spec, len(indptr) - 1, features.shape[0], K, features.shape[1], seed=0)
+    dev = {k: backend.to_device(v) for k, v in params.items()}
+    acc = {k: backend.to_device(np.zeros_like(v)) for k, v in params.items()}
+    feats = backend.to_device(features) if spec.has_content else None
+    hp = TrainConfig(batch_size=B, dim=K)
+    pool = np.arange(features.shape[0], dtype=np.int32)
+    triples = backend.sample_epoch(tu, ti, indptr, indices, pool, np.random.default_rng(0))
+    triples = tuple(t[:n_batches * B] for t in triples)
+    backend.train_epoch(spec, dev, acc, feats, triples, hp, np.random.default_rng(1), **kw)
+    timer = Timer(xp)
+    timer.sync()
+    t0 = time.perf_counter()
+    backend.train_epoch(spec, dev, acc, feats, triples, hp, np.random.default_rng(1),
+                        host_total=False, **kw)
+    t_issue = time.perf_counter() - t0
+    timer.sync()
+    t_total = time.perf_counter() - t0
+    return {"issue_us_per_batch": 1e6 * t_issue / n_batches,
+            "total_us_per_batch": 1e6 * t_total / n_batches}
+
+
+def guarded(name, fn):
+    """Run one part; a failure is printed (with its traceback) and the next part still runs."""
+    try:
+        fn()
+    except Exception:                                   # noqa: BLE001 (report and go on)
+        import traceback
+        print(f"== part {name} FAILED:")
+        traceback.print_exc(file=sys.stdout)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes, for the CPU test suite")
     ap.add_argument("--xp", choices=["cupy", "numpy"], default="cupy")
-    ap.add_argument("--parts", default="ours,torch,numba,curve,eval")
+    ap.add_argument("--parts", default="ceil,profile,ours,torch,numba,curve,eval")
     ap.add_argument("--numba-fraction", type=float, default=0.02)
     ap.add_argument("--json", default=None, help="write results here")
     args = ap.parse_args(argv)
@@ -193,7 +246,33 @@ def main(argv=None):
           f"(features {data[4].nbytes / 1e9:.2f} GB)", flush=True)
     results = {}
     rows = []
-    if "ours" in parts:
+
+    def part_ceil():
+        r = ceilings(xp)
+        results["ceilings"] = r
+        print(f"ceilings: copy {r['copy_bytes_per_s'] / 1e9:.0f} GB/s, sgemm "
+              f"{r['sgemm_flops'] / 1e12:.1f} TFLOP/s (datasheet {PEAK_BYTES / 1e9:.0f} GB/s, "
+              f"{PEAK_FLOPS / 1e12:.0f} TFLOP/s)", flush=True)
+
+    def part_profile():
+        variants = [("fused", {})]
+        if xp is not np:
+            variants.append(("unfused", {"fused": False}))
+        for label, kw in variants:
+            for kind in ("mf", "vbpr", "amr"):
+                r = issue_profile(backend, xp, kind, data, B, K,
+                                  n_batches=8 if args.dry_run else 200, **kw)
+                results[f"profile/{label}/{kind}"] = r
+                print(f"profile  {label:8s} {kind:5s} B={B}: host issue "
+                      f"{r['issue_us_per_batch']:7.1f} us/batch, done "
+                      f"{r['total_us_per_batch']:7.1f} us/batch", flush=True)
+
+    if "ceil" in parts:
+        guarded("ceil", part_ceil)
+    if "profile" in parts:
+        guarded("profile", part_profile)
+
+    def part_ours():
         for kind in ("mf", "vbpr", "amr"):
             r = run_ours(backend, xp, kind, data, B, K)
             flops, bytes_ = epoch_cost(kind, r["n"], B, K, size["n_features"])
@@ -205,7 +284,10 @@ def main(argv=None):
                   f"({100 * r['flops'] / PEAK_FLOPS:.1f}% of FP32 peak)  "
                   f"{r['bytes'] / 1e9:.0f} GB/s ({100 * r['bytes'] / PEAK_BYTES:.1f}% of HBM)",
                   flush=True)
-    if "torch" in parts:
+    if "ours" in parts:
+        guarded("ours", part_ours)
+
+    def part_torch():
         try:
             import torch
             dev = device if (device == "cpu" or torch.cuda.is_available()) else "cpu"
@@ -217,7 +299,10 @@ def main(argv=None):
                       flush=True)
         except ImportError:
             print("torch: not installed, skipped")
-    if "numba" in parts:
+    if "torch" in parts:
+        guarded("torch", part_torch)
+
+    def part_numba():
         try:
             from amrlite.kernels import get_backend
             nb = get_backend("numba")
@@ -229,13 +314,19 @@ def main(argv=None):
                       f"(from {100 * args.numba_fraction:.0f}% of one)", flush=True)
         except Exception as exc:          # the numba backend may not be merged yet
             print(f"numba: skipped ({type(exc).__name__}: {exc})")
-    if "curve" in parts:
+    if "numba" in parts:
+        guarded("numba", part_numba)
+
+    def part_curve():
         for b in ((16, 64) if args.dry_run else (512, 1024, 2048, 4096, 8192)):
             r = run_ours(backend, xp, "amr", data, b, K)
             results[f"{backend.NAME}/amr/B{b}"] = r
             rows.append((f"{backend.NAME} amr epoch B={b}", r["train_s"]))
             print(f"curve    amr   B={b}: epoch {r['train_s']:.3f}s", flush=True)
-    if "eval" in parts:
+    if "curve" in parts:
+        guarded("curve", part_curve)
+
+    def part_eval():
         r = full_ranking(backend, xp, data, K, size["n_users"])
         results["full_ranking"] = r
         rows.append(("full ranking, all users", r["factors_s"] + r["rank_s"]))
@@ -243,6 +334,9 @@ def main(argv=None):
         print(f"eval     full ranking {r['users']} users x {r['items']} items: "
               f"{r['factors_s'] + r['rank_s']:.3f}s ({flops / r['rank_s'] / 1e12:.2f} TFLOP/s)",
               flush=True)
+
+    if "eval" in parts:
+        guarded("eval", part_eval)
 
     def ratio(a, b):
         return results[a]["train_s"] / results[b]["train_s"] if a in results and b in results \

@@ -432,9 +432,10 @@ def make_rng(rng, xp):
 
 
 def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=None,
-                closed_form=True):
+                closed_form=True, host_total=True):
     """One epoch (batches in order, as the reference); returns the summed loss (host float; the
-    loss stays on the device until the end of the epoch)."""
+    loss stays on the device until the end of the epoch; ``host_total=False`` returns it as a
+    device scalar, so that a benchmark can time the host's issuing apart from the device)."""
     u, i, j = (xp.asarray(a) for a in triples)
     if prep is None:
         prep = prepare_epoch(u, i, j, hp.batch_size, xp)
@@ -451,11 +452,11 @@ def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=Non
         adagrad(work, acc, grads, hp.lr, xp)
     write_back(spec, work, params)
     write_back(spec, acc, accum)
-    return float(total)
+    return float(total) if host_total else total
 
 
 def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_update,
-                      dense_update, segment_sum=None):
+                      dense_update, segment_sum=None, *, host_total=True):
     """:func:`train_epoch` with the Adagrad steps handed to fused updaters (the GPU backend's
     kernels, or their CPU emulation in the tests):
 
@@ -489,7 +490,7 @@ def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_u
             dense_update(work["Et"], acc["Et"], grads["Et"], hp.lr)
     write_back(spec, work, params)
     write_back(spec, acc, accum)
-    return float(total)
+    return float(total) if host_total else total
 
 
 # ----------------------------------------------------------------------------------------------
@@ -640,8 +641,8 @@ def make_backend(xp, name=None):
     return SimpleNamespace(
         NAME=name or f"{xp.__name__}-arraylevel", xp=xp, to_device=_to_device, to_host=to_host,
         sample_epoch=_sample_epoch,
-        train_epoch=lambda spec, params, accum, features, triples, hp, rng=None:
-            train_epoch(spec, params, accum, features, triples, hp, rng, xp),
+        train_epoch=lambda spec, params, accum, features, triples, hp, rng=None, **kw:
+            train_epoch(spec, params, accum, features, triples, hp, rng, xp, **kw),
         train_batch=lambda spec, params, accum, features, u, i, j, hp, rng=None:
             train_batch(spec, params, accum, features, u, i, j, hp, rng, xp),
         batch_gradients=lambda spec, params, features, u, i, j, hp, rng=None:

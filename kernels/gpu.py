@@ -162,17 +162,21 @@ def _dense_adagrad(theta, accum, grad, lr, eps=1e-10):
                                            np.float64(lr), np.float64(eps)))
 
 
-def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=None):
+def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=None,
+                host_total=True):
     """One epoch over ``triples`` (device arrays) in batches of ``hp.batch_size``, in order, as
-    :func:`.reference.train_epoch`; returns the summed loss (one device→host read per epoch)."""
+    :func:`.reference.train_epoch`; returns the summed loss (one device→host read per epoch;
+    ``host_total=False``: the device scalar, no read)."""
     fused = FUSED if fused is None else fused
     if not fused:
-        return al.train_epoch(spec, params, accum, features, triples, hp, rng, cupy)
+        return al.train_epoch(spec, params, accum, features, triples, hp, rng, cupy,
+                              host_total=host_total)
     for name in params:
         if not (params[name].flags.c_contiguous and accum[name].flags.c_contiguous):
             raise ValueError(f"block {name} must be C-contiguous on the device")
     return al.train_epoch_fused(spec, params, accum, features, triples, hp, rng, cupy,
-                                _row_adagrad, _dense_adagrad, _segment_sum)
+                                _row_adagrad, _dense_adagrad, _segment_sum,
+                                host_total=host_total)
 
 
 def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):
