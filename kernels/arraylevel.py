@@ -273,10 +273,6 @@ def perturb(gamma, eps, kind, xp, rng=None):
     return reference.adversarial_perturbation(gamma, eps, kind, rng, xp=xp)
 
 
-def _pair(x):
-    return x if isinstance(x, tuple) else (x,)
-
-
 def _per_occurrence_sum(xp, inv, values):
     """``S[inv]`` with ``S[q] = Σ_{o: inv[o]=q} values[o]`` (the segment sum, read back per
     occurrence); buffer of one row per occurrence."""
@@ -286,7 +282,7 @@ def _per_occurrence_sum(xp, inv, values):
 
 
 def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
-               closed_form=True, delta=None, aggregate=True, segsum=None):
+               closed_form=True, delta=None):
     r"""Loss (device scalar, working dtype) and gradients of one batch, sync-free.
 
     ``work`` holds P, Q, H, b and ``Et`` (Ẽ); ``inv_u`` (B) and ``inv_o`` (2B: positives then
@@ -299,15 +295,12 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
     module docstring; with λ = 0 every adversarial term is an exact zero and the result equals
     VBPR's bit for bit.
 
-    ``aggregate=False`` leaves the row gradients per occurrence, unsummed, as
-    ``(index, rows, "users" | "items")``: for a fused kernel that sums and updates in one pass.
-    ``segsum(inv, values, "items")`` replaces the scatter-add segment sum of AMR's ṽ (one row
-    per occurrence slot, zero past the last segment) by a fused, deterministic one.
+    (:mod:`.fused` runs the same batch as a few CUDA kernels.)
     """
     B = len(u)
 
-    def summed(inv, values, which):
-        return _per_occurrence_sum(xp, inv, values)[0] if aggregate else (values, which)
+    def summed(inv, values):
+        return _per_occurrence_sum(xp, inv, values)[0]
 
     P = work["P"]
     dtype = P.dtype
@@ -335,8 +328,7 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
     if adversarial:
         inv_i, inv_j = inv_o[:B], inv_o[B:]
         signed = xp.concatenate([s, -s])[:, None] * xp.concatenate([Z, Z])
-        V = (_per_occurrence_sum(xp, inv_o, signed)[1] if segsum is None
-             else segsum(inv_o, signed, "items"))                     # ṽ per segment, 2B × K′
+        V = _per_occurrence_sum(xp, inv_o, signed)[1]                  # ṽ per segment, 2B × K′
         if delta is None and closed_form and hp.adversary == "grad":
             Gt = Et @ Et.T                                            # G̃ = Ẽ Ẽᵀ
             W = V @ Gt                                                # G̃ ṽ
@@ -387,7 +379,7 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
         if adversarial:
             content_term = content_term + s_adv[:, None] * (Fk + dF[:, :K])
         if spec.separate_content_user:
-            rows["H"] = (u, *_pair(summed(inv_u, content_term + two_beta * Hu, "users")))
+            rows["H"] = (u, summed(inv_u, content_term + two_beta * Hu))
         else:
             grad_p = grad_p + content_term
         g_et = (s_id[:, None] * Z).T @ diff                           # K′ × D
@@ -397,13 +389,13 @@ def batch_step(spec, work, features, u, i, j, inv_u, inv_o, hp, xp, *, rng=None,
             else:
                 g_et = g_et + (s_adv[:, None] * Z).T @ delta_diff
         g_et = g_et + 2 * hp.reg_e * Et
-    rows["P"] = (u, *_pair(summed(inv_u, grad_p, "users")))
+    rows["P"] = (u, summed(inv_u, grad_p))
     occ = xp.concatenate([i, j])
     if spec.has_item_factors:
-        rows["Q"] = (occ, *_pair(summed(inv_o, g_q, "items")))
+        rows["Q"] = (occ, summed(inv_o, g_q))
     if spec.has_bias:
         g_b = xp.concatenate([s_id + two_beta * work["b"][i], -s_id + two_beta * work["b"][j]])
-        rows["b"] = (occ, *_pair(summed(inv_o, g_b, "items")))
+        rows["b"] = (occ, summed(inv_o, g_b))
     grads = {"rows": rows}
     if spec.has_content:
         grads["Et"] = g_et
@@ -450,44 +442,6 @@ def train_epoch(spec, params, accum, features, triples, hp, rng, xp, *, prep=Non
                                  closed_form=closed_form)
         total += loss.astype(LOSS_DTYPE)
         adagrad(work, acc, grads, hp.lr, xp)
-    write_back(spec, work, params)
-    write_back(spec, acc, accum)
-    return float(total) if host_total else total
-
-
-def train_epoch_fused(spec, params, accum, features, triples, hp, rng, xp, row_update,
-                      dense_update, segment_sum=None, *, host_total=True):
-    """:func:`train_epoch` with the Adagrad steps handed to fused updaters (the GPU backend's
-    kernels, or their CPU emulation in the tests):
-
-    * ``row_update(table, accum, grad, index, seg, block, occ_start, lr)`` — ``grad``/``index``
-      per occurrence of batch ``block`` (unsummed), ``seg`` the epoch's :func:`segments`,
-      ``occ_start`` the batch's first occurrence position in them;
-    * ``dense_update(theta, accum, grad, lr)`` — dense Adagrad on Ẽ;
-    * ``segment_sum(values, seg, block, occ_start)`` (optional) — per-segment sums, one row per
-      occurrence slot (AMR's ṽ), in place of the scatter-add.
-    """
-    u, i, j = (xp.asarray(a).astype(xp.int32, copy=False) for a in triples)
-    prep = prepare_epoch(u, i, j, hp.batch_size, xp)
-    work, acc = augment(spec, params, xp), augment(spec, accum, xp)
-    arng = make_rng(rng, xp)
-    total = xp.zeros((), dtype=LOSS_DTYPE)
-    inv_u, inv_o = prep["users"]["inv"], prep["items"]["inv"]
-    for block, (start, stop) in enumerate(batch_bounds(len(u), hp.batch_size)):
-        segsum = None
-        if segment_sum is not None:
-            def segsum(inv, values, which, block=block, start=start):
-                return segment_sum(values, prep[which], block,
-                                   start if which == "users" else 2 * start)
-        loss, grads = batch_step(spec, work, features, u[start:stop], i[start:stop],
-                                 j[start:stop], inv_u[start:stop], inv_o[2 * start:2 * stop],
-                                 hp, xp, rng=arng, aggregate=False, segsum=segsum)
-        total += loss.astype(LOSS_DTYPE)
-        for name, (index, g, which) in grads["rows"].items():
-            occ_start = start if which == "users" else 2 * start
-            row_update(work[name], acc[name], g, index, prep[which], block, occ_start, hp.lr)
-        if "Et" in grads:
-            dense_update(work["Et"], acc["Et"], grads["Et"], hp.lr)
     write_back(spec, work, params)
     write_back(spec, acc, accum)
     return float(total) if host_total else total
@@ -593,10 +547,16 @@ def training_mask(users, indptr, indices):
     return row_of, cols.astype(np.int64), offsets
 
 
-def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048):
+def count_at_least(scores, pos, xp):
+    """Per row of ``scores``, how many entries are ≥ ``pos[row]``."""
+    return (scores >= pos[:, None]).sum(axis=1)
+
+
+def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=count_at_least):
     """:func:`amrlite.metrics.full_ranks` with the training mask built once on the host and
     moved to ``xp`` once (no per-chunk host work): rank of ``items[r]`` among all items outside
-    the user's training set, ties against the positive. Returns host int64 ranks."""
+    the user's training set, ties against the positive. Returns host int64 ranks.
+    ``count(scores, pos, xp)`` counts per row (the GPU backend passes a one-launch kernel)."""
     users_h = np.asarray(to_host(users), dtype=np.int64)
     items_h = np.asarray(to_host(items), dtype=np.int64)
     row_of, cols, offsets = training_mask(users_h, indptr, indices)
@@ -610,7 +570,7 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048):
         a, b = int(offsets[start]), int(offsets[stop])
         scores[row_of_d[a:b] - start, cols_d[a:b]] = -xp.inf
         pos = scores[xp.arange(stop - start), items_d[start:stop]]
-        ranks.append((scores >= pos[:, None]).sum(axis=1) - 1)
+        ranks.append(count(scores, pos, xp).astype(xp.int64) - 1)
     out = xp.concatenate(ranks) if ranks else xp.zeros(0, dtype=xp.int64)
     return np.asarray(to_host(out), dtype=np.int64)
 

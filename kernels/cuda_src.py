@@ -1,21 +1,32 @@
-r"""CUDA C sources of the GPU backend's fused kernels, kept free of CuPy so that the CPU suite can
+r"""CUDA C sources of the GPU backend's kernels, kept free of CuPy so that the CPU suite can
 compile them with a C++ compiler and run them thread by thread (tests/test_cuda_src.py): each
-kernel is one thread per output element, no shared memory, no ``__syncthreads``, so a serial
-loop over the grid is an exact emulation.
+kernel is one thread per output element (or per triple), no shared memory, no ``__syncthreads``,
+no float atomics, so a serial loop over the grid is an exact emulation and a run is
+deterministic.
 
 * ``draw_negatives`` — the seeded sampler: for the triple at position r, try t = 0, 1, …:
   ``h = counter_hash(seed, 1 + t, r)``, candidate ``pool[((h >> 32)·n_pool) >> 32]``, accepted
   when a binary search does not find it in the user's sorted CSR row. Bit-identical to
   :func:`.arraylevel.sample_epoch` (same SplitMix64 words).
-* ``row_adagrad`` — one thread per (segment slot q, column k) of a batch: sums the occurrences
-  of the segment's row in occurrence order (deterministic, no atomics), then
-  ``A ← A + G²; θ ← θ − lr G/(√A + eps)`` for that row: the segment sum, the gather, the
-  accumulator and the parameter update of :func:`.arraylevel.adagrad` in one launch per table.
-* ``segment_sum`` — the same deterministic per-segment sum, written out (AMR's ṽ): replaces
-  ``zeros`` + ``cupyx.scatter_add``, whose float atomics would make runs differ in the last bit.
-* ``dense_adagrad`` — the same for the dense Ẽ (one launch instead of five).
 
-``REAL`` is ``float`` or ``double`` (one compiled module each).
+The training kernels (``REAL`` is ``float`` or ``double``, one compiled module each) are the
+launches of :mod:`.fused`'s batch, which says what each computes and in which order:
+
+* ``gather_x`` — ``X = [C[i] − C[j]; Ẽ]`` (m + e rows of D, e = K′ for AMR, else 0);
+* ``bpr_forward`` — one thread per triple: ``x_b``, ``s_b = −σ(−x_b)``, the triple's loss, and
+  either its per-occurrence row gradients (no adversary) or ``±s_b z̃_b`` for ṽ (AMR);
+* ``segment_sum`` — ṽ: the per-segment sum of ``±s_b z̃_b``, in occurrence order (no atomics);
+* ``small_gemm`` — one thread per output of a strided ``C = A B`` with a short inner dimension
+  (``W = ṼG̃`` and ``Mᵀ = Rᵀ (s̃ Z̃)``: launching cuBLAS costs more than these products);
+* ``amr_adversary`` — one thread per triple: ``α``, ``Ẽ(Δ_i − Δ_j)``, ``r_b``, ``x̃_b``, ``s̃_b``,
+  the adversarial loss, and the row gradients with ``s_b + s̃_b``;
+* ``row_adagrad`` — one thread per (segment slot, column): the segment's summed gradient (in
+  occurrence order) and ``A ← A + G²; θ ← θ − lr G/(√A + eps)`` for that row;
+* ``dense_adagrad`` — the same for Ẽ, with its L2 term ``2β_E Ẽ`` added to the gradient.
+
+Evaluation: ``count_at_least`` — for each row r of a score chunk, how many items score at least
+the held-out item's ``pos[r]`` (``lanes`` threads per row stride over the items, coalesced, then
+one integer ``atomicAdd`` each: integer sums do not depend on their order).
 """
 
 HASH = r"""
@@ -58,7 +69,153 @@ extern "C" __global__ void draw_negatives(const int* u, const long long* indptr,
 }
 """
 
-ADAGRAD = r"""
+TRAIN = r"""
+#define HAS_Q 1
+#define HAS_CONTENT 2
+#define HAS_H 4
+#define HAS_BIAS 8
+#define ADVERSARIAL 16
+
+__device__ REAL amr_sigmoid(REAL x) {           /* the reference's two branches */
+    REAL e = exp(-fabs(x));
+    return x >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
+}
+__device__ REAL amr_softplus(REAL x) {          /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
+    return (x > 0 ? x : (REAL)0) + log1p(exp(-fabs(x)));
+}
+
+/* Per-occurrence row gradients of triple b (positives at b, negatives at m + b) and its row of
+   A = s_id z~ for the E~ product, with s_id = s + s_adv and dF = E~(Delta_i - Delta_j) given as
+   a_i W_i - a_j W_j (a_i = a_j = 0 without the adversary). */
+__device__ void amr_row_grads(int flags, long long b, int m, int K, int Kp, REAL beta2,
+                              const REAL* Pu, const REAL* Hu, const REAL* Qi, const REAL* Qj,
+                              REAL bi, REAL bj, const REAL* Fb, const REAL* Wi, const REAL* Wj,
+                              REAL ai, REAL aj, REAL s, REAL s_adv,
+                              REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
+    REAL s_id = s + s_adv;
+    const REAL* g = (flags & HAS_H) ? Hu : Pu;
+    for (int k = 0; k < K; ++k) {
+        REAL gp = beta2 * Pu[k];
+        if (flags & HAS_Q) {
+            gp = s_id * (Qi[k] - Qj[k]) + gp;
+            gQ[b * K + k] = s_id * Pu[k] + beta2 * Qi[k];
+            gQ[(m + b) * K + k] = -s_id * Pu[k] + beta2 * Qj[k];
+        }
+        if (flags & HAS_CONTENT) {
+            REAL ct = s * Fb[k];
+            if (flags & ADVERSARIAL) ct = ct + s_adv * (Fb[k] + (ai * Wi[k] - aj * Wj[k]));
+            if (flags & HAS_H) gH[b * K + k] = ct + beta2 * Hu[k];
+            else gp = gp + ct;
+            A[b * Kp + k] = s_id * g[k];
+        }
+        gP[b * K + k] = gp;
+    }
+    if (flags & HAS_BIAS) {
+        gb[b] = s_id + beta2 * bi;
+        gb[m + b] = -s_id + beta2 * bj;
+        A[b * Kp + K] = s_id;
+    }
+}
+
+extern "C" __global__ void gather_x(REAL* X, const REAL* C, const int* i, const int* j,
+                                    long long start, int m, const REAL* Et, int e, long long D) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (m + e) * D) return;
+    long long r = t / D, c = t % D;
+    if (r < m) X[t] = C[(long long)i[start + r] * D + c] - C[(long long)j[start + r] * D + c];
+    else X[t] = Et[(r - m) * D + c];
+}
+
+extern "C" __global__ void bpr_forward(int flags, const int* u, const int* i, const int* j,
+                                       long long start, int m, int K, int Kp,
+                                       const REAL* P, const REAL* Q, const REAL* H,
+                                       const REAL* bvec, const REAL* F, double reg,
+                                       double* losses, REAL* xs, REAL* signedZ,
+                                       REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
+    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= m) return;
+    long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
+    const REAL* Pu = P + uu * K;
+    const REAL* Hu = (flags & HAS_H) ? H + uu * K : Pu;
+    const REAL* Qi = (flags & HAS_Q) ? Q + ii * K : Pu;
+    const REAL* Qj = (flags & HAS_Q) ? Q + jj * K : Pu;
+    const REAL* Fb = F + b * Kp;
+    const REAL* g = (flags & HAS_H) ? Hu : Pu;
+    REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
+    REAL x = 0, xc = 0, norms = 0;
+    for (int k = 0; k < K; ++k) {
+        norms += Pu[k] * Pu[k];
+        if (flags & HAS_Q) { x += Pu[k] * (Qi[k] - Qj[k]); norms += Qi[k] * Qi[k] + Qj[k] * Qj[k]; }
+        if (flags & HAS_H) norms += Hu[k] * Hu[k];
+        if (flags & HAS_CONTENT) xc += g[k] * Fb[k];
+    }
+    if (flags & HAS_BIAS) { xc += Fb[K]; norms += bi * bi + bj * bj; }
+    x = x + xc;
+    if (flags & HAS_BIAS) x = x + (bi - bj);
+    REAL s = -amr_sigmoid(-x);
+    losses[start + b] = (double)amr_softplus(-x) + reg * (double)norms;
+    if (flags & ADVERSARIAL) {
+        xs[b] = x;
+        xs[m + b] = s;
+        for (int k = 0; k < Kp; ++k) {
+            REAL z = k < K ? g[k] : (REAL)1;
+            signedZ[b * Kp + k] = s * z;
+            signedZ[(m + b) * Kp + k] = -s * z;
+        }
+    } else {
+        amr_row_grads(flags, b, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, Fb, Fb, Fb,
+                      0, 0, s, 0, gP, gH, gQ, gb, A);
+    }
+}
+
+extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, const int* j,
+                                         long long start, int m, int K, int Kp,
+                                         const REAL* P, const REAL* Q, const REAL* H,
+                                         const REAL* bvec, const REAL* F, double reg,
+                                         const REAL* V, const REAL* W, const int* inv,
+                                         long long occ_start, double eps, double lmd,
+                                         double* losses, const REAL* xs, REAL* R, REAL* A2,
+                                         REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
+    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= m) return;
+    long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
+    long long qi = inv[occ_start + b], qj = inv[occ_start + m + b];
+    const REAL *Vi = V + qi * Kp, *Wi = W + qi * Kp, *Vj = V + qj * Kp, *Wj = W + qj * Kp;
+    REAL ni = 0, nj = 0;                       /* ||Gamma||^2 = v~ G~ v~ per segment */
+    for (int k = 0; k < Kp; ++k) { ni += Vi[k] * Wi[k]; nj += Vj[k] * Wj[k]; }
+    REAL ai = ni > 0 ? (REAL)eps / sqrt(ni) : (REAL)0;
+    REAL aj = nj > 0 ? (REAL)eps / sqrt(nj) : (REAL)0;
+    const REAL* Pu = P + uu * K;
+    const REAL* Hu = (flags & HAS_H) ? H + uu * K : Pu;
+    const REAL* Qi = (flags & HAS_Q) ? Q + ii * K : Pu;
+    const REAL* Qj = (flags & HAS_Q) ? Q + jj * K : Pu;
+    const REAL* g = (flags & HAS_H) ? Hu : Pu;
+    REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
+    REAL dx = 0;
+    for (int k = 0; k < Kp; ++k) {
+        REAL z = k < K ? g[k] : (REAL)1;
+        dx += z * (ai * Wi[k] - aj * Wj[k]);
+        R[b * Kp + k] = ai * Vi[k] - aj * Vj[k];
+    }
+    REAL x_adv = xs[b] + dx;
+    REAL s_adv = -(REAL)lmd * amr_sigmoid(-x_adv);
+    losses[start + b] += lmd * (double)amr_softplus(-x_adv);
+    for (int k = 0; k < Kp; ++k) A2[b * Kp + k] = s_adv * (k < K ? g[k] : (REAL)1);
+    amr_row_grads(flags, b, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, F + b * Kp,
+                  Wi, Wj, ai, aj, xs[m + b], s_adv, gP, gH, gQ, gb, A);
+}
+
+extern "C" __global__ void small_gemm(const REAL* Am, long long a_r, long long a_c,
+                                      const REAL* Bm, long long b_r, long long b_c,
+                                      REAL* C, long long ldc, long long M, long long N, int Kd) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= M * N) return;
+    long long r = t / N, c = t % N;
+    REAL acc = 0;
+    for (int k = 0; k < Kd; ++k) acc += Am[r * a_r + k * a_c] * Bm[k * b_r + c * b_c];
+    C[r * ldc + c] = acc;
+}
+
 extern "C" __global__ void row_adagrad(REAL* table, REAL* accum, const REAL* grad,
                                        const int* index, const int* order, const int* heads,
                                        const int* seg_offset, const int* n_seg, int block,
@@ -72,12 +229,8 @@ extern "C" __global__ void row_adagrad(REAL* table, REAL* accum, const REAL* gra
     long long g0 = seg_offset[block] + q;
     int lo = heads[g0], hi = heads[g0 + 1];
     REAL s = 0;
-    long long row = 0;
-    for (int p = lo; p < hi; ++p) {
-        long long o = (long long)order[p] - occ_start;
-        s += grad[o * K + k];
-        row = index[o];
-    }
+    long long row = index[order[lo]];
+    for (int p = lo; p < hi; ++p) s += grad[((long long)order[p] - occ_start) * K + k];
     long long at = row * K + k;
     REAL a = accum[at] + s * s;
     accum[at] = a;
@@ -101,10 +254,10 @@ extern "C" __global__ void segment_sum(REAL* out, const REAL* values, const int*
 }
 
 extern "C" __global__ void dense_adagrad(REAL* theta, REAL* accum, const REAL* grad,
-                                         long long n, double lr, double eps) {
+                                         long long n, double lr, double eps, double reg_e) {
     long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= n) return;
-    REAL g = grad[t];
+    REAL g = grad[t] + (REAL)(2 * reg_e) * theta[t];
     REAL a = accum[t] + g * g;
     accum[t] = a;
     theta[t] = theta[t] - (REAL)lr * g / (sqrt(a) + (REAL)eps);
@@ -112,5 +265,21 @@ extern "C" __global__ void dense_adagrad(REAL* theta, REAL* accum, const REAL* g
 """
 
 
-def adagrad_source(real):
-    return "#define REAL " + real + "\n" + ADAGRAD
+RANK = r"""
+extern "C" __global__ void count_at_least(const REAL* scores, const REAL* pos, long long rows,
+                                          long long n_items, int lanes,
+                                          unsigned long long* counts) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= rows * lanes) return;
+    long long r = t / lanes;
+    REAL p = pos[r];
+    unsigned long long c = 0;
+    for (long long k = t % lanes; k < n_items; k += lanes) c += scores[r * n_items + k] >= p;
+    atomicAdd(&counts[r], c);
+}
+"""
+
+
+def real_source(real):
+    """The training and ranking kernels for ``real`` = ``"float"`` or ``"double"``."""
+    return "#define REAL " + real + "\n" + TRAIN + RANK

@@ -1,30 +1,18 @@
 r"""CuPy backend: the reference's functions on one NVIDIA GPU, data and parameters on the device
 for the whole run.
 
-The arithmetic is :mod:`.arraylevel`'s, run with ``xp = cupy`` (so the CPU suite, which runs that
-module on NumPy against :mod:`.reference`, covers it), plus fused ``RawKernel``\ s
-(:mod:`.cuda_src`, also run on the CPU through a C++ compiler in the tests) where launches pay:
-
-* the sampler (``draw_negatives``): one launch draws every negative of an epoch, seeded, with
-  the redraw loop on the device (the array-level twin needs one host sync per redraw round);
-* deterministic segment sums (``segment_sum``) for AMR's ṽ (no float atomics, so the same seed
-  gives the same parameters bit for bit);
-* row-sparse Adagrad (``row_adagrad``): segment sum + gather + accumulator + update, one launch
-  per table instead of ~8; dense Adagrad (``dense_adagrad``) for Ẽ, one launch instead of 5.
-
-Per batch nothing waits for the device: the loss is added to a device scalar and read once per
-epoch; segment bookkeeping for every batch comes from one sort per epoch
-(:func:`.arraylevel.prepare_epoch`).
-
-Launches per batch (CuPy elementwise ops, gathers and cuBLAS calls each count one; roughly):
-MF ≈ 25, VBPR (Eq. 4) ≈ 35, AMR (Eq. 4, closed form) ≈ 60, of which the fused Adagrad kernels
-are 2–5. At ~11 µs of host time per launch (docs: shared/GPU_NOTES.md) AMR at batch 512 on
-the Amazon size (1,380 batches) spends ≈ 0.8 s per epoch launching; larger batches amortise it.
-``AMRLITE_GPU_FUSED=0`` switches the fused kernels off (pure array-level path, for bisecting).
-
-MF-eALS (``eals_*``, the names of :mod:`.cpu_eals`) is :mod:`.arraylevel`'s epoch on the device:
-per factor, every user (then every item) at once, segment sums by ``cupy.bincount`` over the
-pair → user ids uploaded once (``eals_layout``); one host read (the objective) per epoch.
+* Training (every BPR model; AMR with the closed-form ``grad`` adversary) is :mod:`.fused`'s
+  epoch: per batch at most 9 ``RawKernel`` launches (:mod:`.cuda_src`) and 2 cuBLAS products,
+  into buffers allocated once per epoch; nothing waits for the device until the epoch's loss is
+  read. No float atomics: the same seed gives the same parameters bit for bit.
+* The ``sign`` and ``random`` adversaries (which need Δ itself), ``batch_gradients`` and the
+  other single-step functions run :mod:`.arraylevel` with ``xp = cupy`` (the CPU suite runs the
+  same code on NumPy against :mod:`.reference`). ``AMRLITE_GPU_FUSED=0`` sends training there
+  too (for bisecting).
+* Sampling is one ``draw_negatives`` launch per epoch (seeded, redraws on the device).
+* Evaluation: cuBLAS scores per chunk of users, ranks counted on the device.
+* MF-eALS (``eals_*``, the names of :mod:`.cpu_eals`) is :mod:`.arraylevel`'s epoch on the
+  device: per factor, every user (then every item) at once; one host read per epoch.
 
 Importing this module on a machine without CuPy raises ImportError, which
 :func:`amrlite.kernels.get_backend` turns into a one-line AmrliteError.
@@ -35,9 +23,10 @@ import os
 
 import cupy
 import numpy as np
+from cupy import cublas
 
 from . import arraylevel as al
-from . import cuda_src
+from . import cuda_src, fused as fused_epoch
 
 NAME = "cupy"
 xp = cupy
@@ -57,19 +46,26 @@ def to_host(a):
 # kernels
 # ----------------------------------------------------------------------------------------------
 
+_MODULES = {}
 _KERNELS = {}
 
 
+def _module(dtype):
+    """The compiled module of :mod:`.cuda_src` for ``dtype`` (None: the sampler), once."""
+    key = None if dtype is None else np.dtype(dtype).name
+    if key not in _MODULES:
+        code = (cuda_src.SAMPLER if key is None else
+                cuda_src.real_source({"float32": "float", "float64": "double"}[key]))
+        _MODULES[key] = cupy.RawModule(code=code)
+    return _MODULES[key]
+
+
 def _kernel(name, dtype=None):
-    key = (name, None if dtype is None else np.dtype(dtype).name)
-    if key not in _KERNELS:
-        if name == "draw_negatives":
-            module = cupy.RawModule(code=cuda_src.SAMPLER)
-        else:
-            real = {"float32": "float", "float64": "double"}[key[1]]
-            module = cupy.RawModule(code=cuda_src.adagrad_source(real))
-        _KERNELS[key] = module.get_function(name)
-    return _KERNELS[key]
+    key = (name, dtype)
+    hit = _KERNELS.get(key)
+    if hit is None:
+        hit = _KERNELS[key] = _module(dtype).get_function(name)
+    return hit
 
 
 def _grid(n):
@@ -133,33 +129,14 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 # training
 # ----------------------------------------------------------------------------------------------
 
-def _row_adagrad(table, accum, grad, index, seg, block, occ_start, lr, eps=1e-10):
-    K = 1 if table.ndim == 1 else table.shape[1]
-    n_slots = len(index)
-    grad = cupy.ascontiguousarray(grad, dtype=table.dtype)
-    _kernel("row_adagrad", table.dtype)(
-        *_grid(n_slots * K),
-        (table, accum, grad, cupy.ascontiguousarray(index, dtype=np.int32), seg["order"],
-         seg["heads"], seg["seg_offset"], seg["n_seg"], np.int32(block), np.int64(occ_start),
-         np.int64(n_slots), np.int32(K), np.float64(lr), np.float64(eps)))
+def _launch(name, dtype, n_threads, *args):
+    """:mod:`.fused`'s launcher: kernel ``name`` of the ``dtype`` module over ``n_threads``."""
+    _kernel(name, dtype)(*_grid(n_threads), args)
 
 
-def _segment_sum(values, seg, block, occ_start):
-    values = cupy.ascontiguousarray(values)
-    out = cupy.empty_like(values)
-    n_slots, K = values.shape
-    _kernel("segment_sum", values.dtype)(
-        *_grid(n_slots * K),
-        (out, values, seg["order"], seg["heads"], seg["seg_offset"], seg["n_seg"],
-         np.int32(block), np.int64(occ_start), np.int64(n_slots), np.int32(K)))
-    return out
-
-
-def _dense_adagrad(theta, accum, grad, lr, eps=1e-10):
-    grad = cupy.ascontiguousarray(grad, dtype=theta.dtype)
-    _kernel("dense_adagrad", theta.dtype)(*_grid(theta.size),
-                                          (theta, accum, grad, np.int64(theta.size),
-                                           np.float64(lr), np.float64(eps)))
+def _gemm(transa, transb, a, b, out):
+    """``out = op(a) op(b)`` by one cuBLAS call (no temporary, no transposed copy)."""
+    cublas.gemm(transa, transb, a, b, out=out)
 
 
 def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=None,
@@ -168,15 +145,16 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=N
     :func:`.reference.train_epoch`; returns the summed loss (one device→host read per epoch;
     ``host_total=False``: the device scalar, no read)."""
     fused = FUSED if fused is None else fused
-    if not fused:
+    if not (fused and fused_epoch.supports(spec, hp)):
         return al.train_epoch(spec, params, accum, features, triples, hp, rng, cupy,
                               host_total=host_total)
     for name in params:
         if not (params[name].flags.c_contiguous and accum[name].flags.c_contiguous):
             raise ValueError(f"block {name} must be C-contiguous on the device")
-    return al.train_epoch_fused(spec, params, accum, features, triples, hp, rng, cupy,
-                                _row_adagrad, _dense_adagrad, _segment_sum,
-                                host_total=host_total)
+    if features is not None and not features.flags.c_contiguous:
+        features = cupy.ascontiguousarray(features)
+    return fused_epoch.train_epoch(spec, params, accum, features, triples, hp, cupy, _launch,
+                                   _gemm, host_total=host_total)
 
 
 def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):
@@ -225,7 +203,21 @@ def sampled_ranks(U, V, users, items, negatives, chunk=4096):
 def full_ranks(U, V, users, items, indptr, indices, chunk=2048):
     """Full ranking on the device: scores of a chunk of users against every item (cuBLAS),
     training items masked, rank counted (host int64)."""
-    return al.full_ranks(U, V, users, items, indptr, indices, cupy, chunk)
+    return al.full_ranks(U, V, users, items, indptr, indices, cupy, chunk, _count_at_least)
+
+
+#: threads per score row in ``count_at_least`` (each strides over the items)
+RANK_LANES = 1024
+
+
+def _count_at_least(scores, pos, xp=cupy):
+    scores = cupy.ascontiguousarray(scores)
+    rows, n_items = scores.shape
+    counts = cupy.zeros(rows, dtype=np.uint64)
+    _launch("count_at_least", scores.dtype, rows * RANK_LANES, scores,
+            cupy.ascontiguousarray(pos, dtype=scores.dtype), np.int64(rows), np.int64(n_items),
+            np.int32(RANK_LANES), counts)
+    return counts
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from amrlite.kernels import arraylevel as al
-from amrlite.kernels import cuda_src
+from amrlite.kernels import cuda_src, fused
 from amrlite.kernels import reference as ref
 from amrlite.models import ModelSpec, init_params
 from amrlite.train import TrainConfig
 from helpers import random_split
+from test_arraylevel import MODELS
 
 CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to emulate CUDA kernels")
@@ -29,7 +30,8 @@ struct amr_dim3 { unsigned int x, y, z; };
 static amr_dim3 blockIdx, blockDim, threadIdx;
 #define __global__
 #define __device__ static inline
-using std::sqrt;
+using std::sqrt; using std::exp; using std::fabs; using std::log1p;
+template <typename T> static inline T atomicAdd(T* at, T v) { T old = *at; *at += v; return old; }
 extern "C" void amr_set_thread(unsigned int b, unsigned int d, unsigned int t) {
     blockIdx.x = b; blockDim.x = d; threadIdx.x = t;
 }
@@ -63,10 +65,10 @@ def sampler_lib(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def adagrad_libs(tmp_path_factory):
+def train_libs(tmp_path_factory):
     d = tmp_path_factory.mktemp("cuda")
-    return {np.dtype(np.float32): compile_kernels(cuda_src.adagrad_source("float"), d, "f32"),
-            np.dtype(np.float64): compile_kernels(cuda_src.adagrad_source("double"), d, "f64")}
+    return {np.dtype(np.float32): compile_kernels(cuda_src.real_source("float"), d, "f32"),
+            np.dtype(np.float64): compile_kernels(cuda_src.real_source("double"), d, "f64")}
 
 
 def test_sampler_kernel_matches_numpy_twin_bit_for_bit(sampler_lib):
@@ -103,41 +105,33 @@ def test_sampler_kernel_reports_failure(sampler_lib):
     assert failed[0] == 1
 
 
-def emulated_updaters(lib):
-    def row_update(table, accum, grad, index, seg, block, occ_start, lr):
-        K = 1 if table.ndim == 1 else table.shape[1]
-        grad = np.ascontiguousarray(grad, dtype=table.dtype)
-        index = np.ascontiguousarray(index, dtype=np.int32)
-        n_slots = len(index)
-        args = (ptr(table), ptr(accum), ptr(grad), ptr(index), ptr(seg["order"]),
-                ptr(seg["heads"]), ptr(seg["seg_offset"]), ptr(seg["n_seg"]),
-                ctypes.c_int(block), ctypes.c_longlong(occ_start), ctypes.c_longlong(n_slots),
-                ctypes.c_int(K), ctypes.c_double(lr), ctypes.c_double(1e-10))
-        launch(lib, lib.row_adagrad, n_slots * K, args, threads=128)
+def emulated_launcher(libs):
+    """:mod:`kernels.fused`'s ``launch`` on the C++ build: arrays become pointers, NumPy
+    scalars their C types, and the grid runs one thread at a time."""
+    ctype = {np.int32: ctypes.c_int, np.int64: ctypes.c_longlong, np.float64: ctypes.c_double}
 
-    def dense_update(theta, accum, grad, lr):
-        grad = np.ascontiguousarray(grad, dtype=theta.dtype)
-        args = (ptr(theta), ptr(accum), ptr(grad), ctypes.c_longlong(theta.size),
-                ctypes.c_double(lr), ctypes.c_double(1e-10))
-        launch(lib, lib.dense_adagrad, theta.size, args, threads=128)
+    def arg(a):
+        if isinstance(a, np.ndarray):
+            assert a.flags.c_contiguous
+            return ptr(a)
+        return ctype[type(a)](a)
 
-    def segment_sum(values, seg, block, occ_start):
-        values = np.ascontiguousarray(values)
-        out = np.full_like(values, np.nan)
-        n_slots, K = values.shape
-        args = (ptr(out), ptr(values), ptr(seg["order"]), ptr(seg["heads"]),
-                ptr(seg["seg_offset"]), ptr(seg["n_seg"]), ctypes.c_int(block),
-                ctypes.c_longlong(occ_start), ctypes.c_longlong(n_slots), ctypes.c_int(K))
-        launch(lib, lib.segment_sum, n_slots * K, args, threads=128)
-        return out
+    def run(name, dtype, n_threads, *args):
+        lib = libs[np.dtype(dtype)]
+        launch(lib, getattr(lib, name), n_threads, [arg(a) for a in args], threads=128)
 
-    return row_update, dense_update, segment_sum
+    return run
 
 
-@pytest.mark.parametrize("kind,form", [("mf", "eq4"), ("vbpr", "hm"), ("amr", "eq4"),
-                                       ("amr", "hm")])
+def numpy_gemm(transa, transb, a, b, out):
+    out[...] = (a.T if transa == "T" else a) @ (b.T if transb == "T" else b)
+
+
+@pytest.mark.parametrize("kind,form", MODELS)
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-4)])
-def test_fused_adagrad_epoch_equals_arraylevel_epoch(adagrad_libs, kind, form, dtype, tol):
+def test_fused_epoch_equals_reference_epoch(train_libs, kind, form, dtype, tol):
+    """Every launch of the GPU epoch (kernels/fused.py), emulated, against the reference epoch:
+    several batches (the last one short), repeated users and items, float64 to 1e-12."""
     spec = ModelSpec(kind, form)
     split, features = random_split(n_users=20, n_items=30, per_user=6, n_features=5, seed=2)
     features = features.astype(dtype)
@@ -146,13 +140,13 @@ def test_fused_adagrad_epoch_equals_arraylevel_epoch(adagrad_libs, kind, form, d
     indptr, indices = split.train_csr
     triples = ref.sample_epoch(split.train_users, split.train_items, indptr, indices,
                                np.flatnonzero(split.warm_items), np.random.default_rng(0))
+    assert len(triples[0]) % 16
     hp = TrainConfig(batch_size=16, lr=0.05, reg=0.01, reg_e=0.01, eps=0.3, lmd=0.5)
     p1, a1 = ({k: v.copy() for k, v in d.items()} for d in (params, accum))
     p2, a2 = ({k: v.copy() for k, v in d.items()} for d in (params, accum))
-    l1 = al.train_epoch(spec, p1, a1, features, triples, hp, None, np)
-    row_update, dense_update, segment_sum = emulated_updaters(adagrad_libs[np.dtype(dtype)])
-    l2 = al.train_epoch_fused(spec, p2, a2, features, triples, hp, None, np, row_update,
-                              dense_update, segment_sum)
+    l1 = ref.train_epoch(spec, p1, a1, features, triples, hp)
+    l2 = fused.train_epoch(spec, p2, a2, features, triples, hp, np, emulated_launcher(train_libs),
+                           numpy_gemm)
     assert abs(l1 - l2) <= tol * abs(l1)
     for name in params:
         scale = np.abs(p1[name]).max()
@@ -161,12 +155,33 @@ def test_fused_adagrad_epoch_equals_arraylevel_epoch(adagrad_libs, kind, form, d
         assert not np.array_equal(p2[name], params[name]), name
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_count_kernel_counts_ties_and_masked_items(train_libs, dtype):
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, size=(7, 301)).astype(dtype)    # many ties
+    scores[2, :40] = -np.inf                                    # masked training items
+    pos = scores[np.arange(7), rng.integers(0, 301, size=7)].copy()
+    pos[2] = scores[2, 100]
+    counts = np.zeros(7, dtype=np.uint64)
+    run = emulated_launcher(train_libs)
+    run("count_at_least", dtype, 7 * 32, scores, pos, np.int64(7), np.int64(301), np.int32(32),
+        counts)
+    np.testing.assert_array_equal(counts, (scores >= pos[:, None]).sum(axis=1))
+
+
+def test_fused_epoch_refuses_the_explicit_adversaries():
+    spec = ModelSpec("amr")
+    with pytest.raises(ValueError, match="sign"):
+        fused.train_epoch(spec, {}, {}, None, ([], [], []), TrainConfig(adversary="sign"), np,
+                          None, None)
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
 @pytest.mark.parametrize("which", ["sampler", "float", "double"])
 def test_kernels_compile_with_nvcc_for_hopper(tmp_path, which):
     """CuPy compiles with NVRTC at run time; nvcc (where present, no GPU needed) catches CUDA
     syntax and type errors here first."""
-    source = cuda_src.SAMPLER if which == "sampler" else cuda_src.adagrad_source(which)
+    source = cuda_src.SAMPLER if which == "sampler" else cuda_src.real_source(which)
     src = tmp_path / f"{which}.cu"
     src.write_text(source)
     out = subprocess.run(["nvcc", "-arch=sm_90", "-c", str(src), "-o", str(tmp_path / "k.o")],
