@@ -221,6 +221,38 @@ def issue_profile(backend, xp, kind, data, B, K, n_batches=200, **kw):
             "total_us_per_batch": 1e6 * t_total / n_batches}
 
 
+def host_breakdown(backend, xp, data, B, K, n_batches=200):
+    """Host time per batch spent in each kind of launch of the fused AMR epoch (the GPU backend's
+    ``_launch``/``_gemm`` wrapped with a clock), and in everything else (Python)."""
+    from collections import defaultdict
+    spent, calls = defaultdict(float), defaultdict(int)
+    launch, gemm = backend._launch, backend._gemm
+
+    def timed_launch(name, *args):
+        t = time.perf_counter()
+        launch(name, *args)
+        spent[name] += time.perf_counter() - t
+        calls[name] += 1
+
+    def timed_gemm(*args):
+        t = time.perf_counter()
+        gemm(*args)
+        spent["cublas gemm"] += time.perf_counter() - t
+        calls["cublas gemm"] += 1
+
+    backend._launch, backend._gemm = timed_launch, timed_gemm
+    try:
+        r = issue_profile(backend, xp, "amr", data, B, K, n_batches=n_batches)
+    finally:
+        backend._launch, backend._gemm = launch, gemm
+    total = r["issue_us_per_batch"]
+    # the warm-up epoch ran with the clocks too: both epochs count, so halve
+    per = {k: 1e6 * v / (2 * n_batches) for k, v in spent.items()}
+    per["python and the rest"] = total - sum(per.values())
+    return {"per_batch_us": per, "calls": {k: v / (2 * n_batches) for k, v in calls.items()},
+            "issue_us_per_batch": total}
+
+
 def guarded(name, fn):
     """Run one part; a failure is printed (with its traceback) and the next part still runs."""
     try:
@@ -235,7 +267,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes, for the CPU test suite")
     ap.add_argument("--xp", choices=["cupy", "numpy"], default="cupy")
-    ap.add_argument("--parts", default="ceil,profile,ours,torch,numba,curve,eval")
+    ap.add_argument("--parts", default="ceil,profile,hostbreak,ours,torch,numba,curve,eval")
     ap.add_argument("--numba-fraction", type=float, default=0.02)
     ap.add_argument("--json", default=None, help="write results here")
     args = ap.parse_args(argv)
@@ -278,10 +310,25 @@ def main(argv=None):
                       f"{r['issue_us_per_batch']:7.1f} us/batch, done "
                       f"{r['total_us_per_batch']:7.1f} us/batch", flush=True)
 
+    def part_hostbreak():
+        if not hasattr(backend, "_launch"):
+            print("hostbreak: the fused launcher is the GPU backend's only")
+            return
+        r = host_breakdown(backend, xp, data, B, K)
+        results["host_breakdown/amr"] = r
+        print(f"host time per AMR batch (B={B}): {r['issue_us_per_batch']:.1f} us, of which",
+              flush=True)
+        for name, us in sorted(r["per_batch_us"].items(), key=lambda kv: -kv[1]):
+            n = r["calls"].get(name)
+            print(f"  {name:22s} {us:7.1f} us" + (f"  ({n:.0f} per batch, {us / n:.1f} us each)"
+                                                  if n else ""), flush=True)
+
     if "ceil" in parts:
         guarded("ceil", part_ceil)
     if "profile" in parts:
         guarded("profile", part_profile)
+    if "hostbreak" in parts:
+        guarded("hostbreak", part_hostbreak)
 
     def part_ours():
         for kind in ("mf", "vbpr", "amr"):

@@ -7,7 +7,7 @@ set -u
 OUT=${OUT:-/tmp/amrlite-gpu-check}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-PARTS=${PARTS:-ceil,profile,ours,torch,numba,curve,eval}
+PARTS=${PARTS:-ceil,profile,hostbreak,ours,torch,numba,curve,eval}
 echo "== install (no network)"
 timeout 60 $PY -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 | tail -3
 $PY -c "import sys, numpy, cupy; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__, 'cuda rt', cupy.cuda.runtime.runtimeGetVersion())"

@@ -1,8 +1,9 @@
 r"""CUDA C sources of the GPU backend's kernels, kept free of CuPy so that the CPU suite can
 compile them with a C++ compiler and run them thread by thread (tests/test_cuda_src.py): each
-kernel is one thread per output element (or per triple), no shared memory, no ``__syncthreads``,
-no float atomics, so a serial loop over the grid is an exact emulation and a run is
-deterministic.
+kernel is one thread per output element (or one warp per triple, whose lanes meet only in
+``amr_lane_sum``: the emulation builds them with one lane), no shared memory, no
+``__syncthreads``, no float atomics, so a serial loop over the grid is an exact emulation and a
+run is deterministic.
 
 * ``draw_negatives`` — the seeded sampler: for the triple at position r, try t = 0, 1, …:
   ``h = counter_hash(seed, 1 + t, r)``, candidate ``pool[((h >> 32)·n_pool) >> 32]``, accepted
@@ -13,12 +14,12 @@ The training kernels (``REAL`` is ``float`` or ``double``, one compiled module e
 launches of :mod:`.fused`'s batch, which says what each computes and in which order:
 
 * ``gather_x`` — ``X = [C[i] − C[j]; Ẽ]`` (m + e rows of D, e = K′ for AMR, else 0);
-* ``bpr_forward`` — one thread per triple: ``x_b``, ``s_b = −σ(−x_b)``, the triple's loss, and
+* ``bpr_forward`` — one warp per triple (lanes over k, shuffle sums): ``x_b``, ``s_b = −σ(−x_b)``, the triple's loss, and
   either its per-occurrence row gradients (no adversary) or ``±s_b z̃_b`` for ṽ (AMR);
 * ``segment_sum`` — ṽ: the per-segment sum of ``±s_b z̃_b``, in occurrence order (no atomics);
 * ``small_gemm`` — one thread per output of a strided ``C = A B`` with a short inner dimension
-  (``W = ṼG̃`` and ``Mᵀ = Rᵀ (s̃ Z̃)``: launching cuBLAS costs more than these products);
-* ``amr_adversary`` — one thread per triple: ``α``, ``Ẽ(Δ_i − Δ_j)``, ``r_b``, ``x̃_b``, ``s̃_b``,
+  (``W = ṼG̃``, inner dimension K′: launching cuBLAS costs more than this product);
+* ``amr_adversary`` — one warp per triple: ``α``, ``Ẽ(Δ_i − Δ_j)``, ``r_b``, ``x̃_b``, ``s̃_b``,
   the adversarial loss, and the row gradients with ``s_b + s̃_b``;
 * ``row_adagrad`` — one thread per (segment slot, column): the segment's summed gradient (in
   occurrence order) and ``A ← A + G²; θ ← θ − lr G/(√A + eps)`` for that row;
@@ -75,6 +76,9 @@ TRAIN = r"""
 #define HAS_H 4
 #define HAS_BIAS 8
 #define ADVERSARIAL 16
+#ifndef LANES
+#define LANES 32        /* threads per triple: one warp, lanes over k; 1 in the C++ emulation */
+#endif
 
 __device__ REAL amr_sigmoid(REAL x) {           /* the reference's two branches */
     REAL e = exp(-fabs(x));
@@ -83,18 +87,24 @@ __device__ REAL amr_sigmoid(REAL x) {           /* the reference's two branches 
 __device__ REAL amr_softplus(REAL x) {          /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) */
     return (x > 0 ? x : (REAL)0) + log1p(exp(-fabs(x)));
 }
+__device__ REAL amr_lane_sum(REAL v) {          /* the sum over the triple's lanes, in each */
+#if LANES > 1
+    for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+#endif
+    return v;
+}
 
 /* Per-occurrence row gradients of triple b (positives at b, negatives at m + b) and its row of
    A = s_id z~ for the E~ product, with s_id = s + s_adv and dF = E~(Delta_i - Delta_j) given as
-   a_i W_i - a_j W_j (a_i = a_j = 0 without the adversary). */
-__device__ void amr_row_grads(int flags, long long b, int m, int K, int Kp, REAL beta2,
-                              const REAL* Pu, const REAL* Hu, const REAL* Qi, const REAL* Qj,
-                              REAL bi, REAL bj, const REAL* Fb, const REAL* Wi, const REAL* Wj,
-                              REAL ai, REAL aj, REAL s, REAL s_adv,
+   a_i W_i - a_j W_j (a_i = a_j = 0 without the adversary). Lane l does k = l, l + LANES, ... */
+__device__ void amr_row_grads(int flags, long long b, int lane, int m, int K, int Kp,
+                              REAL beta2, const REAL* Pu, const REAL* Hu, const REAL* Qi,
+                              const REAL* Qj, REAL bi, REAL bj, const REAL* Fb, const REAL* Wi,
+                              const REAL* Wj, REAL ai, REAL aj, REAL s, REAL s_adv,
                               REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
     REAL s_id = s + s_adv;
     const REAL* g = (flags & HAS_H) ? Hu : Pu;
-    for (int k = 0; k < K; ++k) {
+    for (int k = lane; k < K; k += LANES) {
         REAL gp = beta2 * Pu[k];
         if (flags & HAS_Q) {
             gp = s_id * (Qi[k] - Qj[k]) + gp;
@@ -110,7 +120,7 @@ __device__ void amr_row_grads(int flags, long long b, int m, int K, int Kp, REAL
         }
         gP[b * K + k] = gp;
     }
-    if (flags & HAS_BIAS) {
+    if ((flags & HAS_BIAS) && lane == 0) {
         gb[b] = s_id + beta2 * bi;
         gb[m + b] = -s_id + beta2 * bj;
         A[b * Kp + K] = s_id;
@@ -126,13 +136,16 @@ extern "C" __global__ void gather_x(REAL* X, const REAL* C, const int* i, const 
     else X[t] = Et[(r - m) * D + c];
 }
 
+/* One triple per LANES threads (a whole warp on the GPU: every lane returns or none does). */
 extern "C" __global__ void bpr_forward(int flags, const int* u, const int* i, const int* j,
                                        long long start, int m, int K, int Kp,
                                        const REAL* P, const REAL* Q, const REAL* H,
                                        const REAL* bvec, const REAL* F, double reg,
                                        double* losses, REAL* xs, REAL* signedZ,
                                        REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
-    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long b = t / LANES;
+    int lane = (int)(t % LANES);
     if (b >= m) return;
     long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
     const REAL* Pu = P + uu * K;
@@ -143,28 +156,30 @@ extern "C" __global__ void bpr_forward(int flags, const int* u, const int* i, co
     const REAL* g = (flags & HAS_H) ? Hu : Pu;
     REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
     REAL x = 0, xc = 0, norms = 0;
-    for (int k = 0; k < K; ++k) {
+    for (int k = lane; k < K; k += LANES) {
         norms += Pu[k] * Pu[k];
         if (flags & HAS_Q) { x += Pu[k] * (Qi[k] - Qj[k]); norms += Qi[k] * Qi[k] + Qj[k] * Qj[k]; }
         if (flags & HAS_H) norms += Hu[k] * Hu[k];
         if (flags & HAS_CONTENT) xc += g[k] * Fb[k];
     }
+    x = amr_lane_sum(x);
+    xc = amr_lane_sum(xc);
+    norms = amr_lane_sum(norms);
     if (flags & HAS_BIAS) { xc += Fb[K]; norms += bi * bi + bj * bj; }
     x = x + xc;
     if (flags & HAS_BIAS) x = x + (bi - bj);
     REAL s = -amr_sigmoid(-x);
-    losses[start + b] = (double)amr_softplus(-x) + reg * (double)norms;
+    if (lane == 0) losses[start + b] = (double)amr_softplus(-x) + reg * (double)norms;
     if (flags & ADVERSARIAL) {
-        xs[b] = x;
-        xs[m + b] = s;
-        for (int k = 0; k < Kp; ++k) {
+        if (lane == 0) { xs[b] = x; xs[m + b] = s; }
+        for (int k = lane; k < Kp; k += LANES) {
             REAL z = k < K ? g[k] : (REAL)1;
             signedZ[b * Kp + k] = s * z;
             signedZ[(m + b) * Kp + k] = -s * z;
         }
     } else {
-        amr_row_grads(flags, b, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, Fb, Fb, Fb,
-                      0, 0, s, 0, gP, gH, gQ, gb, A);
+        amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, Fb, Fb,
+                      Fb, 0, 0, s, 0, gP, gH, gQ, gb, A);
     }
 }
 
@@ -176,13 +191,17 @@ extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, 
                                          long long occ_start, double eps, double lmd,
                                          double* losses, const REAL* xs, REAL* R, REAL* A2,
                                          REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
-    long long b = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long b = t / LANES;
+    int lane = (int)(t % LANES);
     if (b >= m) return;
     long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
     long long qi = inv[occ_start + b], qj = inv[occ_start + m + b];
     const REAL *Vi = V + qi * Kp, *Wi = W + qi * Kp, *Vj = V + qj * Kp, *Wj = W + qj * Kp;
     REAL ni = 0, nj = 0;                       /* ||Gamma||^2 = v~ G~ v~ per segment */
-    for (int k = 0; k < Kp; ++k) { ni += Vi[k] * Wi[k]; nj += Vj[k] * Wj[k]; }
+    for (int k = lane; k < Kp; k += LANES) { ni += Vi[k] * Wi[k]; nj += Vj[k] * Wj[k]; }
+    ni = amr_lane_sum(ni);
+    nj = amr_lane_sum(nj);
     REAL ai = ni > 0 ? (REAL)eps / sqrt(ni) : (REAL)0;
     REAL aj = nj > 0 ? (REAL)eps / sqrt(nj) : (REAL)0;
     const REAL* Pu = P + uu * K;
@@ -192,17 +211,18 @@ extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, 
     const REAL* g = (flags & HAS_H) ? Hu : Pu;
     REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
     REAL dx = 0;
-    for (int k = 0; k < Kp; ++k) {
+    for (int k = lane; k < Kp; k += LANES) {
         REAL z = k < K ? g[k] : (REAL)1;
         dx += z * (ai * Wi[k] - aj * Wj[k]);
         R[b * Kp + k] = ai * Vi[k] - aj * Vj[k];
     }
+    dx = amr_lane_sum(dx);
     REAL x_adv = xs[b] + dx;
     REAL s_adv = -(REAL)lmd * amr_sigmoid(-x_adv);
-    losses[start + b] += lmd * (double)amr_softplus(-x_adv);
-    for (int k = 0; k < Kp; ++k) A2[b * Kp + k] = s_adv * (k < K ? g[k] : (REAL)1);
-    amr_row_grads(flags, b, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, F + b * Kp,
-                  Wi, Wj, ai, aj, xs[m + b], s_adv, gP, gH, gQ, gb, A);
+    if (lane == 0) losses[start + b] += lmd * (double)amr_softplus(-x_adv);
+    for (int k = lane; k < Kp; k += LANES) A2[b * Kp + k] = s_adv * (k < K ? g[k] : (REAL)1);
+    amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj,
+                  F + b * Kp, Wi, Wj, ai, aj, xs[m + b], s_adv, gP, gH, gQ, gb, A);
 }
 
 extern "C" __global__ void small_gemm(const REAL* Am, long long a_r, long long a_c,
@@ -280,6 +300,10 @@ extern "C" __global__ void count_at_least(const REAL* scores, const REAL* pos, l
 """
 
 
-def real_source(real):
-    """The training and ranking kernels for ``real`` = ``"float"`` or ``"double"``."""
-    return "#define REAL " + real + "\n" + TRAIN + RANK
+def real_source(real, lanes=None):
+    """The training and ranking kernels for ``real`` = ``"float"`` or ``"double"`` (``lanes``:
+    threads per triple, 32 unless given; the C++ emulation builds them with 1)."""
+    head = "#define REAL " + real + "\n"
+    if lanes is not None:
+        head += f"#define LANES {int(lanes)}\n"
+    return head + TRAIN + RANK

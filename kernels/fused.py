@@ -4,7 +4,7 @@ Measured on the lent H200 (bench/README.md): CuPy spends 6 µs of host time to l
 ``RawKernel``, 24 µs to call cuBLAS, but 13–90 µs on each array-level operation (an
 elementwise op, a fancy-index gather, ``einsum``), and an AMR batch written with array-level
 operations is ~60 of them: 4.5 ms per batch, so the host, not the GPU, set the epoch's time.
-This module writes the batch as at most 9 kernels and 2 cuBLAS products (AMR; VBPR 5 + 2,
+This module writes the batch as at most 8 kernels and 3 cuBLAS products (AMR; VBPR 5 + 2,
 MF 3), every one of them over buffers allocated once per epoch:
 
 ======  ==========================================================================================
@@ -13,12 +13,12 @@ step    what (notation of :mod:`.arraylevel`; m triples in the batch, e = K′ f
 1       ``gather_x``: ``X = [C_i − C_j ; Ẽ]`` ((m + e) × D): Ẽ rides along as e extra rows, so
 2       one cuBLAS product ``Y = X Ẽᵀ`` gives both ``F = (C_i − C_j) Ẽᵀ`` (m × K′) and, for AMR,
         ``G̃ = Ẽ Ẽᵀ`` (its last K′ rows)
-3       ``bpr_forward`` (thread per triple): x, s = −σ(−x), the triple's loss; without an
+3       ``bpr_forward`` (a warp per triple): x, s = −σ(−x), the triple's loss; without an
         adversary also the row gradients and the row ``A_b = s_b z̃_b`` (else ``±s_b z̃_b``)
 4       AMR: ``segment_sum`` ṽ = per-item sums of ``±s z̃``;  ``small_gemm`` ``W = Ṽ G̃``;
-        ``amr_adversary`` (thread per triple): α, ``Ẽ(Δ_i − Δ_j) = α_i W_i − α_j W_j``, ``r_b``,
+        ``amr_adversary`` (a warp per triple): α, ``Ẽ(Δ_i − Δ_j) = α_i W_i − α_j W_j``, ``r_b``,
         x̃, s̃, the adversarial loss, the row gradients with ``s + s̃`` and ``A_b = (s + s̃) z̃_b``;
-        ``small_gemm`` ``Mᵀ = Rᵀ(s̃ Z̃)`` written as the last K′ rows of A
+        cuBLAS ``Mᵀ = Rᵀ(s̃ Z̃)`` written as the last K′ rows of A
 5       one cuBLAS product ``∂/∂Ẽ = Aᵀ X = (s_id Z̃)ᵀ(C_i − C_j) + M Ẽ`` (the closed form's
         adversarial Ẽ-gradient rides along in the same product as VBPR's)
 6       ``dense_adagrad`` on Ẽ (with ``2β_E Ẽ``), ``row_adagrad`` per row table
@@ -29,8 +29,12 @@ this driver with the kernels compiled as C++ and emulated thread by thread, agai
 reference (tests/test_cuda_src.py). The ``sign`` and ``random`` adversaries need Δ itself and
 run on the array-level path instead.
 
+The per-triple kernels run ``lanes`` threads per triple (a warp; lanes over k, sums by
+shuffles: thread-per-triple kernels made every warp touch 32 rows at once and ran 0.15 ms per
+MF batch on the H200, mostly waiting on uncoalesced loads).
+
 ``launch(name, dtype, n_threads, *args)`` runs kernel ``name`` of :mod:`.cuda_src` (the
-``dtype`` module) over ``n_threads`` threads; ``gemm(transa, transb, a, b, out)`` writes
+``dtype`` module) over ``n_threads``; ``gemm(transa, transb, a, b, out)`` writes
 ``op(a) op(b)`` into ``out``. Scalars are passed as ``np.int32`` (C ``int``), ``np.int64``
 (``long long``) and ``np.float64`` (``double``).
 """
@@ -42,6 +46,8 @@ from . import arraylevel as al
 
 HAS_Q, HAS_CONTENT, HAS_H, HAS_BIAS, ADVERSARIAL = 1, 2, 4, 8, 16
 ADAGRAD_EPS = 1e-10
+#: threads per triple in ``bpr_forward``/``amr_adversary`` (``LANES`` in the CUDA source)
+LANES = 32
 
 
 def flags(spec):
@@ -57,7 +63,7 @@ def supports(spec, hp):
 
 
 def train_epoch(spec, params, accum, features, triples, hp, xp, launch, gemm, *,
-                host_total=True):
+                lanes=LANES, host_total=True):
     """One epoch over ``triples`` in batches of ``hp.batch_size``, in order, as
     :func:`.reference.train_epoch` (same math, another summation order); returns the summed
     loss (a host float: one device→host read; ``host_total=False``: the device scalar)."""
@@ -113,7 +119,7 @@ def train_epoch(spec, params, accum, features, triples, hp, xp, launch, gemm, *,
                 reg_e_loss += hp.reg_e * xp.vdot(Et, Et).astype(al.LOSS_DTYPE)
             launch("gather_x", dtype, (m + e) * D, X, C, i, j, s0, mm, Et, i32(e), i64(D))
             gemm("N", "T", X[:m + e], Et, Y[:m + e])            # [F; G̃] = X Ẽᵀ
-        launch("bpr_forward", dtype, m, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg, losses,
+        launch("bpr_forward", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg, losses,
                xs, signed_z, *grads)
         if adversarial:
             launch("segment_sum", dtype, 2 * m * Kp, V, signed_z, items["order"],
@@ -121,11 +127,10 @@ def train_epoch(spec, params, accum, features, triples, hp, xp, launch, gemm, *,
                    i64(2 * start), i64(2 * m), i32(Kp))                 # ṽ
             launch("small_gemm", dtype, 2 * m * Kp, V, i64(Kp), i64(1), Y[m:], i64(Kp), i64(1),
                    W, i64(Kp), i64(2 * m), i64(Kp), i32(Kp))            # W = Ṽ G̃
-            launch("amr_adversary", dtype, m, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg,
+            launch("amr_adversary", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg,
                    V, W, items["inv"], i64(2 * start), f64(hp.eps), f64(hp.lmd), losses, xs,
                    R, A2, *grads)
-            launch("small_gemm", dtype, Kp * Kp, R, i64(1), i64(Kp), A2, i64(Kp), i64(1),
-                   A[m:], i64(Kp), i64(Kp), i64(Kp), i32(m))           # Mᵀ = Rᵀ (s̃ Z̃)
+            gemm("T", "N", R[:m], A2[:m], A[m:m + e])          # Mᵀ = Rᵀ (s̃ Z̃)
         if content:
             gemm("T", "N", A[:m + e], X[:m + e], G)             # ∂/∂Ẽ = Aᵀ X
             launch("dense_adagrad", dtype, Kp * D, Et, acc["Et"], G, i64(Kp * D), lr,
