@@ -1,7 +1,10 @@
 r"""The batch arithmetic of amrlite written once over an array module ``xp`` (NumPy or CuPy).
 
-:mod:`.gpu` runs these functions with ``xp = cupy`` (and replaces the hottest ones by fused
-``RawKernel``\ s); the CPU test suite runs them with ``xp = numpy`` against :mod:`.reference`.
+:mod:`.gpu` runs these functions with ``xp = cupy`` for everything but the training epoch of the
+closed-form models (that is :mod:`.fused`: the same batch as a few ``RawKernel``\ s, since each
+array operation here costs CuPy 13–90 µs of host time); the CPU test suite runs them with
+``xp = numpy`` against :mod:`.reference`. :func:`prepare_epoch` (the segment bookkeeping) serves
+both.
 Nothing here imports CuPy at module level. Everything in the per-batch path is *sync-free*:
 no ``unique``, ``nonzero``, boolean compaction or ``.item()`` — every array has a size known
 from the batch size alone, so CuPy can queue a whole epoch without waiting for the device.
