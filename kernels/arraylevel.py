@@ -60,10 +60,12 @@ LOSS_DTYPE = np.float64
 # ----------------------------------------------------------------------------------------------
 
 def scatter_add(xp, out, index, values):
-    """``out[index] += values`` with repeated indices accumulating (``np.add.at`` on NumPy,
-    ``cupyx.scatter_add`` on CuPy). On NumPy the sum runs in the order of ``values``."""
-    if xp is np:
-        np.add.at(out, index, values)
+    """``out[index] += values`` with repeated indices accumulating: ``xp.add.at`` (NumPy; CuPy
+    ≥ 13, which deprecates ``cupyx.scatter_add`` in 14), else ``cupyx.scatter_add``. On NumPy the
+    sum runs in the order of ``values``; on CuPy it is an atomic scatter-add."""
+    add_at = getattr(xp.add, "at", None)
+    if add_at is not None:
+        add_at(out, index, values)
     else:
         import cupyx
         cupyx.scatter_add(out, index, values)
