@@ -94,16 +94,34 @@ __device__ REAL amr_lane_sum(REAL v) {          /* the sum over the triple's lan
     return v;
 }
 
+/* The parameter rows triple t = (u, i, j) reads; g is the user's content vector (h_u or p_u).
+   Absent blocks point at p_u and are never read (the flags say which are there). */
+struct amr_rows { const REAL *Pu, *Hu, *Qi, *Qj, *g; REAL bi, bj; };
+
+__device__ amr_rows amr_rows_of(int flags, const int* u, const int* i, const int* j,
+                                long long t, int K, const REAL* P, const REAL* Q,
+                                const REAL* H, const REAL* bvec) {
+    long long uu = u[t], ii = i[t], jj = j[t];
+    amr_rows r;
+    r.Pu = P + uu * K;
+    r.Hu = (flags & HAS_H) ? H + uu * K : r.Pu;
+    r.Qi = (flags & HAS_Q) ? Q + ii * K : r.Pu;
+    r.Qj = (flags & HAS_Q) ? Q + jj * K : r.Pu;
+    r.g = (flags & HAS_H) ? r.Hu : r.Pu;
+    r.bi = (flags & HAS_BIAS) ? bvec[ii] : (REAL)0;
+    r.bj = (flags & HAS_BIAS) ? bvec[jj] : (REAL)0;
+    return r;
+}
+
 /* Per-occurrence row gradients of triple b (positives at b, negatives at m + b) and its row of
    A = s_id z~ for the E~ product, with s_id = s + s_adv and dF = E~(Delta_i - Delta_j) given as
    a_i W_i - a_j W_j (a_i = a_j = 0 without the adversary). Lane l does k = l, l + LANES, ... */
 __device__ void amr_row_grads(int flags, long long b, int lane, int m, int K, int Kp,
-                              REAL beta2, const REAL* Pu, const REAL* Hu, const REAL* Qi,
-                              const REAL* Qj, REAL bi, REAL bj, const REAL* Fb, const REAL* Wi,
+                              REAL beta2, amr_rows r, const REAL* Fb, const REAL* Wi,
                               const REAL* Wj, REAL ai, REAL aj, REAL s, REAL s_adv,
                               REAL* gP, REAL* gH, REAL* gQ, REAL* gb, REAL* A) {
     REAL s_id = s + s_adv;
-    const REAL* g = (flags & HAS_H) ? Hu : Pu;
+    const REAL *Pu = r.Pu, *Hu = r.Hu, *Qi = r.Qi, *Qj = r.Qj, *g = r.g;
     for (int k = lane; k < K; k += LANES) {
         REAL gp = beta2 * Pu[k];
         if (flags & HAS_Q) {
@@ -121,8 +139,8 @@ __device__ void amr_row_grads(int flags, long long b, int lane, int m, int K, in
         gP[b * K + k] = gp;
     }
     if ((flags & HAS_BIAS) && lane == 0) {
-        gb[b] = s_id + beta2 * bi;
-        gb[m + b] = -s_id + beta2 * bj;
+        gb[b] = s_id + beta2 * r.bi;
+        gb[m + b] = -s_id + beta2 * r.bj;
         A[b * Kp + K] = s_id;
     }
 }
@@ -147,14 +165,10 @@ extern "C" __global__ void bpr_forward(int flags, const int* u, const int* i, co
     long long b = t / LANES;
     int lane = (int)(t % LANES);
     if (b >= m) return;
-    long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
-    const REAL* Pu = P + uu * K;
-    const REAL* Hu = (flags & HAS_H) ? H + uu * K : Pu;
-    const REAL* Qi = (flags & HAS_Q) ? Q + ii * K : Pu;
-    const REAL* Qj = (flags & HAS_Q) ? Q + jj * K : Pu;
+    amr_rows r = amr_rows_of(flags, u, i, j, start + b, K, P, Q, H, bvec);
+    const REAL *Pu = r.Pu, *Hu = r.Hu, *Qi = r.Qi, *Qj = r.Qj, *g = r.g;
+    REAL bi = r.bi, bj = r.bj;
     const REAL* Fb = F + b * Kp;
-    const REAL* g = (flags & HAS_H) ? Hu : Pu;
-    REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
     REAL x = 0, xc = 0, norms = 0;
     for (int k = lane; k < K; k += LANES) {
         norms += Pu[k] * Pu[k];
@@ -178,8 +192,8 @@ extern "C" __global__ void bpr_forward(int flags, const int* u, const int* i, co
             signedZ[(m + b) * Kp + k] = -s * z;
         }
     } else {
-        amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj, Fb, Fb,
-                      Fb, 0, 0, s, 0, gP, gH, gQ, gb, A);
+        amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), r, Fb, Fb, Fb, 0, 0, s, 0,
+                      gP, gH, gQ, gb, A);
     }
 }
 
@@ -195,7 +209,6 @@ extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, 
     long long b = t / LANES;
     int lane = (int)(t % LANES);
     if (b >= m) return;
-    long long uu = u[start + b], ii = i[start + b], jj = j[start + b];
     long long qi = inv[occ_start + b], qj = inv[occ_start + m + b];
     const REAL *Vi = V + qi * Kp, *Wi = W + qi * Kp, *Vj = V + qj * Kp, *Wj = W + qj * Kp;
     REAL ni = 0, nj = 0;                       /* ||Gamma||^2 = v~ G~ v~ per segment */
@@ -204,12 +217,8 @@ extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, 
     nj = amr_lane_sum(nj);
     REAL ai = ni > 0 ? (REAL)eps / sqrt(ni) : (REAL)0;
     REAL aj = nj > 0 ? (REAL)eps / sqrt(nj) : (REAL)0;
-    const REAL* Pu = P + uu * K;
-    const REAL* Hu = (flags & HAS_H) ? H + uu * K : Pu;
-    const REAL* Qi = (flags & HAS_Q) ? Q + ii * K : Pu;
-    const REAL* Qj = (flags & HAS_Q) ? Q + jj * K : Pu;
-    const REAL* g = (flags & HAS_H) ? Hu : Pu;
-    REAL bi = (flags & HAS_BIAS) ? bvec[ii] : 0, bj = (flags & HAS_BIAS) ? bvec[jj] : 0;
+    amr_rows r = amr_rows_of(flags, u, i, j, start + b, K, P, Q, H, bvec);
+    const REAL* g = r.g;
     REAL dx = 0;
     for (int k = lane; k < Kp; k += LANES) {
         REAL z = k < K ? g[k] : (REAL)1;
@@ -221,8 +230,8 @@ extern "C" __global__ void amr_adversary(int flags, const int* u, const int* i, 
     REAL s_adv = -(REAL)lmd * amr_sigmoid(-x_adv);
     if (lane == 0) losses[start + b] += lmd * (double)amr_softplus(-x_adv);
     for (int k = lane; k < Kp; k += LANES) A2[b * Kp + k] = s_adv * (k < K ? g[k] : (REAL)1);
-    amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), Pu, Hu, Qi, Qj, bi, bj,
-                  F + b * Kp, Wi, Wj, ai, aj, xs[m + b], s_adv, gP, gH, gQ, gb, A);
+    amr_row_grads(flags, b, lane, m, K, Kp, (REAL)(2 * reg), r, F + b * Kp, Wi, Wj, ai, aj,
+                  xs[m + b], s_adv, gP, gH, gQ, gb, A);
 }
 
 extern "C" __global__ void small_gemm(const REAL* Am, long long a_r, long long a_c,

@@ -77,6 +77,9 @@ def train_epoch(spec, params, accum, features, triples, hp, xp, launch, gemm, *,
     dtype, K = P.dtype, P.shape[1]
     Kp = K + 1 if spec.has_bias else K
     content, adversarial = spec.has_content, spec.adversarial
+    if content and features.dtype != dtype:
+        raise ValueError(f"features are {features.dtype} but the parameters {dtype}: the kernels "
+                         "read both as one type (cast the features once, before training)")
     D = features.shape[1] if content else 0
     B = min(hp.batch_size, n)
     e = Kp if adversarial else 0
@@ -119,17 +122,17 @@ def train_epoch(spec, params, accum, features, triples, hp, xp, launch, gemm, *,
                 reg_e_loss += hp.reg_e * xp.vdot(Et, Et).astype(al.LOSS_DTYPE)
             launch("gather_x", dtype, (m + e) * D, X, C, i, j, s0, mm, Et, i32(e), i64(D))
             gemm("N", "T", X[:m + e], Et, Y[:m + e])            # [F; G̃] = X Ẽᵀ
-        launch("bpr_forward", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg, losses,
-               xs, signed_z, *grads)
+        launch("bpr_forward", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg,
+               losses, xs, signed_z, *grads)
         if adversarial:
             launch("segment_sum", dtype, 2 * m * Kp, V, signed_z, items["order"],
                    items["heads"], items["seg_offset"], items["n_seg"], i32(block),
                    i64(2 * start), i64(2 * m), i32(Kp))                 # ṽ
             launch("small_gemm", dtype, 2 * m * Kp, V, i64(Kp), i64(1), Y[m:], i64(Kp), i64(1),
                    W, i64(Kp), i64(2 * m), i64(Kp), i32(Kp))            # W = Ṽ G̃
-            launch("amr_adversary", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y, reg,
-                   V, W, items["inv"], i64(2 * start), f64(hp.eps), f64(hp.lmd), losses, xs,
-                   R, A2, *grads)
+            launch("amr_adversary", dtype, m * lanes, f, u, i, j, s0, mm, *dims, P, Q, H, b, Y,
+                   reg, V, W, items["inv"], i64(2 * start), f64(hp.eps), f64(hp.lmd), losses,
+                   xs, R, A2, *grads)
             gemm("T", "N", R[:m], A2[:m], A[m:m + e])          # Mᵀ = Rᵀ (s̃ Z̃)
         if content:
             gemm("T", "N", A[:m + e], X[:m + e], G)             # ∂/∂Ẽ = Aᵀ X

@@ -2,7 +2,7 @@ r"""CuPy backend: the reference's functions on one NVIDIA GPU, data and paramete
 for the whole run.
 
 * Training (every BPR model; AMR with the closed-form ``grad`` adversary) is :mod:`.fused`'s
-  epoch: per batch at most 9 ``RawKernel`` launches (:mod:`.cuda_src`) and 2 cuBLAS products,
+  epoch: per batch at most 8 ``RawKernel`` launches (:mod:`.cuda_src`) and 3 cuBLAS products,
   into buffers allocated once per epoch; nothing waits for the device until the epoch's loss is
   read. No float atomics: the same seed gives the same parameters bit for bit.
 * The ``sign`` and ``random`` adversaries (which need Δ itself), ``batch_gradients`` and the

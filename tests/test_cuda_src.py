@@ -169,6 +169,14 @@ def test_rank_count_kernel_counts_ties_and_masked_items(train_libs, dtype):
     np.testing.assert_array_equal(counts, (scores >= pos[:, None]).sum(axis=1))
 
 
+def test_fused_epoch_refuses_features_of_another_dtype():
+    spec = ModelSpec("vbpr")
+    params = init_params(spec, 3, 4, 2, 5, seed=0, dtype=np.float32)
+    with pytest.raises(ValueError, match="float64 but the parameters float32"):
+        fused.train_epoch(spec, params, params, np.zeros((4, 5)), ([0], [1], [2]),
+                          TrainConfig(), np, None, None)
+
+
 def test_fused_epoch_refuses_the_explicit_adversaries():
     spec = ModelSpec("amr")
     with pytest.raises(ValueError, match="sign"):
