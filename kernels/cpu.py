@@ -675,6 +675,36 @@ def _epoch(P, Q, H, E, bb, w, AP, AQ, AH, AE, Ab, Aw, F, u, i, j, n_items, batch
 # MF-BPR: a dedicated epoch (no content, no bias, no adversary)
 # ----------------------------------------------------------------------------------------------
 
+@njit(inline="always", boundscheck=False)
+def _stamp_slots(rows, start, m, batch_id, stamp, slot, distinct, n_distinct, out):
+    """Batch slots of ``rows[start:start + m]``: a row not yet stamped with ``batch_id`` gets the
+    next slot and is appended to ``distinct``; ``out[b]`` is row b's slot. Returns the new count
+    of distinct rows (slots in first-seen order)."""
+    for b in range(m):
+        r = rows[start + b]
+        if stamp[r] != batch_id:
+            stamp[r] = batch_id
+            slot[r] = n_distinct
+            distinct[n_distinct] = r
+            n_distinct += 1
+        out[b] = slot[r]
+    return n_distinct
+
+
+@njit(inline="always", fastmath=_FAST, boundscheck=False)
+def _add_item_grads(sign, s, P, Q, u, items, start, m, slots, gQ, two_beta):
+    """``gQ[slot] += sign·s_b p_u + 2β q`` for the item of each triple (sign +1 for positives,
+    −1 for negatives; multiplying by ±1 is exact)."""
+    K = gQ.shape[1]
+    for b in range(m):
+        sb = sign * s[b]
+        pu = P[u[start + b]]
+        q = Q[items[start + b]]
+        gq = gQ[slots[b]]
+        for k in range(K):
+            gq[k] += sb * pu[k] + two_beta * q[k]
+
+
 @njit(cache=True, fastmath=_FAST, boundscheck=False, error_model="numpy")
 def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
     """MF-BPR epoch, same semantics as the generic kernel (gradients summed per unique row in
@@ -690,6 +720,7 @@ def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
     K = P.shape[1]
     dt = P.dtype
     zero = P[0, 0] - P[0, 0]
+    one = np.ones(1, dt)[0]               # 1 in the parameters' dtype (zero + 1 would be float64)
     n = u.shape[0]
     nb = (n + batch - 1) // batch
     ustamp = np.full(P.shape[0], -1, np.int64)
@@ -709,32 +740,10 @@ def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
     for bi in range(nb):
         start = bi * batch
         m = min(n, start + batch) - start
-        nu = 0
-        for b in range(m):
-            r = u[start + b]
-            if ustamp[r] != bi:
-                ustamp[r] = bi
-                uslot[r] = nu
-                urows[nu] = r
-                nu += 1
-            su[b] = uslot[r]
-        ni = 0
-        for b in range(m):                    # positives first, then negatives (np.add.at)
-            r = i[start + b]
-            if istamp[r] != bi:
-                istamp[r] = bi
-                islot[r] = ni
-                irows[ni] = r
-                ni += 1
-            si[b] = islot[r]
-        for b in range(m):
-            r = j[start + b]
-            if istamp[r] != bi:
-                istamp[r] = bi
-                islot[r] = ni
-                irows[ni] = r
-                ni += 1
-            sj[b] = islot[r]
+        nu = _stamp_slots(u, start, m, bi, ustamp, uslot, urows, 0, su)
+        # positives first, then negatives (the order of np.add.at in the reference)
+        ni = _stamp_slots(i, start, m, bi, istamp, islot, irows, 0, si)
+        ni = _stamp_slots(j, start, m, bi, istamp, islot, irows, ni, sj)
         # scores, s_b, loss (with the regulariser, float64)
         for b in range(m):
             pu = P[u[start + b]]
@@ -764,20 +773,8 @@ def _epoch_mf(P, Q, AP, AQ, u, i, j, batch, two_beta, reg, lr, aeps):
             gp = gP[su[b]]
             for k in range(K):
                 gp[k] += sb * (qi[k] - qj[k]) + two_beta * pu[k]
-        for b in range(m):
-            sb = s[b]
-            pu = P[u[start + b]]
-            qi = Q[i[start + b]]
-            gq = gQ[si[b]]
-            for k in range(K):
-                gq[k] += sb * pu[k] + two_beta * qi[k]
-        for b in range(m):
-            sb = -s[b]
-            pu = P[u[start + b]]
-            qj = Q[j[start + b]]
-            gq = gQ[sj[b]]
-            for k in range(K):
-                gq[k] += sb * pu[k] + two_beta * qj[k]
+        _add_item_grads(one, s, P, Q, u, i, start, m, si, gQ, two_beta)
+        _add_item_grads(-one, s, P, Q, u, j, start, m, sj, gQ, two_beta)
         for r in range(nu):
             _adagrad_step(P[urows[r]], AP[urows[r]], gP[r], lr, aeps)
         for r in range(ni):
