@@ -6,15 +6,12 @@ NumPy reference backend, Numba CPU kernels and CuPy GPU kernels.
 __version__ = "0.1.0"
 
 from .errors import AmrliteError  # noqa: E402
-from .data import Dataset, EvalRows, Split  # noqa: E402
+from .containers import Dataset, EvalRows, Split  # noqa: E402
+from . import splits  # noqa: E402,F401  (installs Dataset.splitter)
+from .data import load_dataset  # noqa: E402
 from .models import ModelSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 from .recommender import Model, evaluate  # noqa: E402
-
-try:  # the loaders arrive with the data layer
-    from .data import load_dataset  # noqa: F401,E402
-except ImportError:  # pragma: no cover
-    pass
 
 __all__ = ["AmrliteError", "Dataset", "EvalRows", "Split", "ModelSpec", "TrainConfig", "Model",
            "evaluate", "load_dataset", "__version__"]

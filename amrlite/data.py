@@ -1,151 +1,20 @@
-"""Data sets and splits: the containers every other module reads.
-
-The containers are plain arrays so that every backend (NumPy, Numba, CuPy) can take them as they
-are. Loaders for the native folder format, the official AMR format and plain CSV/TSV + ``.npy``
-live here too; split generation is in :mod:`amrlite.splits`.
+"""Loaders: the native folder format, the official AMR format and plain CSV/TSV + ``.npy``,
+into the containers of :mod:`amrlite.containers`; split folders (:func:`load_split`,
+:func:`save_split`). Every user error names the file, line and field. Split generation is in
+:mod:`amrlite.splits`.
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError, input_error
+from amrlite.synthetic import make_synthetic
 
 NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
-
-
-@dataclass
-class EvalRows:
-    """Held-out rows: row ``r`` asks to rank ``items[r]`` for ``users[r]``.
-
-    ``negatives[r]`` (int32 ``[n_rows, N]``) are the sampled items it is ranked against, or
-    ``None`` when only full-ranking evaluation is possible.
-    """
-
-    users: np.ndarray
-    items: np.ndarray
-    negatives: np.ndarray | None = None
-
-    def __len__(self):
-        return len(self.users)
-
-
-@dataclass
-class Split:
-    """A train / valid / test partition of one data set's interactions."""
-
-    name: str
-    n_users: int
-    n_items: int
-    train_users: np.ndarray   # int32 [n_train]
-    train_items: np.ndarray   # int32 [n_train]
-    valid: EvalRows | None
-    test: EvalRows
-
-    @cached_property
-    def warm_items(self) -> np.ndarray:
-        """Boolean mask ``[n_items]``: the item occurs in the training set.
-
-        Items that never occur in training are *cold*: they are scored by content alone (zero ID
-        embedding) and are never drawn as training negatives.
-        """
-        mask = np.zeros(self.n_items, dtype=bool)
-        mask[self.train_items] = True
-        return mask
-
-    @cached_property
-    def train_csr(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(indptr int64 [n_users+1], indices int32)``: each user's training items, sorted."""
-        order = np.lexsort((self.train_items, self.train_users))
-        indices = self.train_items[order].astype(np.int32)
-        counts = np.bincount(self.train_users, minlength=self.n_users)
-        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return indptr, indices
-
-    @property
-    def n_train(self) -> int:
-        return len(self.train_users)
-
-
-@dataclass
-class Dataset:
-    """Interactions of ``n_users`` users with ``n_items`` items, plus item content features.
-
-    ``features`` is ``[n_items, D]`` float (possibly a read-only memory map) or ``None`` for an
-    interaction-only data set. ``source`` is the folder or file it came from, or ``"synthetic"``.
-    """
-
-    name: str
-    n_users: int
-    n_items: int
-    users: np.ndarray         # int32 [n_interactions]
-    items: np.ndarray         # int32 [n_interactions]
-    features: np.ndarray | None
-    source: str
-    synthetic: bool = False
-    split_dirs: dict = field(default_factory=dict)   # split name -> folder on disk
-    preset_splits: dict = field(default_factory=dict)  # split name -> Split made in memory
-    meta: dict = field(default_factory=dict)          # extra facts (e.g. synthetic ground truth)
-    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def n_features(self) -> int:
-        return 0 if self.features is None else int(self.features.shape[1])
-
-    @property
-    def n_interactions(self) -> int:
-        return len(self.users)
-
-    def split_names(self) -> list[str]:
-        """Names :meth:`split` accepts without generating anything new, plus the generated ones."""
-        names = list(self.preset_splits) + [n for n in self.split_dirs if n not in self.preset_splits]
-        return names + [n for n in ("loo", "cold", "sparse<k>") if n not in names]
-
-    def split(self, name="loo", *, seed=2019, n_negatives=99) -> Split:
-        """The split called ``name``.
-
-        In order: a preset split made in memory (official ``neg.txt``, the synthetic ``loo``), a
-        folder ``split-<name>/`` next to the interactions, or one generated with
-        :mod:`amrlite.splits` from all interactions: ``"loo"`` (leave-one-out), ``"cold"`` (item
-        cold start) or ``"sparse<k>"`` (``loo`` with at most k training rows per user). ``seed``
-        and ``n_negatives`` only matter for generated splits. Results are cached.
-        """
-        key = (name, seed, n_negatives)
-        if key in self._split_cache:
-            return self._split_cache[key]
-        from amrlite import splits as sp
-        if name in self.preset_splits:
-            out = self.preset_splits[name]
-        elif name in self.split_dirs:
-            out = load_split(self.split_dirs[name], self.n_users, self.n_items, name=name)
-        elif name == "loo":
-            out = sp.leave_one_out(self.n_users, self.n_items, self.users, self.items, seed=seed,
-                                   n_negatives=n_negatives, name=name)
-        elif name == "cold":
-            out = sp.item_cold_start(self.n_users, self.n_items, self.users, self.items, seed=seed,
-                                     n_negatives=n_negatives, name=name)
-        elif name.startswith("sparse") and name[6:].isdigit() and int(name[6:]) > 0:
-            out = sp.sparsify(self.split("loo", seed=seed, n_negatives=n_negatives),
-                              int(name[6:]), seed=seed, name=name)
-        else:
-            raise AmrliteError(f"data set '{self.name}' ({self.source}) has no split '{name}'; "
-                               f"available: {', '.join(self.split_names())}")
-        self._split_cache[key] = out
-        return out
-
-    def fingerprint(self) -> str:
-        """Short sha256 hex of the sizes and the interactions: detects a model applied to other data."""
-        h = hashlib.sha256()
-        h.update(np.array([self.n_users, self.n_items, self.n_features], dtype=np.int64).tobytes())
-        h.update(np.ascontiguousarray(self.users, dtype=np.int32).tobytes())
-        h.update(np.ascontiguousarray(self.items, dtype=np.int32).tobytes())
-        return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------------
@@ -388,7 +257,6 @@ def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=N
         if features is not None:
             raise AmrliteError("option 'features': needs a data path (the synthetic data set "
                                "brings its own features)")
-        from amrlite.synthetic import make_synthetic
         ds = make_synthetic()
         if normalize != "none":
             ds.features = _normalize_array(ds.features, normalize)

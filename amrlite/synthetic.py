@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from amrlite.data import Dataset, EvalRows, Split
+from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError
-from amrlite.splits import sample_negatives
+from amrlite.negatives import sample_negatives
 
 
 def make_synthetic(n_users=600, n_items=1000, n_features=64, n_latent=8, seed=0, cold_share=0.2,

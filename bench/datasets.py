@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.data import EvalRows, Split
+from amrlite.containers import EvalRows, Split
 
 HERE = Path(__file__).resolve().parent
 ML100K = Path(os.environ.get("AMRLITE_ML100K", HERE.parent.parent / "shared" / "data" / "ml100k"))

@@ -1,7 +1,7 @@
 """Small random problems shared by the tests (no files, no shared data)."""
 import numpy as np
 
-from amrlite.data import Dataset, EvalRows, Split
+from amrlite.containers import Dataset, EvalRows, Split
 
 
 def random_split(n_users=30, n_items=50, per_user=8, n_features=6, seed=0, cold=0, n_neg=20):

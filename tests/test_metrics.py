@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from amrlite.data import EvalRows, Split
+from amrlite.containers import EvalRows, Split
 from amrlite.metrics import full_ranks, metrics_from_ranks, sampled_ranks
 from amrlite.recommender import evaluate_factors
 
