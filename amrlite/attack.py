@@ -43,7 +43,8 @@ import scipy.sparse
 from .errors import AmrliteError
 from .metrics import METRIC_NAMES, metrics_from_ranks
 from .models import content_user_vectors, factors
-from .recommender import _as_split, evaluate_factors
+from .evaluation import evaluate_factors
+from .recommender import _as_split
 
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")

@@ -104,6 +104,19 @@ def _write_json(path, obj):
 
 
 # ---------------------------------------------------------------------------- fit
+def _default(name):
+    """The library's default of hyper-parameter ``name`` (shown in --help; not passed on)."""
+    from .train import TrainConfig
+    return TrainConfig.__dataclass_fields__[name].default
+
+
+def hyper_option(name, type_, help_):
+    """A hyper-parameter option whose default is the library's (``None`` here: Model decides)."""
+    flag = "--" + name.replace("_", "-")
+    return click.option(flag, name, type=type_, default=None, help=help_,
+                        show_default=str(_default(name)))
+
+
 @cli.command()
 @data_options
 @click.option("--model", "kind", type=click.Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"]),
@@ -114,22 +127,21 @@ def _write_json(path, obj):
               help="Start from a saved model (MF-BPR → VBPR → AMR chain).")
 @click.option("--pretrain/--no-pretrain", default=True, show_default=True,
               help="AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--dim", type=int, default=64, show_default=True, help="Embedding size K.")
-@click.option("--batch-size", type=int, default=512, show_default=True)
-@click.option("--lr", type=float, default=0.05, show_default=True, help="Adagrad learning rate.")
-@click.option("--reg", type=float, default=1e-3, show_default=True, help="β: L2 on P, Q (H, b).")
-@click.option("--reg-e", type=float, default=0.0, show_default=True, help="β_E: L2 on E (and w).")
-@click.option("--eps", type=float, default=0.1, show_default=True, help="Adversary radius ε.")
-@click.option("--lmd", type=float, default=1.0, show_default=True, help="Adversarial weight λ.")
-@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]), default="grad",
-              show_default=True)
+@hyper_option("epochs", int, "Epochs (of every stage of the pre-training chain).")
+@hyper_option("dim", int, "Embedding size K.")
+@hyper_option("batch_size", int, "Triples per mini-batch.")
+@hyper_option("lr", float, "Adagrad learning rate.")
+@hyper_option("reg", float, "β: L2 on P, Q (H, b); MF-eALS's λ (default 10 for --model eals).")
+@hyper_option("reg_e", float, "β_E: L2 on E (and w).")
+@hyper_option("eps", float, "Adversary radius ε.")
+@hyper_option("lmd", float, "Adversarial weight λ.")
+@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]), default=None,
+              show_default=_default("adversary"))
 @backend_option
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--eval-every", type=int, default=1, show_default=True,
-              help="Validate every N epochs (0: never); the best epoch by NDCG@10 is kept.")
-@click.option("--patience", type=int, default=0, show_default=True,
-              help="Stop after N validations without improvement (0: never).")
+@hyper_option("seed", int, "Seed of the initialisation, the triples and the adversary.")
+@hyper_option("eval_every", int,
+              "Validate every N epochs (0: never); the best epoch by NDCG@10 is kept.")
+@hyper_option("patience", int, "Stop after N validations without improvement (0: never).")
 @click.option("--full-ranking", is_flag=True, help="Test against all items, not the sampled negatives.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Save the model (.npz).")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
@@ -137,43 +149,38 @@ def _write_json(path, obj):
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Append one JSON line per epoch (loss, seconds, validation metrics).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def fit(data, split, features, normalize, kind, form, init_path, pretrain, epochs, dim,
-        batch_size, lr, reg, reg_e, eps, lmd, adversary, backend, seed, eval_every, patience,
-        full_ranking, out, metrics_out, log_path, quiet):
+def fit(data, split, features, normalize, kind, form, init_path, pretrain, backend, full_ranking,
+        out, metrics_out, log_path, quiet, **hyper):
     """Train a model and report its test metrics."""
-    from .recommender import Model, evaluate
-    if kind == "eals" and click.get_current_context().get_parameter_source("reg").name == "DEFAULT":
-        reg = 10.0   # eALS's λ multiplies a sum over all items: it wants far more than BPR's β
-        click.echo("MF-eALS: --reg defaults to 10 (best on ml100k split-loo)", err=True)
+    from .recommender import evaluate, fit_chain, pretraining_chain
+    hyper = {k: v for k, v in hyper.items() if v is not None}
     ds, sp = _load(data, features, normalize, split)
-    hyper = dict(epochs=epochs, dim=dim, batch_size=batch_size, lr=lr, reg=reg, reg_e=reg_e,
-                 eps=eps, lmd=lmd, adversary=adversary, seed=seed, eval_every=eval_every,
-                 patience=patience)
-    stages = [(kind, form)]
-    init = init_path
-    if kind == "amr" and init_path is None and pretrain:
-        stages = [("mf", "eq4"), ("vbpr", form), ("amr", form)]
-        click.echo("no --init: pre-training chain MF-BPR → VBPR → AMR "
-                   f"({epochs} epochs each; --no-pretrain trains AMR from scratch)", err=True)
+    stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
+    if len(stages) > 1:
+        click.echo("no --init: pre-training chain " + " → ".join(
+            _label(k, f) for k, f in stages) + " (--epochs each; --no-pretrain trains "
+            f"{_label(kind, form)} alone)", err=True)
+
+    def announce(model, last):
+        click.echo(f"training {model.spec.label} on split {sp.name!r} "
+                   f"(backend {_backend_label(backend)}; "
+                   + ", ".join(f"{k} {getattr(model.config, k)}" for k in ("epochs", "lr", "reg"))
+                   + ")", err=True)
+
     log_file = open(log_path, "a") if log_path else None
     try:
-        for stage_kind, stage_form in stages:
-            model = Model(stage_kind, form=stage_form, backend=backend, **hyper)
-            click.echo(f"training {model.spec.label} on split {sp.name!r} "
-                       f"(backend {_backend_label(backend)})", err=True)
-            model.fit(ds, split=sp, init=init, progress=not quiet, log_file=log_file)
-            if model.history.interrupted:
-                click.echo("interrupted: keeping the best parameters so far", err=True)
-            if stage_kind != kind:
-                metrics = evaluate(model, ds, sp, full_ranking=full_ranking)
-                click.echo(f"  {model.spec.label}: test HR@10 {metrics['HR@10']:.4f}  "
-                           f"NDCG@10 {metrics['NDCG@10']:.4f}", err=True)
-            init = model
-            if model.history.interrupted:
-                break
+        models = fit_chain(stages, ds, sp, init=init_path, backend=backend, hyper=hyper,
+                           progress=not quiet, log_file=log_file, on_stage=announce)
     finally:
         if log_file:
             log_file.close()
+    for m in models[:-1]:
+        metrics = evaluate(m, ds, sp, full_ranking=full_ranking)
+        click.echo(f"  {m.spec.label}: test HR@10 {metrics['HR@10']:.4f}  "
+                   f"NDCG@10 {metrics['NDCG@10']:.4f}", err=True)
+    model = models[-1]
+    if model.history.interrupted:
+        click.echo("interrupted: keeping the best parameters so far", err=True)
     metrics = evaluate(model, ds, sp, full_ranking=full_ranking)
     label = "synthetic data" if ds.synthetic else ds.name
     click.echo(results_table(metrics, f"{model.spec.label} on {label}, split {sp.name!r}, "
@@ -187,9 +194,9 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, epoch
     if metrics_out:
         report = {k: metrics[k] for k in METRIC_NAMES}
         report.update({"warm": metrics["warm"], "cold": metrics["cold"], "n": metrics["n"],
-                       "protocol": metrics["protocol"], "model": kind, "form": form,
-                       "split": sp.name, "dataset": ds.source, "synthetic": ds.synthetic,
-                       "backend": model.backend_used,
+                       "protocol": metrics["protocol"], "model": model.kind,
+                       "form": model.spec.form, "split": sp.name, "dataset": ds.source,
+                       "synthetic": ds.synthetic, "backend": model.backend_used,
                        "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
                        "best_epoch": model.history.best_epoch,
                        "best_valid": model.history.best_metrics,
@@ -197,8 +204,13 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, epoch
         _write_json(metrics_out, report)
 
 
+def _label(kind, form):
+    from .models import ModelSpec
+    return ModelSpec(kind, form).label
+
+
 def _backend_label(name):
-    from .kernels import resolve_backend_name
+    from .backends import resolve_backend_name
     resolved = resolve_backend_name(name)
     return resolved if name == resolved else f"{name} → {resolved}"
 
@@ -213,7 +225,7 @@ def _backend_label(name):
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
 def evaluate(model_path, data, split, features, normalize, full_ranking, on, backend, metrics_out):
     """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
-    from .kernels import resolve_backend_name
+    from .backends import resolve_backend_name
     from .recommender import Model
     from .recommender import evaluate as evaluate_model
     model = Model.load(model_path)
@@ -280,7 +292,7 @@ def _item_titles(source):
 def gradcheck(kind, form, backend, seed):
     """Analytic gradients vs central finite differences (float64); exit 1 above 1e-6."""
     from .gradcheck import CHECKED, TOLERANCE, check_model
-    from .kernels import resolve_backend_name
+    from .backends import resolve_backend_name
     backend = resolve_backend_name(backend)
     worst = 0.0
     click.echo(f"backend {backend}: relative error of each gradient block (tolerance {TOLERANCE:g})")

@@ -4,114 +4,43 @@ the user × item matrix by element-wise ALS, missing entries weighted by item po
     c_i = c0 · f_i^α / Σ_j f_j^α,     observed pairs weighted w_pos,     no negative sampling.
 
 The coordinate updates (Eq. 12/13) and their derivation are in :mod:`amrlite.kernels.reference`
-(``eals_*``); :mod:`amrlite.kernels.cpu_eals` runs them with Numba and
-:mod:`amrlite.kernels.arraylevel` over an array module (on the GPU through
-:mod:`amrlite.kernels.gpu`). The backend ``numpy`` uses the reference, ``numba`` the Numba
-kernel, ``cupy`` (and any backend object exposing ``eals_layout``, e.g. the test-only
-``numpy-arraylevel``) its own, with P, Q and the prediction cache on its device for the run.
+(``eals_*``); every backend runs them through its ``eals_prepare``/``eals_epoch`` pair
+(:mod:`amrlite.kernels.protocol`). :class:`EalsEpochs` is what one epoch means to the training
+loop of :mod:`amrlite.train`, exactly as :class:`amrlite.train.BprEpochs` is for BPR.
 
-Knobs: ``dim``, ``epochs``, ``reg`` (λ), ``seed`` (initialisation), ``eval_every`` and
-``patience`` from the model's :class:`~amrlite.train.TrainConfig`; ``c0``, ``alpha``,
-``w_pos`` from ``model.eals_options`` (a dict) over :data:`DEFAULTS`. An ``eals_options["reg"]``
-overrides ``reg`` (eALS wants a larger λ than BPR's default).
+Knobs (all :class:`~amrlite.train.TrainConfig` fields): ``dim``, ``epochs``, ``reg`` (λ; the
+library default for eALS is in :data:`amrlite.models.KIND_DEFAULTS`), ``seed`` (initialisation),
+``c0``, ``alpha``, ``w_pos``, ``eval_every`` and ``patience``.
 """
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 
-from .errors import AmrliteError
-from .train import History, Validation, _Progress
-
-DEFAULTS = {"c0": 512.0, "alpha": 0.4, "w_pos": 1.0}
+from .kernels.reference import eals_confidence
 
 
-def eals_options(model):
-    opts = dict(DEFAULTS)
-    opts.update(getattr(model, "eals_options", None) or {})
-    unknown = set(opts) - set(DEFAULTS) - {"reg"}
-    if unknown:
-        raise AmrliteError(f"eALS options: unknown {', '.join(sorted(unknown))}; "
-                           f"known: c0, alpha, w_pos, reg")
-    if not (opts["c0"] >= 0 and opts["alpha"] >= 0 and opts["w_pos"] > 0):
-        raise AmrliteError(f"eALS options: need c0 ≥ 0, alpha ≥ 0, w_pos > 0 (got {opts})")
-    return opts
+class EalsEpochs:
+    """One MF-eALS epoch (every user, then every item) of ``params`` (P, Q) on ``split``."""
 
+    label = "MF-eALS"
+    loss_name = "objective"
 
-def _kernels(backend):
-    """``(kernel module, prepare)``: ``prepare(indptr, indices, n_items)`` gives the extra keyword
-    arguments of ``eals_epoch`` (built once per run), or None."""
-    if hasattr(backend, "eals_layout"):                  # cupy (kernels/gpu.py), numpy-arraylevel
-        return backend, lambda indptr, indices, n: {"layout": backend.eals_layout(indptr,
-                                                                                  indices, n)}
-    if getattr(backend, "NAME", "numpy") == "numpy":
-        from .kernels import reference as k
-        return k, None
-    try:
-        from .kernels import cpu_eals as k
-    except ImportError:                                  # no numba: the reference still works
-        from .kernels import reference as k
-        return k, None
-    return k, lambda indptr, indices, n: {"csc": k.eals_csc(indptr, indices, n)}
+    def __init__(self, params, split, cfg, backend):
+        self.host_params, self.cfg, self.backend = params, cfg, backend
+        indptr, indices = split.train_csr
+        popularity = np.bincount(split.train_items, minlength=split.n_items)
+        conf = eals_confidence(popularity, cfg.c0, cfg.alpha)
+        w = np.full(len(indices), float(cfg.w_pos))
+        self.state = backend.eals_prepare(params["P"], params["Q"], indptr, indices, w, conf)
 
+    def run_epoch(self, epoch):
+        return self.backend.eals_epoch(self.state, float(self.cfg.reg))
 
-def train_eals(model, split, backend, progress=False):
-    """Fit ``model.params`` (P, Q, already initialised by ``Model.fit``) by eALS on ``split``.
+    def snapshot(self):
+        dtype = np.dtype(self.cfg.dtype)
+        return {"P": np.asarray(self.backend.to_host(self.state.P)).astype(dtype),
+                "Q": np.asarray(self.backend.to_host(self.state.Q)).astype(dtype)}
 
-    Returns ``(best_params, history)``; ``history.losses`` holds the eALS objective after each
-    epoch. With a validation set and ``eval_every``, the epoch with the best validation NDCG@10
-    is kept (as for BPR training).
-    """
-    cfg = model.config
-    opts = eals_options(model)
-    reg = float(opts.get("reg", cfg.reg))
-    model.header["eals"] = {**opts, "reg": reg}
-    kern, prepare = _kernels(backend)
-    dev = getattr(kern, "to_device", lambda a: a)       # identity for the host kernels
-    host = getattr(kern, "to_host", np.asarray)
-    indptr, indices = split.train_csr
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(indices, dtype=np.int64)
-    popularity = np.bincount(split.train_items, minlength=split.n_items)
-    conf = _confidence(popularity, opts)
-    w = np.full(len(indices), float(opts["w_pos"]))
-    extra = prepare(indptr, indices, split.n_items) if prepare else {}
-    indptr, indices, conf, w = (dev(a) for a in (indptr, indices, conf, w))
-    P = dev(np.array(model.params["P"], dtype=np.float64))
-    Q = dev(np.array(model.params["Q"], dtype=np.float64))
-    pred = kern.eals_predictions(P, Q, indptr, indices,
-                                 **{k: v for k, v in extra.items() if k == "layout"})
-    history = History()
-    rows = split.valid
-    validation = Validation(
-        None if rows is None else
-        (lambda params: model._evaluate_rows(params, None, split, rows)["all"]), cfg, history)
-    bar = _Progress(cfg.epochs, model.spec.label, progress)
-    dtype = np.dtype(cfg.dtype)
-
-    def snapshot():
-        return {"P": np.asarray(host(P)).astype(dtype), "Q": np.asarray(host(Q)).astype(dtype)}
-    try:
-        for epoch in range(1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            loss = kern.eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, **extra)
-            history.epoch_seconds.append(time.perf_counter() - t0)
-            history.losses.append(float(loss))
-            if not math.isfinite(loss):
-                raise AmrliteError(f"eALS diverged at epoch {epoch} (objective {loss})")
-            validation(epoch, snapshot)
-            bar.update(validation.progress_info(loss, "objective"))
-            if validation.should_stop:
-                break
-    except KeyboardInterrupt:
-        history.interrupted = True
-    finally:
-        bar.close()
-    return (validation.best if validation.best is not None else snapshot()), history
-
-
-def _confidence(popularity, opts):
-    from .kernels.reference import eals_confidence
-    return eals_confidence(popularity, opts["c0"], opts["alpha"])
+    def finish(self):
+        self.host_params.update(self.snapshot())
+        return self.host_params

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import get_backend
+from .backends import get_backend
 from .kernels import reference as ref
 from .models import ModelSpec, init_params
 from .train import TrainConfig

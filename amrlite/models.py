@@ -35,6 +35,12 @@ from .errors import AmrliteError
 MODEL_KINDS = ("pop", "mf", "duif", "vbpr", "amr", "eals")
 FORMS = ("eq4", "hm")
 
+#: hyper-parameters in which a model kind departs from :class:`amrlite.train.TrainConfig`'s
+#: defaults — the one place they live (``Model``, the CLI and the experiments read them here).
+#: eALS's λ multiplies a sum over *all* items, so it wants far more than BPR's β (10: the best
+#: value found on ml100k split-loo when MF-eALS was added).
+KIND_DEFAULTS = {"eals": {"reg": 10.0}}
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -9,25 +9,24 @@
 """
 from __future__ import annotations
 
-import io
 import json
-import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .backends import get_backend
+from .containers import Split
+from .eals import EalsEpochs
 from .errors import AmrliteError
-from .kernels import get_backend
-from .metrics import METRIC_NAMES, full_ranks, metrics_from_ranks, sampled_ranks
-from .models import ModelSpec, carry_over, factors, init_params
-from .train import History, TrainConfig, train_bpr
+from .evaluation import evaluate_params
+from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
+from .train import BprEpochs, History, TrainConfig, run_epochs
 
 
 def _as_split(data, split):
     """Accept a Split, or a Dataset plus a split (name or Split)."""
-    from .data import Split
     if isinstance(data, Split):
         return data
     if isinstance(split, Split):
@@ -36,8 +35,9 @@ def _as_split(data, split):
 
 
 class Model:
-    """A recommender: POP, MF-BPR, DUIF, VBPR or AMR (``kind``), in the Eq. 4 or He & McAuley
-    ``form``, with the hyper-parameters of :class:`amrlite.train.TrainConfig` as keywords.
+    """A recommender: POP, MF-BPR, MF-eALS, DUIF, VBPR or AMR (``kind``), in the Eq. 4 or He &
+    McAuley ``form``, with the hyper-parameters of :class:`amrlite.train.TrainConfig` as
+    keywords (those not given take :data:`amrlite.models.KIND_DEFAULTS`, then TrainConfig's).
 
     After ``fit``: ``params`` (host NumPy arrays by block name), ``history``, and the item-side
     scoring matrix used by ``score``/``recommend`` (so a loaded model needs no data set).
@@ -45,7 +45,7 @@ class Model:
 
     def __init__(self, kind="amr", *, form="eq4", backend="auto", **hyper):
         self.spec = ModelSpec(kind, form)
-        self.config = TrainConfig(**hyper).validate()
+        self.config = TrainConfig(**{**KIND_DEFAULTS.get(kind, {}), **hyper}).validate()
         self.backend_name = backend
         self.params: dict = {}
         self.accum: dict = {}
@@ -62,12 +62,37 @@ class Model:
 
     # ------------------------------------------------------------------ training
     def fit(self, data, *, split="loo", features=None, init=None, progress=False, log_file=None,
-            evaluate_on="valid"):
-        """Train on ``data`` (a Dataset and a ``split`` name, or a Split).
+            evaluate_on="valid", callback=None, keep="best"):
+        """Train on ``data``.
 
-        ``init``: a fitted Model (or a path to a saved one) whose matching blocks start this one
-        (the MF-BPR → VBPR → AMR chain). Validation runs every ``eval_every`` epochs when the
-        split has a validation set; the best parameters by validation NDCG@10 are kept.
+        Parameters
+        ----------
+        data : Dataset or Split
+            With a Dataset, ``split`` names the split (or is a Split).
+        split : str or Split
+        features : ndarray, optional
+            Item features (default: ``data.features``).
+        init : Model or path, optional
+            A fitted model whose matching blocks start this one (the MF-BPR → VBPR → AMR chain).
+        progress : bool
+            A progress bar on stderr.
+        log_file : file, optional
+            One JSON line per epoch is appended.
+        evaluate_on : {"valid", "test", None}
+            The rows validated every ``eval_every`` epochs (NDCG@10 picks the best epoch).
+        callback : callable, optional
+            ``callback(info)`` after every epoch with an :class:`amrlite.train.EpochInfo`
+            (``epoch``, ``loss``, ``seconds``, ``valid`` metrics or None, ``params()``);
+            returning True stops training (as in implicit and scipy.optimize).
+        keep : {"best", "last"}
+            Keep the best validation epoch's parameters (the last epoch's when nothing was
+            validated) or the last epoch's.
+
+        Returns
+        -------
+        Model
+            ``self``, fitted. Ctrl-C stops training and keeps what was learned
+            (``history.interrupted``).
         """
         sp = _as_split(data, split)
         if features is None:
@@ -75,20 +100,17 @@ class Model:
         self._dataset_info(data, sp)
         cfg = self.config
         backend = get_backend(self.backend_name)
-        self._backend = backend
         self.backend_used = backend.NAME
         self.warm = sp.warm_items.copy()
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
         self._seen = sp.train_csr
+        self.history = History()
         if self.spec.kind == "pop":
-            self.history = History()
-            self._features = None
             self._refresh_factors(None)
             return self
         n_features = 0 if features is None else features.shape[1]
-        dtype = np.dtype(cfg.dtype)
         self.params = init_params(self.spec, sp.n_users, sp.n_items, cfg.dim, n_features,
-                                  seed=cfg.seed, std=cfg.init_std, dtype=dtype)
+                                  seed=cfg.seed, std=cfg.init_std, dtype=np.dtype(cfg.dtype))
         if init is not None:
             init = Model.load(init) if isinstance(init, (str, Path)) else init
             carried = carry_over(self.params, init.params, self.spec)
@@ -97,21 +119,18 @@ class Model:
                                    f"of matching shape with {self.spec.label} (dim {cfg.dim})")
             self.header["init"] = {"kind": init.kind, "blocks": carried}
         self.accum = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._features = features
         if self.spec.kind == "eals":
-            from .eals import train_eals  # noqa: WPS433 (optional module, experiments issue)
-            best, self.history = train_eals(self, sp, backend, progress=progress)
+            runner = EalsEpochs(self.params, sp, cfg, backend)
+            features = None
         else:
-            valid_fn = None
-            if evaluate_on and getattr(sp, evaluate_on, None) is not None and cfg.eval_every:
-                rows = getattr(sp, evaluate_on)
+            runner = BprEpochs(self.spec, self.params, self.accum, sp, features, cfg, backend)
+        rows = getattr(sp, evaluate_on) if evaluate_on else None
 
-                def valid_fn(params):
-                    return self._evaluate_rows(params, features, sp, rows)["all"]
-            best, self.history = train_bpr(self.spec, self.params, self.accum, sp, features, cfg,
-                                           backend, evaluate=valid_fn, progress=progress,
-                                           log_file=log_file)
-        self.params = best
+        def validate(params):
+            return evaluate_params(self.spec, params, features, sp, rows, backend=backend)["all"]
+        self.params, self.history = run_epochs(runner, cfg, evaluate=validate if rows is not None else None,
+                                               callback=callback,
+                                               keep=keep, progress=progress, log_file=log_file)
         self._refresh_factors(features)
         return self
 
@@ -128,11 +147,6 @@ class Model:
                                    popularity=self.popularity)
 
     # ------------------------------------------------------------------ scoring
-    def _evaluate_rows(self, params, features, sp, rows, full_ranking=False):
-        U, V = factors(self.spec, params, features, sp.warm_items, popularity=self.popularity)
-        return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking,
-                                backend=getattr(self, "_backend", None))
-
     def score(self, users, items):
         """Scores ``x_ui`` for the pairs ``(users[k], items[k])`` (broadcasting like NumPy)."""
         users, items = np.asarray(users), np.asarray(items)
@@ -212,37 +226,57 @@ class Model:
         return f"Model({self.spec.kind!r}, form={self.spec.form!r}, dim={self.config.dim})"
 
 
-# ---------------------------------------------------------------------- evaluation
-def evaluate_factors(U, V, sp, rows, *, full_ranking=False, backend=None):
-    """Metrics of the factorised scorer ``U[u]·V[i]`` on ``rows``, split into all / warm / cold
-    test items. Returns ``{"all": {...}, "warm": {...}, "cold": {...}, "n": {...}, "ranks": r}``.
+# ---------------------------------------------------------------------- the pre-training chain
+def pretraining_chain(kind, form="eq4"):
+    """The ``(kind, form)`` stages that train ``kind`` from nothing: AMR is trained from VBPR,
+    which is trained from MF-BPR (the paper's MF-BPR → VBPR → AMR); any other kind alone."""
+    if kind == "amr":
+        return [("mf", "eq4"), ("vbpr", form), ("amr", form)]
+    return [(kind, form)]
 
-    The ranks are counted by ``backend``'s ``sampled_ranks``/``full_ranks`` kernels where it has
-    them (Numba: parallel over users; CuPy: on the device), else by :mod:`amrlite.metrics`; every
-    one returns the same host integer ranks.
+
+def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=None,
+              progress=False, log_file=None, on_stage=None):
+    """Train ``stages`` (``(kind, form)`` pairs) in order, each from the model before it.
+
+    Parameters
+    ----------
+    stages : list of (str, str)
+        E.g. :func:`pretraining_chain` ``("amr")``.
+    data, split
+        As for :meth:`Model.fit`.
+    init : Model or path, optional
+        What the first stage starts from.
+    backend : str
+    hyper : dict, optional
+        The hyper-parameters every stage gets (each kind's :data:`~amrlite.models.KIND_DEFAULTS`
+        fill the rest).
+    on_stage : callable, optional
+        ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
+
+    Returns
+    -------
+    list of Model
+        The fitted models, one per stage; fewer when a stage was interrupted (Ctrl-C ends the
+        chain after that stage, which keeps what it learned).
     """
-    ranker = backend if U is not None and hasattr(backend, "sampled_ranks") else None
-    if ranker is not None and ranker.xp is not np:
-        U, V = ranker.to_device(np.ascontiguousarray(U)), ranker.to_device(np.ascontiguousarray(V))
-    if full_ranking or rows.negatives is None:
-        indptr, indices = sp.train_csr
-        rank = ranker.full_ranks if ranker is not None else full_ranks
-        ranks = rank(U, V, rows.users, rows.items, indptr, indices)
-    else:
-        rank = ranker.sampled_ranks if ranker is not None else sampled_ranks
-        ranks = rank(U, V, rows.users, rows.items, rows.negatives)
-    ranks = np.asarray(ranks)
-    warm = sp.warm_items[rows.items]
-    out = {"all": metrics_from_ranks(ranks), "warm": metrics_from_ranks(ranks[warm]),
-           "cold": metrics_from_ranks(ranks[~warm]),
-           "n": {"all": int(len(ranks)), "warm": int(warm.sum()), "cold": int((~warm).sum())},
-           "ranks": ranks}
-    return out
+    models = []
+    for n, (kind, form) in enumerate(stages):
+        model = Model(kind, form=form, backend=backend, **(hyper or {}))
+        if on_stage is not None:
+            on_stage(model, n == len(stages) - 1)
+        model.fit(data, split=split, init=init, progress=progress, log_file=log_file)
+        models.append(model)
+        if model.history.interrupted:
+            break
+        init = model
+    return models
 
 
+# ---------------------------------------------------------------------- evaluation
 def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=False,
                         features=None, backend="numpy"):
-    """Score ``model`` on ``data``'s ``on`` rows; returns :func:`evaluate_factors`' dict (with
+    """Score ``model`` on ``data``'s ``on`` rows; returns :func:`amrlite.evaluation.evaluate_factors`' dict (with
     the per-row ``"ranks"``, for significance tests and attacks)."""
     sp = _as_split(data, split)
     rows = getattr(sp, on)
@@ -261,9 +295,8 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     if features is None:
         features = getattr(data, "features", None)
     popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
-    U, V = factors(model.spec, model.params, features, sp.warm_items, popularity=popularity)
-    return evaluate_factors(U, V, sp, rows, full_ranking=full_ranking,
-                            backend=get_backend(backend))
+    return evaluate_params(model.spec, model.params, features, sp, rows, popularity=popularity,
+                           full_ranking=full_ranking, backend=get_backend(backend))
 
 
 def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None,

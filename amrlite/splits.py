@@ -10,7 +10,7 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.data import load_split
-from amrlite.negatives import csr, sample_negatives
+from amrlite.negatives import sample_negatives
 from amrlite.errors import AmrliteError
 
 def _pairs(n_users, n_items, users, items):

@@ -1,7 +1,10 @@
-"""The backend-free training loop: epochs, evaluation schedule, best model, early stop, progress.
+"""One training loop for every model: epochs, validation schedule, best (or last) parameters,
+early stop, a per-epoch callback, progress bar, JSON-lines log, Ctrl-C.
 
-It talks to a backend module (see :mod:`amrlite.kernels`) through ``sample_epoch`` and
-``train_epoch`` only, so the same loop drives NumPy, Numba and CuPy.
+What one epoch *is* comes from an :class:`EpochRunner`: :class:`BprEpochs` (sample the triples,
+one BPR epoch; MF-BPR, DUIF, VBPR, AMR) or :class:`amrlite.eals.EalsEpochs` (one MF-eALS sweep).
+Both talk to a backend module only through the protocol of :mod:`amrlite.kernels.protocol`, so
+the same loop drives NumPy, Numba and CuPy without knowing which.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -38,6 +42,11 @@ class TrainConfig:
     patience: int = 0
     dtype: str = "float32"
     init_std: float = 0.01
+    # MF-eALS only (He et al. 2016): missing-data confidence c_i = c0 f_i^alpha / Σ f^alpha,
+    # observed pairs weighted w_pos (reg is its λ)
+    c0: float = 512.0
+    alpha: float = 0.4
+    w_pos: float = 1.0
 
     def validate(self):
         checks = [
@@ -46,6 +55,7 @@ class TrainConfig:
             ("reg", self.reg >= 0), ("reg_e", self.reg_e >= 0), ("eps", self.eps >= 0),
             ("lmd", self.lmd >= 0), ("eval_every", self.eval_every >= 0),
             ("patience", self.patience >= 0), ("init_std", self.init_std > 0),
+            ("c0", self.c0 >= 0), ("alpha", self.alpha >= 0), ("w_pos", self.w_pos > 0),
         ]
         for name, ok in checks:
             if not ok:
@@ -80,44 +90,38 @@ class History:
     stopped_early: bool = False
 
 
-class Validation:
-    """Validate every ``cfg.eval_every`` epochs, keep the best parameters by NDCG@10, and tell
-    when ``cfg.patience`` validations in a row brought no improvement. Shared by every training
-    loop (BPR here, eALS in :mod:`amrlite.eals`)."""
+@dataclass
+class EpochInfo:
+    """What the per-epoch ``callback`` of :meth:`amrlite.Model.fit` receives.
 
-    def __init__(self, evaluate, cfg, history):
-        self.evaluate, self.cfg, self.history = evaluate, cfg, history
-        self.best = None
-        self.since_best = 0
+    ``valid`` holds the validation metrics (``HR@5`` … ``NDCG@20``) on epochs where validation
+    ran, else None; :meth:`params` returns host copies of the parameters after this epoch.
+    """
 
-    def __call__(self, epoch, snapshot):
-        """Validate after ``epoch`` if it is due; ``snapshot()`` returns host parameters.
-        Returns the metrics, or None when no validation was due."""
-        if self.evaluate is None or not self.cfg.eval_every or epoch % self.cfg.eval_every:
-            return None
-        params = snapshot()
-        metrics = self.evaluate(params)
-        h = self.history
-        h.evaluations.append({"epoch": epoch, **metrics})
-        if self.best is None or metrics["NDCG@10"] > h.best_metrics["NDCG@10"]:
-            self.best, self.since_best = params, 0
-            h.best_epoch, h.best_metrics = epoch, metrics
-        else:
-            self.since_best += 1
-        return metrics
+    epoch: int
+    loss: float
+    seconds: float
+    valid: dict | None
+    _snapshot: Callable[[], dict] = field(repr=False)
 
-    def progress_info(self, loss, label="loss"):
-        info = f"{label} {loss:.4g}"
-        if self.history.best_metrics:
-            info += f"  best NDCG@10 {self.history.best_metrics['NDCG@10']:.4f}"
-        return info
+    def params(self) -> dict:
+        return self._snapshot()
 
-    @property
-    def should_stop(self):
-        if self.cfg.patience and self.since_best >= self.cfg.patience:
-            self.history.stopped_early = True
-            return True
-        return False
+
+class EpochRunner(Protocol):
+    """One training method as the loop sees it."""
+
+    label: str         # shown in the progress bar and in errors ("MF-BPR", "MF-eALS", ...)
+    loss_name: str     # what :meth:`run_epoch` returns ("loss", "objective")
+
+    def run_epoch(self, epoch: int) -> float:
+        """Train one epoch (1-based) and return its loss."""
+
+    def snapshot(self) -> dict:
+        """Host copies of the current parameters."""
+
+    def finish(self) -> dict:
+        """Write the device state back to the host; the final host parameters."""
 
 
 def epoch_rngs(seed, epoch):
@@ -147,59 +151,125 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-def train_bpr(spec, params, accum, split, features, cfg, backend, *, evaluate=None,
-              progress=False, log_file=None, label=None):
-    """Train ``params`` (host dict, updated in place) for ``cfg.epochs`` epochs.
+def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="best",
+               progress=False, log_file=None):
+    """The training loop: ``cfg.epochs`` epochs of ``runner``.
 
-    ``evaluate(params) -> metrics dict`` is called every ``cfg.eval_every`` epochs (never when
-    0 or None); the parameters with the best validation NDCG@10 are kept and returned, and with
-    ``cfg.patience > 0`` training stops after that many evaluations without improvement.
-    Ctrl-C stops training after the current epoch's bookkeeping and keeps what was learned.
+    Parameters
+    ----------
+    runner : EpochRunner
+        What one epoch is (:class:`BprEpochs`, :class:`amrlite.eals.EalsEpochs`).
+    cfg : TrainConfig
+        ``epochs``, ``eval_every`` (validate every N epochs; 0 never) and ``patience`` (stop
+        after that many validations without a better NDCG@10; 0 never) are read here.
+    evaluate : callable, optional
+        ``evaluate(params) -> metrics dict`` on the validation rows.
+    callback : callable, optional
+        ``callback(EpochInfo)`` after every epoch; a true return value stops training.
+    keep : {"best", "last"}
+        Return the parameters of the best validation epoch (the last epoch when no validation
+        ran) or of the last epoch.
+    progress : bool
+        A progress bar on stderr.
+    log_file : file, optional
+        One JSON line per epoch (epoch, loss, seconds, validation metrics) is appended.
 
-    Returns ``(best_params, history)``; ``best_params`` is ``params`` itself when no evaluation ran.
+    Returns
+    -------
+    params : dict
+        Host parameters (see ``keep``).
+    history : History
+        Losses, epoch seconds, validations, the best epoch; ``interrupted`` after Ctrl-C (which
+        stops after the epoch in progress and keeps what was learned).
     """
-    xp = backend.xp
-    dev_params = {k: backend.to_device(v) for k, v in params.items()}
-    dev_accum = {k: backend.to_device(v) for k, v in accum.items()}
-    dev_features = None if features is None else backend.to_device(
-        np.ascontiguousarray(features, dtype=cfg.dtype))
-    indptr, indices = split.train_csr
-    pool = np.flatnonzero(split.warm_items).astype(np.int32)
+    if keep not in ("best", "last"):
+        raise AmrliteError(f"keep={keep!r}: choose 'best' or 'last'")
     history = History()
-    validation = Validation(evaluate, cfg, history)
-    bar = _Progress(cfg.epochs, label or spec.label, progress)
+    best, since_best = None, 0
+    bar = _Progress(cfg.epochs, runner.label, progress)
     try:
         for epoch in range(1, cfg.epochs + 1):
-            sample_rng, adversary_rng = epoch_rngs(cfg.seed, epoch)
             t0 = time.perf_counter()
-            triples = backend.sample_epoch(split.train_users, split.train_items, indptr, indices,
-                                           pool, sample_rng)
-            loss = backend.train_epoch(spec, dev_params, dev_accum, dev_features, triples, cfg,
-                                       adversary_rng)
-            if xp is not np:
-                xp.cuda.get_current_stream().synchronize()
-            history.epoch_seconds.append(time.perf_counter() - t0)
-            history.losses.append(float(loss))
+            loss = float(runner.run_epoch(epoch))
+            seconds = time.perf_counter() - t0
+            history.epoch_seconds.append(seconds)
+            history.losses.append(loss)
             if not math.isfinite(loss):
-                raise AmrliteError(f"training diverged at epoch {epoch} (loss {loss}); lower --lr")
-            record = {"epoch": epoch, "loss": float(loss),
-                      "seconds": round(history.epoch_seconds[-1], 6)}
-            metrics = validation(epoch, lambda: {k: backend.to_host(v).copy()
-                                                 for k, v in dev_params.items()})
-            if metrics is not None:
-                record["valid"] = metrics
+                raise AmrliteError(f"{runner.label}: training diverged at epoch {epoch} "
+                                   f"({runner.loss_name} {loss}); lower --lr")
+            metrics = None
+            if evaluate is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
+                params = runner.snapshot()
+                metrics = evaluate(params)
+                history.evaluations.append({"epoch": epoch, **metrics})
+                if best is None or metrics["NDCG@10"] > history.best_metrics["NDCG@10"]:
+                    best, since_best = params, 0
+                    history.best_epoch, history.best_metrics = epoch, metrics
+                else:
+                    since_best += 1
             if log_file is not None:
+                record = {"epoch": epoch, runner.loss_name: loss, "seconds": round(seconds, 6)}
+                if metrics is not None:
+                    record["valid"] = metrics
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
-            bar.update(validation.progress_info(loss))
-            if validation.should_stop:
+            info = f"{runner.loss_name} {loss:.4g}"
+            if history.best_metrics:
+                info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
+            bar.update(info)
+            if callback is not None and callback(EpochInfo(epoch, loss, seconds, metrics,
+                                                           runner.snapshot)):
+                break
+            if cfg.patience and since_best >= cfg.patience:
+                history.stopped_early = True
                 break
     except KeyboardInterrupt:
         history.interrupted = True
     finally:
         bar.close()
-    for k, v in dev_params.items():
-        params[k] = np.asarray(backend.to_host(v))
-    for k, v in dev_accum.items():
-        accum[k] = np.asarray(backend.to_host(v))
-    return (validation.best if validation.best is not None else params), history
+    last = runner.finish()
+    return (best if keep == "best" and best is not None else last), history
+
+
+class BprEpochs:
+    """One BPR epoch on a backend: draw the epoch's triples, then one Adagrad pass over them.
+
+    The host ``params``/``accum`` dicts are moved to the backend's device once and written back
+    by :meth:`finish`. Each epoch's triples and random adversary come from
+    :func:`epoch_rngs` ``(cfg.seed, epoch)``: a seed fixes the run.
+    """
+
+    loss_name = "loss"
+
+    def __init__(self, spec, params, accum, split, features, cfg, backend):
+        self.label = spec.label
+        self.spec, self.cfg, self.backend, self.split = spec, cfg, backend, split
+        self.host_params, self.host_accum = params, accum
+        self.params = {k: backend.to_device(v) for k, v in params.items()}
+        self.accum = {k: backend.to_device(v) for k, v in accum.items()}
+        self.features = None if features is None else backend.to_device(
+            np.ascontiguousarray(features, dtype=cfg.dtype))
+        self.indptr, self.indices = split.train_csr
+        self.pool = np.flatnonzero(split.warm_items).astype(np.int32)
+
+    def run_epoch(self, epoch):
+        sample_rng, adversary_rng = epoch_rngs(self.cfg.seed, epoch)
+        sp = self.split
+        try:
+            triples = self.backend.sample_epoch(sp.train_users, sp.train_items, self.indptr,
+                                                self.indices, self.pool, sample_rng)
+        except ValueError as exc:
+            raise AmrliteError(f"split {sp.name!r}: {exc}") from None
+        loss = self.backend.train_epoch(self.spec, self.params, self.accum, self.features,
+                                        triples, self.cfg, adversary_rng)
+        self.backend.synchronize()
+        return loss
+
+    def snapshot(self):
+        return {k: np.array(self.backend.to_host(v)) for k, v in self.params.items()}
+
+    def finish(self):
+        for host, dev in ((self.host_params, self.params), (self.host_accum, self.accum)):
+            for k, v in dev.items():
+                host[k] = np.asarray(self.backend.to_host(v))
+        return self.host_params

@@ -49,7 +49,9 @@ need Δ itself, so they form ``Γ = Ṽ Ẽ`` (2B×D) explicitly (:func:`batch_s
 from __future__ import annotations
 
 import numpy as np
+
 from . import reference
+from .protocol import EalsState
 
 #: the dtype of the per-epoch loss accumulator
 LOSS_DTYPE = np.float64
@@ -581,68 +583,17 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=cou
 
 
 def sampled_ranks(U, V, users, items, negatives, xp=np, chunk=4096):
-    from amrlite.metrics import sampled_ranks as generic
-    return np.asarray(generic(U, V, users, items, negatives, xp=xp, chunk=chunk), dtype=np.int64)
-
-
-# ----------------------------------------------------------------------------------------------
-# the protocol as one object
-# ----------------------------------------------------------------------------------------------
-
-def make_backend(xp, name=None):
-    """A module-like backend object (the protocol of :mod:`amrlite.kernels`) running this
-    module's functions on ``xp``. With NumPy it is the test-only ``numpy-arraylevel`` backend
-    that lets the CPU suite check the GPU backend's array-level path; :mod:`.gpu` uses it with
-    CuPy as its unfused fallback."""
-    from types import SimpleNamespace
-
-    def _to_device(a):
-        return xp.asarray(a)
-
-    def _sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
-        return sample_epoch(train_users, train_items, indptr, indices, negative_pool,
-                            draw_seed(rng), xp)
-
-    return SimpleNamespace(
-        NAME=name or f"{xp.__name__}-arraylevel", xp=xp, to_device=_to_device, to_host=to_host,
-        sample_epoch=_sample_epoch,
-        train_epoch=lambda spec, params, accum, features, triples, hp, rng=None, **kw:
-            train_epoch(spec, params, accum, features, triples, hp, rng, xp, **kw),
-        train_batch=lambda spec, params, accum, features, u, i, j, hp, rng=None:
-            train_batch(spec, params, accum, features, u, i, j, hp, rng, xp),
-        batch_gradients=lambda spec, params, features, u, i, j, hp, rng=None:
-            batch_gradients(spec, params, features, u, i, j, hp, rng, xp),
-        content_gradient=lambda spec, params, features, u, i, j:
-            content_gradient(spec, params, features, u, i, j, xp),
-        adversarial_perturbation=lambda gamma, eps, kind="grad", rng=None:
-            adversarial_perturbation(gamma, eps, kind, rng, xp),
-        adagrad_update=lambda params, accum, grads, lr, eps=1e-10:
-            adagrad_update(params, accum, grads, lr, xp, eps),
-        sampled_ranks=lambda U, V, users, items, negatives, chunk=4096:
-            sampled_ranks(U, V, users, items, negatives, xp, chunk),
-        full_ranks=lambda U, V, users, items, indptr, indices, chunk=2048:
-            full_ranks(U, V, users, items, indptr, indices, xp, chunk),
-        **eals_functions(xp),
-    )
-
-
-def eals_functions(xp):
-    """The eALS protocol of :mod:`.cpu_eals` (``eals_predictions``, ``eals_update_users``,
-    ``eals_update_items``, ``eals_objective``, ``eals_epoch``) bound to ``xp``, plus
-    ``eals_layout(indptr, indices, n_items)`` (the precomputed ids, passed on as ``layout=``)."""
-    return dict(
-        eals_layout=lambda indptr, indices, n_items=None: eals_layout(indptr, indices, xp),
-        eals_predictions=lambda P, Q, indptr, indices, layout=None:
-            eals_predictions(P, Q, indptr, indices, xp, layout),
-        eals_update_users=lambda P, Q, pred, indptr, indices, w, conf, reg, layout=None:
-            eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, xp, layout),
-        eals_update_items=lambda P, Q, pred, indptr, indices, w, conf, reg, layout=None:
-            eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, xp, layout),
-        eals_objective=lambda P, Q, pred, indptr, indices, w, conf, reg:
-            eals_objective(P, Q, pred, indptr, indices, w, conf, reg, xp),
-        eals_epoch=lambda P, Q, pred, indptr, indices, w, conf, reg, layout=None:
-            eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, xp, layout),
-    )
+    """:func:`.reference.sampled_ranks` on ``xp`` (host int64 ranks)."""
+    users, items, negatives = (xp.asarray(a) for a in (users, items, negatives))
+    ranks = []
+    for start in range(0, len(users), chunk):
+        sl = slice(start, start + chunk)
+        Ur = U[users[sl]] if U is not None else xp.ones((len(users[sl]), 1), V.dtype)
+        pos = xp.einsum("rf,rf->r", Ur, V[items[sl]])
+        neg = xp.einsum("rf,rnf->rn", Ur, V[negatives[sl]])
+        ranks.append((neg >= pos[:, None]).sum(axis=1).astype(xp.int64))
+    out = xp.concatenate(ranks) if ranks else xp.zeros(0, dtype=xp.int64)
+    return np.asarray(to_host(out), dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -724,9 +675,20 @@ def eals_objective(P, Q, pred, indptr, indices, w, conf, reg, xp=np):
     return observed + missing + reg * norms
 
 
-def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, xp=np, layout=None):
-    """Users, then items; returns the objective after the epoch."""
-    lay = _eals_layout(layout, indptr, indices, xp)
+def eals_prepare(P, Q, indptr, indices, w, conf, xp=np):
+    """:func:`.reference.eals_prepare` on ``xp``: the run's arrays on the device, the pair →
+    user ids as its layout, and the prediction cache."""
+    lay = eals_layout(indptr, indices, xp)
+    P, Q = (xp.array(to_host(m), dtype=xp.float64) for m in (P, Q))
+    indptr, indices, w, conf = (xp.asarray(to_host(v), dtype=dt) for v, dt in (
+        (indptr, xp.int64), (indices, xp.int64), (w, xp.float64), (conf, xp.float64)))
+    return EalsState(P, Q, eals_predictions(P, Q, indptr, indices, xp, lay), indptr, indices, w,
+                     conf, lay)
+
+
+def eals_epoch(state, reg, xp=np):
+    """Users, then items, in place on ``state``; returns the objective (one host read)."""
+    P, Q, pred, indptr, indices, w, conf, lay = state
     eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, xp, lay)
     eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, xp, lay)
     return eals_objective(P, Q, pred, indptr, indices, w, conf, reg, xp)

@@ -29,7 +29,6 @@ from . import arraylevel as al
 from . import cuda_src, fused as fused_epoch
 
 NAME = "cupy"
-xp = cupy
 FUSED = os.environ.get("AMRLITE_GPU_FUSED", "1") != "0"
 THREADS = 256
 
@@ -40,6 +39,11 @@ def to_device(a):
 
 def to_host(a):
     return cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else np.asarray(a)
+
+
+def synchronize():
+    """Wait for the current stream (the epoch's kernels are queued without waiting)."""
+    cupy.cuda.get_current_stream().synchronize()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -139,40 +143,27 @@ def _gemm(transa, transb, a, b, out):
     cublas.gemm(transa, transb, a, b, out=out)
 
 
-def train_epoch(spec, params, accum, features, triples, hp, rng=None, *, fused=None,
-                host_total=True):
+def train_epoch(spec, params, accum, features, triples, hp, rng=None):
     """One epoch over ``triples`` (device arrays) in batches of ``hp.batch_size``, in order, as
-    :func:`.reference.train_epoch`; returns the summed loss (one device→host read per epoch;
-    ``host_total=False``: the device scalar, no read)."""
+    :func:`.reference.train_epoch`; returns the summed loss (one device→host read per epoch)."""
+    return float(train_epoch_queued(spec, params, accum, features, triples, hp, rng))
+
+
+def train_epoch_queued(spec, params, accum, features, triples, hp, rng=None, *, fused=None):
+    """:func:`train_epoch` without the final read: the loss as a device scalar, so that a
+    benchmark can time the host's issuing apart from the device. ``fused=False`` runs the
+    array-level path (default: :data:`FUSED`)."""
     fused = FUSED if fused is None else fused
     if not (fused and fused_epoch.supports(spec, hp)):
         return al.train_epoch(spec, params, accum, features, triples, hp, rng, cupy,
-                              host_total=host_total)
+                              host_total=False)
     for name in params:
         if not (params[name].flags.c_contiguous and accum[name].flags.c_contiguous):
             raise ValueError(f"block {name} must be C-contiguous on the device")
     if features is not None and not features.flags.c_contiguous:
         features = cupy.ascontiguousarray(features)
     return fused_epoch.train_epoch(spec, params, accum, features, triples, hp, cupy, _launch,
-                                   _gemm, host_total=host_total)
-
-
-def train_batch(spec, params, accum, features, u, i, j, hp, rng=None):
-    """One Adagrad step on one batch (a one-batch epoch); returns the batch loss."""
-    batch = TrainBatch(hp)
-    return train_epoch(spec, params, accum, features, (u, i, j), batch, rng)
-
-
-class TrainBatch:
-    """``hp`` with the batch size widened to the whole batch."""
-
-    def __init__(self, hp):
-        self._hp = hp
-
-    def __getattr__(self, name):
-        if name == "batch_size":
-            return 1 << 40
-        return getattr(self._hp, name)
+                                   _gemm, host_total=False)
 
 
 def batch_gradients(spec, params, features, u, i, j, hp, rng=None):
@@ -183,10 +174,6 @@ def content_gradient(spec, params, features, u, i, j):
     return al.content_gradient(spec, params, features, u, i, j, cupy)
 
 
-def adversarial_perturbation(gamma, eps, kind="grad", rng=None):
-    return al.adversarial_perturbation(gamma, eps, kind, rng, cupy)
-
-
 def adagrad_update(params, accum, grads, lr, eps=1e-10):
     al.adagrad_update(params, accum, grads, lr, cupy, eps)
 
@@ -195,15 +182,15 @@ def adagrad_update(params, accum, grads, lr, eps=1e-10):
 # evaluation
 # ----------------------------------------------------------------------------------------------
 
-def sampled_ranks(U, V, users, items, negatives, chunk=4096):
+def sampled_ranks(U, V, users, items, negatives):
     """Rank of each held-out item among its sampled negatives, on the device (host int64)."""
-    return al.sampled_ranks(U, V, users, items, negatives, cupy, chunk)
+    return al.sampled_ranks(U, V, users, items, negatives, cupy)
 
 
-def full_ranks(U, V, users, items, indptr, indices, chunk=2048):
+def full_ranks(U, V, users, items, indptr, indices):
     """Full ranking on the device: scores of a chunk of users against every item (cuBLAS),
     training items masked, rank counted (host int64)."""
-    return al.full_ranks(U, V, users, items, indptr, indices, cupy, chunk, _count_at_least)
+    return al.full_ranks(U, V, users, items, indptr, indices, cupy, count=_count_at_least)
 
 
 #: threads per score row in ``count_at_least`` (each strides over the items)
@@ -221,30 +208,13 @@ def _count_at_least(scores, pos, xp=cupy):
 
 
 # ----------------------------------------------------------------------------------------------
-# MF-eALS (the protocol of kernels/cpu_eals.py; arrays on the device)
+# MF-eALS: arraylevel's epoch on the device (per factor, every user then every item at once)
 # ----------------------------------------------------------------------------------------------
 
-def eals_layout(indptr, indices, n_items=None):
-    """Pair → user ids on the device, once per run (passed to the sweeps as ``layout=``)."""
-    return al.eals_layout(indptr, indices, cupy)
+def eals_prepare(P, Q, indptr, indices, w, conf):
+    return al.eals_prepare(P, Q, indptr, indices, w, conf, cupy)
 
 
-def eals_predictions(P, Q, indptr, indices, layout=None):
-    return al.eals_predictions(P, Q, indptr, indices, cupy, layout)
-
-
-def eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
-    al.eals_update_users(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
-
-
-def eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
-    al.eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
-
-
-def eals_objective(P, Q, pred, indptr, indices, w, conf, reg):
-    return al.eals_objective(P, Q, pred, indptr, indices, w, conf, reg, cupy)
-
-
-def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, layout=None):
+def eals_epoch(state, reg):
     """Users, then items (device arrays, in place); returns the objective (host float)."""
-    return al.eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, cupy, layout)
+    return al.eals_epoch(state, reg, cupy)

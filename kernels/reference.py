@@ -1,7 +1,8 @@
 r"""NumPy reference backend: the readable ground truth, derivations included.
 
 Every fast backend (:mod:`amrlite.kernels.cpu`, :mod:`amrlite.kernels.gpu`) is tested against
-the functions here, never the reverse. Nothing here is clever: one mini-batch at a time, each
+the functions here, never the reverse. The module provides every name of the backend protocol
+(:mod:`.protocol`), so it is itself the ``numpy`` backend. Nothing here is clever: one mini-batch at a time, each
 gradient written out as the formula derived in its docstring (collected in
 ``docs/gradients.md``).
 
@@ -31,8 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .protocol import EalsState
+
 NAME = "numpy"
-xp = np
 
 
 # ----------------------------------------------------------------------------------------------
@@ -59,11 +61,11 @@ def to_device(a):
 
 
 def to_host(a):
-    return a
+    return np.asarray(a)
 
 
-def _rows(params, name, index):
-    return params[name][index]
+def synchronize():
+    """Nothing to wait for on the host."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -363,6 +365,52 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 
 
 # ----------------------------------------------------------------------------------------------
+# evaluation: ranks
+# ----------------------------------------------------------------------------------------------
+#
+# rank = the number of candidates scored at least as high as the held-out positive (ties count
+# against it), so HR@N = 1[rank < N] and NDCG@N = 1[rank < N] / log2(rank + 2). Scores are
+# factorised, score(u, i) = U[u]·V[i] (amrlite.models.factors); U is None for POP.
+
+def _user_rows(U, users, dtype):
+    """User factor rows, or a column of ones for user-independent scores (POP)."""
+    if U is None:
+        return np.ones((len(users), 1), dtype=dtype)
+    return U[users]
+
+
+def sampled_ranks(U, V, users, items, negatives, chunk=4096):
+    """Rank of ``items[r]`` among ``negatives[r]`` for each row r (host int64)."""
+    users, items, negatives = (np.asarray(a) for a in (users, items, negatives))
+    out = np.zeros(len(users), dtype=np.int64)
+    for start in range(0, len(users), chunk):
+        sl = slice(start, start + chunk)
+        Ur = _user_rows(U, users[sl], V.dtype)
+        pos = np.einsum("rf,rf->r", Ur, V[items[sl]])
+        neg = np.einsum("rf,rnf->rn", Ur, V[negatives[sl]])
+        out[sl] = (neg >= pos[:, None]).sum(axis=1)
+    return out
+
+
+def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
+    """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row
+    ``indices[indptr[u]:indptr[u+1]]``: training items are set to −∞ before counting, and the
+    positive itself is not counted (host int64)."""
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    out = np.zeros(len(users), dtype=np.int64)
+    for start in range(0, len(users), chunk):
+        ub, ib = users[start:start + chunk], items[start:start + chunk]
+        scores = _user_rows(U, ub, V.dtype) @ V.T                      # rows × n_items
+        lengths = indptr[ub + 1] - indptr[ub]
+        row_of = np.repeat(np.arange(len(ub)), lengths)
+        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        scores[row_of, indices[np.repeat(indptr[ub], lengths) + within]] = -np.inf
+        pos = scores[np.arange(len(ub)), ib]
+        out[start:start + len(ub)] = (scores >= pos[:, None]).sum(axis=1) - 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # MF-eALS: element-wise ALS with popularity-weighted missing data (He, Zhang, Kan, Chua, SIGIR 2016)
 # ----------------------------------------------------------------------------------------------
 #
@@ -457,8 +505,19 @@ def eals_objective(P, Q, pred, indptr, indices, w, conf, reg):
     return observed + float(np.sum((P @ S) * P)) + reg * float(np.sum(P * P) + np.sum(Q * Q))
 
 
-def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg):
-    """Users, then items; returns the objective after the epoch."""
+def eals_prepare(P, Q, indptr, indices, w, conf):
+    """The :class:`.protocol.EalsState` of one run: float64 copies of ``P``, ``Q`` and the
+    prediction cache of the training pairs (no layout: the sweeps build their segment ids)."""
+    P, Q = np.array(P, dtype=np.float64), np.array(Q, dtype=np.float64)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    return EalsState(P, Q, eals_predictions(P, Q, indptr, indices), indptr, indices,
+                     np.asarray(w, dtype=np.float64), np.asarray(conf, dtype=np.float64), None)
+
+
+def eals_epoch(state, reg):
+    """Users, then items, in place on ``state``; returns the objective after the epoch."""
+    P, Q, pred, indptr, indices, w, conf, _ = state
     eals_update_users(P, Q, pred, indptr, indices, w, conf, reg)
     eals_update_items(P, Q, pred, indptr, indices, w, conf, reg)
     return eals_objective(P, Q, pred, indptr, indices, w, conf, reg)

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from amrlite.containers import EvalRows, Split
-from amrlite.metrics import full_ranks, metrics_from_ranks, sampled_ranks
-from amrlite.recommender import evaluate_factors
+from amrlite.kernels.reference import full_ranks, sampled_ranks
+from amrlite.metrics import metrics_from_ranks
+from amrlite.evaluation import evaluate_factors
 
 
 def test_metrics_from_ranks_by_hand():
