@@ -24,14 +24,10 @@ Objectives of Γ:
 * ``train``: the BPR loss over the training pairs, each with one seeded uniformly drawn warm
   negative. Cold items never occur in training: Γ is zero for them and they are not moved.
 
-Γ in closed form. The score is ``x_uk = … + g_u·E c_k + w·c_k``, so for a set of pairs
-``(u, i, j)`` with ``s = −σ(−(x_ui − x_uj))``
-
-    Γ_k = Σ_{pairs: i=k} s (Eᵀ g_u + w) − Σ_{pairs: j=k} s (Eᵀ g_u + w) = Eᵀ v_k + a_k w,
-    v_k = Σ ±s g_u  (K-dim, a segment sum),   a_k = Σ ±s,
-
-so the pairs only ever meet K-dim vectors: a sparse (items × users) matrix of summed ±s times
-the user table, then one (n_items × K)·(K × D) product. No (pairs × D) array is formed.
+Γ in closed form: ``Γ_k = Ẽᵀ ṽ_k`` with ``ṽ_k`` a segment sum of ``±s g̃_u`` over the objective's
+pairs (``docs/closed-form-adversary.md``, last section), so the pairs only ever meet K-dim
+vectors: a sparse (items × users) matrix of summed ±s times the user table, then one
+(n_items × K′)·(K′ × D) product. No (pairs × D) array is formed.
 """
 from __future__ import annotations
 

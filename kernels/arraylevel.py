@@ -21,30 +21,14 @@ the *same* value (duplicate-index writes that agree are well defined on NumPy an
 (:func:`prepare_epoch`), not one per batch.
 
 **Augmented content block.** With He & McAuley's visual bias, ``w·c`` is one more row of ``E``:
-``Ẽ = [E; wᵀ]`` ((K+1)×D) and ``g̃_u = [g_u, 1]``, so ``x_b = … + g̃_u·Ẽ(c_i − c_j)`` and the E
-and w gradients are the two parts of one ``∂/∂Ẽ``. (Eq. 4 form: ``Ẽ = E``, ``g̃ = g``.)
+``Ẽ = [E; wᵀ]`` ((K+1)×D) and ``g̃_u = [g_u, 1]``, so the E and w gradients are the two parts of
+one ``∂/∂Ẽ``. (Eq. 4 form: ``Ẽ = E``, ``g̃ = g``.)
 
-**The closed-form adversary** (``adversary="grad"``). Δ is held constant; by
-:func:`.reference.content_gradient`
-
-    Γ_k = Eᵀ v_k + a_k w = Ẽᵀ ṽ_k,    ṽ_k = Σ_{b ∋ k} ±s_b g̃_{u_b}      (K′ = K or K+1)
-
-(+ where k is the positive of triple b, − where it is the negative). With ``G̃ = Ẽ Ẽᵀ``
-(K′×K′) and ``α_k = ε/‖Γ_k‖`` (0 when Γ_k = 0):
-
-    ‖Γ_k‖² = Γ_kᵀΓ_k = ṽ_kᵀ Ẽ Ẽᵀ ṽ_k = ṽ_kᵀ G̃ ṽ_k,
-    Δ_k     = α_k Γ_k = α_k Ẽᵀ ṽ_k,
-    Ẽ Δ_k   = α_k G̃ ṽ_k                               (K′: the only way Δ enters a score).
-
-So the adversarial scores are ``x̃_b = x_b + g̃_u·Ẽ(Δ_i − Δ_j) = x_b + g̃_u·(α_i G̃ṽ_i − α_j G̃ṽ_j)``,
-and the adversarial part of the Ẽ-gradient (``∂/∂E Σ_b s̃_b g_u·E(c̃_i − c̃_j)`` with c̃ − c = Δ)
-
-    Σ_b s̃_b g̃_u (Δ_i − Δ_j)ᵀ = Σ_b s̃_b g̃_u (α_i ṽ_i − α_j ṽ_j)ᵀ Ẽ = M Ẽ,
-    M = Σ_b s̃_b g̃_u r_bᵀ  (K′×K′),   r_b = α_i ṽ_i − α_j ṽ_j.
-
-No D-dimensional Γ or Δ is ever formed: beyond a VBPR step an AMR step costs ``G̃`` (K′²D),
-``ṽ G̃`` (2B K′²), ``M`` (B K′²) and ``M Ẽ`` (K′²D). The ``sign`` and ``random`` adversaries
-need Δ itself, so they form ``Γ = Ṽ Ẽ`` (2B×D) explicitly (:func:`batch_step`, ``closed_form``).
+**The closed-form adversary** (``adversary="grad"``): ``Γ_k = Ẽᵀ ṽ_k``, ``‖Γ_k‖² = ṽ_kᵀ G̃ ṽ_k``,
+``Ẽ Δ_k = α_k G̃ ṽ_k`` and the adversarial Ẽ-gradient ``M Ẽ`` — derived once, in this notation, in
+``docs/closed-form-adversary.md``. No D-dimensional Γ or Δ is formed. The ``sign`` and ``random``
+adversaries need Δ itself, so they form ``Γ = Ṽ Ẽ`` (2B×D) explicitly (:func:`batch_step`,
+``closed_form``).
 """
 from __future__ import annotations
 

@@ -140,17 +140,14 @@ def content_gradient(spec, params, features, u, i, j):
 
     Returns ``(items, Gamma)``: the sorted unique items of the batch and Γ_k (len × D).
 
-    Derivation. ``c_k`` enters ``x_b`` through ``g_u·E c_k + w·c_k`` with sign +1 when k is the
-    positive ``i_b`` and −1 when it is the negative ``j_b``. So
+    ``c_k`` enters ``x_b`` through ``g_u·E c_k + w·c_k`` with sign +1 when k is the positive
+    ``i_b`` and −1 when it is the negative ``j_b``, so ``∂x_b/∂c_k = ±(Eᵀ g_{u_b} + w)`` and
 
-        ∂x_b/∂c_k = ±(Eᵀ g_{u_b} + w),
-        Γ_k = ∂L_BPR/∂c_k = Σ_{b: i_b=k} s_b (Eᵀ g_{u_b} + w) − Σ_{b: j_b=k} s_b (Eᵀ g_{u_b} + w)
-            = Eᵀ v_k + a_k w,
-        v_k = Σ_b ±s_b g_{u_b}  (K-dim),   a_k = Σ_b ±s_b,
+        Γ_k = ∂L_BPR/∂c_k = Σ_{b: i_b=k} s_b (Eᵀ g_{u_b} + w) − Σ_{b: j_b=k} s_b (Eᵀ g_{u_b} + w),
 
-    summed over *every* occurrence of item k in the batch, as positive and as negative.
-    (The fast backends use ``Γ_k = Eᵀ v_k + a_k w`` without ever forming Γ; here it is formed
-    explicitly in D dimensions.)
+    summed over *every* occurrence of item k in the batch. Here Γ is formed explicitly, per
+    occurrence, in D dimensions; the fast backends use its closed form ``Γ_k = Ẽᵀ ṽ_k`` and never
+    form it (``docs/closed-form-adversary.md``).
     """
     x = triple_scores(spec, params, features, u, i, j)[0]
     s = -sigmoid(-x)
