@@ -89,8 +89,25 @@ def numeric_gradient(f, array, h=1e-6):
 
 
 def check_model(kind, form="eq4", backend="numpy", seed=0, hp=None):
-    """Relative error per parameter block (and ``"Gamma"`` for content models) of ``backend``'s
-    analytic gradients against central differences of the reference objective."""
+    """``backend``'s analytic gradients against central differences of the reference objective.
+
+    Parameters
+    ----------
+    kind, form : str
+        The model (``mf``, ``duif``, ``vbpr``, ``amr``; ``eq4`` or ``hm``).
+    backend : str
+        Any backend name; its ``batch_gradients`` and ``content_gradient`` are checked.
+    seed : int
+        Seed of the tiny random problem (:func:`tiny_problem`, float64).
+    hp : TrainConfig, optional
+        β, β_E, ε, λ of the objective (default: all non-zero, so every term is exercised).
+
+    Returns
+    -------
+    dict
+        Relative error per parameter block, and ``"Gamma"`` (Γ = ∂L_BPR/∂c) for content
+        models; :data:`TOLERANCE` is what ``amrlite gradcheck`` accepts.
+    """
     spec = ModelSpec(kind, form)
     hp = hp or TrainConfig(reg=0.01, reg_e=0.02, eps=0.3, lmd=0.7, dtype="float64")
     params, features, (u, i, j) = tiny_problem(spec, seed)
@@ -117,5 +134,11 @@ def check_model(kind, form="eq4", backend="numpy", seed=0, hp=None):
 
 
 def check_all(backend="numpy", models=CHECKED, seed=0):
-    """``{(kind, form): {block: rel_err}}`` for every model."""
+    """:func:`check_model` for every ``(kind, form)`` in ``models``.
+
+    Returns
+    -------
+    dict
+        ``{(kind, form): {block: relative error}}``.
+    """
     return {(k, f): check_model(k, f, backend, seed) for k, f in models}

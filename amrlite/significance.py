@@ -67,11 +67,25 @@ def _per_user(users, values):
 
 
 def compare(model_a, model_b, dataset, split="loo", on="test", *, full_ranking=False):
-    """Paired comparison of two fitted models on the same rows.
+    """Paired comparison of two fitted models on the same rows, per user.
 
-    Returns ``{"a": label, "b": label, "split", "on", "n_rows", "n_users",
-    "NDCG@10": {mean_a, mean_b, diff, t, p_t, w, p_wilcoxon, n, n_nonzero}, "HR@10": {...}}``
-    where ``diff = mean_a − mean_b`` over users.
+    Parameters
+    ----------
+    model_a, model_b : Model
+        Fitted on the same data (checked: user and item counts).
+    dataset : Dataset or Split
+    split : str or Split
+    on : {"test", "valid"}
+    full_ranking : bool
+        Rank among all items outside the training set instead of the sampled negatives.
+
+    Returns
+    -------
+    dict
+        ``{"a": label, "b": label, "split", "on", "n_rows", "n_users", "NDCG@10": {mean_a,
+        mean_b, diff, t, p_t, w, p_wilcoxon, n, n_nonzero}, "HR@10": {...}}`` with
+        ``diff = mean_a − mean_b`` over users: a paired t-test and a Wilcoxon signed-rank test
+        on the per-user means.
     """
     sp = _as_split(dataset, split)
     rows = getattr(sp, on, None)
