@@ -3,7 +3,7 @@
 POP, MF-BPR, DUIF, VBPR (Eq. 4 and He & McAuley forms) and AMR with hand-derived gradients, a
 NumPy reference backend, Numba CPU kernels and CuPy GPU kernels.
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .errors import AmrliteError  # noqa: E402
 from .containers import Dataset, EvalRows, Split  # noqa: E402

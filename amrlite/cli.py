@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 from .errors import AmrliteError
 from .metrics import METRIC_NAMES
 

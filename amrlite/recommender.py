@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .backends import get_backend
 from .containers import Split
 from .eals import EalsEpochs
