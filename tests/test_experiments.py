@@ -140,7 +140,7 @@ def test_experiment_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
 
 
 def test_pipeline_without_optional_modules(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(ex, "_try_import", lambda name: None)
+    monkeypatch.setattr(ex.pipeline, "_try_import", lambda name: None)
     over = ex.deep_merge(TINY, {"sweep": {"eps": [], "lmd": []}})
     s = ex.run_experiment(tiny, "loo", tmp_path, quick=True, backend="numpy", overrides=over,
                           progress=False, plots=False)

@@ -1,0 +1,35 @@
+"""The paper's experiments, one call (or one ``amrlite experiment``) away on any data set folder.
+
+* :func:`sweep` — AMR for each (ε, λ) from one VBPR checkpoint, in parallel processes, best by
+  validation NDCG@10, one JSON per setting (a rerun skips settings already done).
+* :func:`training_curves` — continued VBPR vs AMR from the same checkpoint, validation *and*
+  test HR@10/NDCG@10 every N epochs, plus the MF-BPR line (Fig. 3).
+* :func:`run_experiment` — the whole pipeline: POP, MF-eALS, MF-BPR, DUIF, VBPR, continued VBPR,
+  AMR; Table 2 (with paired significance marks), Table 3 (attacks), Fig. 3, 5, 6, 7 and a
+  ``report.md``. Every sweep setting is tested against continued VBPR (paired p-values, clean
+  NDCG@10 cost, NDCG@10 drop under the adversarial attack at ``sweep.attack_eps``);
+  ``sweep.grid = true`` adds the full ε × λ grid (table and heatmap). Every trained model is
+  saved in ``out_dir/models`` and every stage's result is written atomically to
+  ``out_dir/stages/<stage>.json``; a rerun loads what exists (when the stage's configuration is
+  unchanged) instead of recomputing it.
+
+The protocol of the defaults (:data:`DEFAULTS`) is the one of the PyTorch reference run on
+ml100k ``split-sparse3``: K = 64, batch 512, Adagrad, loss summed over the batch, β = 1e-3,
+VBPR from scratch (300 epochs, lr 0.05), then 200 more epochs (lr 0.01) of either VBPR
+("continued VBPR", the fair baseline) or AMR (ε = 1, λ = 1) from that checkpoint.
+
+Modules: :mod:`.config` (defaults, overrides, parsers), :mod:`.store` (strict JSON, stage
+store), :mod:`.sweep` (the ε × λ sweep and its extras), :mod:`.curves` (Fig. 3),
+:mod:`.pipeline` (:func:`run_experiment` as a sequence of stages), :mod:`.report`
+(``report.md``).
+"""
+from .config import DEFAULTS, QUICK, deep_merge, make_config, parse_float_list, parse_set
+from .curves import fit_with_curve, training_curves
+from .pipeline import run_experiment
+from .report import make_report
+from .store import read_json, write_json
+from .sweep import sweep
+
+__all__ = ["run_experiment", "sweep", "training_curves", "fit_with_curve", "make_config",
+           "deep_merge", "parse_set", "parse_float_list", "DEFAULTS", "QUICK", "make_report",
+           "write_json", "read_json"]

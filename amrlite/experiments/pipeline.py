@@ -1,0 +1,401 @@
+"""The whole pipeline, :func:`run_experiment`: a sequence of small stage functions (models,
+significance, attacks and rank change, sweeps, figures) sharing one :class:`_Context`, each
+stage resumable through the stage store (:class:`~amrlite.experiments.store._Stages`), then
+``report.md`` and ``summary.json``.
+
+The optional modules ``amrlite.attack``, ``amrlite.significance`` and ``amrlite.eals`` are
+imported lazily (:func:`_try_import`); a stage whose module is missing is recorded as skipped,
+not failed.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import AmrliteError
+from .config import make_config
+from .curves import fit_with_curve
+from .report import make_report
+from .store import _Stages, load_data, metrics_summary, norm_compare, write_json
+from .sweep import sweep, sweep_extras
+
+#: attacks whose perturbation does not depend on a loss (reported once, objective "–")
+OBJECTIVE_FREE_ATTACKS = ("random", "certified")
+
+#: the rows of Table 2, in order (those that were trained)
+TABLE_ORDER = ("pop", "eals", "mf", "duif", "vbpr", "vbpr_cont", "amr")
+
+#: the models that are attacked (and tested against each sweep setting)
+ATTACKED = ("vbpr_cont", "amr")
+
+#: the values of the configuration shared by every model stage (a stage's own entries win)
+SHARED = ("dim", "batch_size", "reg", "seed")
+
+
+def _try_import(name):
+    import importlib
+    try:
+        return importlib.import_module(f"amrlite.{name}")
+    except ImportError:
+        return None
+
+
+@dataclass
+class _Context:
+    """What the stages share: inputs, the store, and what earlier stages produced."""
+
+    cfg: dict
+    ds: object
+    sp: object
+    out_dir: Path
+    backend: str
+    progress: bool
+    log: object
+    st: _Stages
+    base_key: dict            # data fingerprint, split, backend: part of every stage key
+    models: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+    significance: dict | None = None
+    attacks: dict | None = None
+    rank_change: dict | None = None
+    sweeps: dict | None = None
+    sweep_base: dict | None = None
+    figures: dict = field(default_factory=dict)
+
+    def keys(self, names):
+        """The stage keys of the models ``names``: what a later stage depends on."""
+        return {n: self.results[n]["key"] for n in names}
+
+
+def _data_info(ds, sp):
+    return {"source": getattr(ds, "source", None), "name": getattr(ds, "name", None),
+            "synthetic": bool(getattr(ds, "synthetic", False)),
+            "fingerprint": ds.fingerprint(), "split": sp.name, "n_users": int(sp.n_users),
+            "n_items": int(sp.n_items), "n_train": int(sp.n_train),
+            "n_valid": 0 if sp.valid is None else len(sp.valid), "n_test": len(sp.test),
+            "warm_items": int(sp.warm_items.sum()),
+            "cold_test_rows": int((~sp.warm_items[sp.test.items]).sum()),
+            "n_features": int(ds.n_features)}
+
+
+# ---------------------------------------------------------------------------- models
+def _stage_config(ctx, name, kind):
+    """The TrainConfig of stage ``name`` (a ``kind`` model) as a dict: the shared values with
+    the stage's own entries over them."""
+    from ..train import TrainConfig
+    cfg = ctx.cfg
+    shared = {k: cfg[k] for k in SHARED}
+    shared["eval_every"] = cfg["eval_every"] if cfg["select"] == "valid" else 0
+    return TrainConfig.from_dict(dict(shared, **cfg["stages"].get(name, {}))).to_dict()
+
+
+def _fit(ctx, kind, conf, init, curve):
+    """A fitted ``kind`` model and its curve (None when none was recorded)."""
+    from ..recommender import Model
+    cfg = ctx.cfg
+    if kind == "pop":
+        return Model("pop", backend=ctx.backend).fit(ctx.ds, split=ctx.sp), None
+    if curve or (cfg["select"] == "final" and conf["eval_every"]):
+        return fit_with_curve(kind, ctx.ds, ctx.sp, init=init, config=conf,
+                              backend=ctx.backend, select=cfg["select"], progress=ctx.progress)
+    m = Model(kind, backend=ctx.backend, **conf).fit(ctx.ds, split=ctx.sp, init=init,
+                                                     progress=ctx.progress)
+    return m, None
+
+
+def _train(ctx, name, kind, init_name=None, curve=False):
+    """Train stage ``name`` (or load it when done before under the same key)."""
+    from ..recommender import Model, evaluate
+    st, ds, sp = ctx.st, ctx.ds, ctx.sp
+    conf = _stage_config(ctx, name, kind)
+    if curve:
+        conf["eval_every"] = ctx.cfg["eval_every"]
+    key = dict(ctx.base_key, kind=kind, config=conf, select=ctx.cfg["select"], init=init_name,
+               init_key=ctx.results.get(init_name, {}).get("key") if init_name else None)
+    path = st.model_path(name)
+    old = st.get(name, key)
+    if old is not None and path.is_file():
+        ctx.log(f"[{name}] done before: {path}")
+        ctx.models[name] = Model.load(path)
+        ctx.results[name] = old
+        ctx.curves[name] = old.get("curve")
+        st.reused.append(name)
+        return
+    ctx.log(f"[{name}] training {kind} ({conf['epochs']} epochs, lr {conf['lr']}"
+            + (f", from {init_name}" if init_name else "") + ")")
+    t0 = time.perf_counter()
+    m, crv = _fit(ctx, kind, conf, ctx.models.get(init_name) if init_name else None, curve)
+    secs = time.perf_counter() - t0
+    m.save(path)
+    res = {"name": name, "kind": kind, "label": m.spec.label, "config": conf,
+           "init": init_name, "seconds": round(secs, 3),
+           "best_epoch": m.history.best_epoch, "test": metrics_summary(evaluate(m, ds, sp))}
+    if sp.valid is not None:
+        res["valid"] = metrics_summary(evaluate(m, ds, sp, on="valid"))
+    if crv is not None:
+        res["curve"] = crv
+    ctx.models[name] = m
+    ctx.results[name] = st.put(name, key, res)
+    ctx.curves[name] = crv
+    st.trained.append(name)
+    ctx.log(f"[{name}] test HR@10 {res['test']['HR@10']:.4f}  NDCG@10 "
+            f"{res['test']['NDCG@10']:.4f}  ({secs:.1f}s)")
+
+
+def stage_models(ctx):
+    """Table 2's models: POP, MF-eALS, MF-BPR, then (with features) DUIF, VBPR pre-training,
+    continued VBPR and AMR (both with training curves, from the VBPR checkpoint)."""
+    _train(ctx, "pop", "pop")
+    if _try_import("eals") is not None:
+        try:
+            _train(ctx, "eals", "eals")
+        except AmrliteError as exc:
+            ctx.log(f"[eals] skipped: {exc}")
+    else:
+        ctx.log("[eals] skipped: amrlite.eals is not installed in this tree")
+    _train(ctx, "mf", "mf")
+    if ctx.ds.features is not None:
+        _train(ctx, "duif", "duif")
+        _train(ctx, "vbpr", "vbpr", init_name="mf" if ctx.cfg["vbpr_init"] == "mf" else None)
+        _train(ctx, "vbpr_cont", "vbpr", init_name="vbpr", curve=True)
+        _train(ctx, "amr", "amr", init_name="vbpr", curve=True)
+
+
+# ---------------------------------------------------------------------------- tests, attacks
+def stage_significance(ctx):
+    """Paired tests of AMR against every other model of Table 2 (test rows)."""
+    significance = _try_import("significance")
+    if "amr" not in ctx.models:
+        return
+    if significance is None:
+        ctx.log("[significance] skipped: amrlite.significance is not installed in this tree")
+        return
+    order = [n for n in TABLE_ORDER if n in ctx.results]
+    amr = ctx.models["amr"]
+
+    def compute():
+        return {"tests": {n: norm_compare(significance.compare(amr, ctx.models[n], ctx.ds,
+                                                               ctx.sp, on="test"))
+                          for n in order if n != "amr"}}
+    ctx.significance = ctx.st.cached("significance", dict(ctx.base_key, models=ctx.keys(order)),
+                                     compute, "[significance] paired tests of AMR vs each model")
+
+
+def _attack_table(ctx, attack_mod):
+    acfg = ctx.cfg["attack"]
+    table = {}
+    for n in ATTACKED:
+        for kind in acfg["kinds"]:
+            free = kind in OBJECTIVE_FREE_ATTACKS
+            for objective in (["test"] if free else acfg["objectives"]):
+                steps = acfg.get("pgd_steps", 5) if kind == "pgd" else 1
+                r = attack_mod.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
+                                      kind="adversarial" if kind == "pgd" else kind,
+                                      objective=objective, steps=steps,
+                                      repeats=acfg["repeats"], seed=ctx.cfg["seed"], on="test")
+                table[f"{n}/{kind}/{'–' if free else objective}"] = r
+    return {"results": table}
+
+
+def _rank_changes(ctx, attack_mod, eps):
+    rc = {}
+    for n in ATTACKED:
+        r = attack_mod.rank_change(ctx.models[n], ctx.ds, ctx.sp, eps, kind="adversarial",
+                                   objective="test")
+        delta = r["per_row"] if "per_row" in r else r["delta"]
+        rc[n] = {"delta": np.asarray(delta).tolist(), "summary": r.get("summary")}
+    return {"eps": eps, "models": rc}
+
+
+def stage_attacks(ctx):
+    """Table 3 (every attack kind on continued VBPR and AMR) and the rank change (Fig. 5)."""
+    attack_mod = _try_import("attack")
+    if "amr" not in ctx.models:
+        return
+    if attack_mod is None:
+        ctx.log("[attacks] skipped: amrlite.attack is not installed in this tree")
+        return
+    acfg, keys = ctx.cfg["attack"], ctx.keys(ATTACKED)
+    ctx.attacks = ctx.st.cached(
+        "attacks", dict(ctx.base_key, attack=acfg, models=keys),
+        lambda: _attack_table(ctx, attack_mod),
+        "[attacks] " + ", ".join(acfg["kinds"]) + " on continued VBPR and AMR")
+    eps = ctx.cfg["rank_change_eps"]
+    ctx.rank_change = ctx.st.cached(
+        "rank_change", dict(ctx.base_key, eps=eps, models=keys),
+        lambda: _rank_changes(ctx, attack_mod, eps), f"[rank change] ε = {eps}")
+
+
+# ---------------------------------------------------------------------------- sweeps, figures
+def _sweep_plan(scfg, amr_conf):
+    """``(axis, eps_list, lmd_list)`` of each sweep to run: the grid first (the one-axis sweeps
+    then reuse its settings), then ε at AMR's λ and λ at AMR's ε."""
+    plan = []
+    if scfg.get("grid"):
+        plan.append(("grid", scfg["grid_eps"], scfg["grid_lmd"]))
+    plan += [("eps", scfg["eps"], [amr_conf["lmd"]]), ("lmd", [amr_conf["eps"]], scfg["lmd"])]
+    return [(axis, e, l) for axis, e, l in plan
+            if e and l and (axis == "grid" or scfg[axis])]
+
+
+def stage_sweeps(ctx):
+    """Figs. 6, 7: AMR sweeps from the VBPR checkpoint, each setting tested against continued
+    VBPR and attacked at ``sweep.attack_eps``."""
+    scfg = ctx.cfg["sweep"]
+    if "amr" not in ctx.models or not (scfg["eps"] or scfg["lmd"] or scfg.get("grid")):
+        return
+    amr_conf = _stage_config(ctx, "amr", "amr")
+    amr_conf["eval_every"] = _stage_config(ctx, "vbpr_cont", "vbpr")["eval_every"]
+    ctx.sweeps = {}
+    for axis, eps_list, lmd_list in _sweep_plan(scfg, amr_conf):
+        ctx.log(f"[sweep {axis}] ε ∈ {eps_list}, λ ∈ {lmd_list}")
+        ctx.sweeps[axis] = sweep(ctx.ds, ctx.sp.name, init=ctx.st.model_path("vbpr"),
+                                 eps_list=eps_list, lmd_list=lmd_list, base_config=amr_conf,
+                                 out_dir=ctx.out_dir / "sweep", processes=scfg["processes"],
+                                 progress=ctx.progress, backend=ctx.backend, save_models=True)
+    ctx.sweep_base = sweep_extras(
+        ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
+        cache_path=ctx.st.dir / "sweep_extras.json", base_key=ctx.base_key,
+        attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
+        significance=_try_import("significance"), attack_mod=_try_import("attack"), log=ctx.log)
+    write_json(ctx.st.dir / "sweeps.json", {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
+
+
+def _sweep_figures(sweeps, out_dir, baseline):
+    from .. import plots
+    figures = {}
+    if "grid" in sweeps:
+        # Figs. 6/7 from the grid: metric vs ε at each λ, metric vs λ at each ε
+        runs = sweeps["grid"]["runs"]
+        for axis in ("eps", "lmd"):
+            figures[f"sweep_{axis}"] = plots.sweep_grid_plot(
+                runs, axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png",
+                baseline=baseline)
+        figures["sweep_heatmap"] = plots.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
+                                                       baseline=baseline)
+    else:
+        for axis, res in sweeps.items():
+            figures[f"sweep_{axis}"] = plots.sweep_plot(
+                res["runs"], axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png")
+    return figures
+
+
+def stage_figures(ctx):
+    """Fig. 3 (curves), Figs. 6/7 (and the grid heatmap), Fig. 5 (rank change), attack drop."""
+    from .. import plots
+    out_dir, results, curves = ctx.out_dir, ctx.results, ctx.curves
+    figures = {}
+    if curves.get("vbpr_cont") and curves.get("amr"):
+        figures["curves"] = plots.training_curves(
+            curves["vbpr_cont"], curves["amr"], out_dir / "fig3_training_curves.png",
+            mf_line=results.get("mf", {}).get("test"))
+    if ctx.sweeps:
+        figures.update(_sweep_figures(ctx.sweeps, out_dir, (ctx.sweep_base or {}).get("test")))
+    if ctx.rank_change:
+        figures["rank_change"] = plots.rank_change_plot(
+            {results[n]["label"] if n != "vbpr_cont" else "VBPR": np.asarray(v["delta"])
+             for n, v in ctx.rank_change["models"].items()},
+            out_dir / "fig5_rank_change.png", eps=ctx.rank_change["eps"])
+    if ctx.attacks:
+        figures["attack"] = plots.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
+    ctx.figures = {k: Path(v).name for k, v in figures.items() if v}
+
+
+# ---------------------------------------------------------------------------- the run
+def _write_outputs(ctx, summary):
+    """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
+    (ctx.out_dir / "report.md").write_text(make_report(summary, ctx.attacks, ctx.rank_change))
+    write_json(ctx.out_dir / "summary.json",
+               {k: v for k, v in summary.items() if k != "results"} |
+               {"results": {n: {k: v for k, v in r.items() if k != "curve"}
+                            for n, r in summary["results"].items()}})
+
+
+def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, backend="auto",
+                   overrides=None, progress=True, plots=True, log=None):
+    """The paper's pipeline on ``data``, every stage resumable.
+
+    Stages: POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF, VBPR pre-training,
+    continued VBPR and AMR (both with training curves); paired significance of AMR vs every
+    other model (:mod:`amrlite.significance`); attacks on continued VBPR and AMR
+    (:mod:`amrlite.attack`) and the rank change (Fig. 5); ε / λ sweeps (Figs. 6, 7; with
+    ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR;
+    figures. A stage whose result exists in ``out_dir/stages`` under the same key
+    (configuration, data fingerprint, checkpoints) is loaded instead of recomputed.
+
+    Parameters
+    ----------
+    data : str or Path or Dataset or None
+        A data set folder, a Dataset, or None for the synthetic set.
+    split : str
+        The split (``loo``, ``sparse3``, ...).
+    out_dir : str or Path
+        Where ``config.json``, ``stages/*.json``, ``models/*.npz``, ``sweep/``, ``*.png``,
+        ``report.md`` and ``summary.json`` go.
+    quick : bool
+        Apply :data:`~amrlite.experiments.QUICK` (a smoke run).
+    backend : str
+        ``auto``, ``numpy``, ``numba`` or ``cupy``.
+    overrides : dict, optional
+        Nested overrides of the configuration (see :func:`~amrlite.experiments.make_config`).
+    progress : bool
+        Log stages and show progress bars on stderr.
+    plots : bool
+        Draw the figures (needs matplotlib).
+    log : callable, optional
+        ``log(message)`` instead of printing to stderr.
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``summary.json``): ``version``, ``data``, ``config``,
+        ``backend``, ``backend_used``, ``results`` (per model, in Table 2's order),
+        ``significance``, ``attacks`` (bool), ``sweeps``, ``sweep_baseline``, ``figures``,
+        ``timings``, ``trained``, ``reused``.
+    """
+    from ..kernels import resolve_backend_name
+    t_start = time.perf_counter()
+    if log is None:
+        def log(msg):
+            if progress:
+                print(msg, file=sys.stderr, flush=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = make_config(quick=quick, overrides=overrides)
+    ds = load_data(data)
+    sp = ds.split(split)
+    backend_used = resolve_backend_name(backend)
+    data_info = _data_info(ds, sp)
+    write_json(out_dir / "config.json", {"config": cfg, "quick": quick, "backend": backend,
+                                         "backend_used": backend_used, "data": data_info,
+                                         "version": __version__})
+    ctx = _Context(cfg=cfg, ds=ds, sp=sp, out_dir=out_dir, backend=backend, progress=progress,
+                   log=log, st=_Stages(out_dir, log),
+                   base_key={"data": data_info["fingerprint"], "split": sp.name,
+                             "backend": backend_used})
+    timings = {}
+    stages = [("models", stage_models), ("significance", stage_significance),
+              ("attacks", stage_attacks), ("sweeps", stage_sweeps),
+              ("figures", stage_figures if plots else None)]
+    for name, stage in stages:
+        t0 = time.perf_counter()
+        if stage is not None:
+            stage(ctx)
+        timings[name] = round(time.perf_counter() - t0, 2)
+    timings["total"] = round(time.perf_counter() - t_start, 2)
+    summary = {"version": __version__, "data": data_info, "config": cfg, "backend": backend,
+               "backend_used": backend_used,
+               "results": {n: ctx.results[n] for n in TABLE_ORDER if n in ctx.results},
+               "significance": ctx.significance, "attacks": ctx.attacks is not None,
+               "sweeps": ctx.sweeps, "sweep_baseline": ctx.sweep_base, "figures": ctx.figures,
+               "timings": timings, "trained": ctx.st.trained, "reused": ctx.st.reused}
+    _write_outputs(ctx, summary)
+    log(f"report: {out_dir / 'report.md'} ({timings['total']:.1f}s; trained "
+        f"{len(ctx.st.trained)}, reused {len(ctx.st.reused)})")
+    return summary
