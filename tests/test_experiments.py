@@ -349,3 +349,16 @@ def test_grid_is_an_option():
     assert cfg["sweep"]["grid"] is True
     assert cfg["sweep"]["grid_eps"] == [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
     assert cfg["sweep"]["grid_lmd"] == [0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+def test_eals_stage_takes_the_library_default_reg():
+    """The eALS stage passes neither the shared BPR reg nor a value of its own: the library's
+    eALS default applies (as for ``amrlite fit --model eals``) unless stages.eals.reg is set."""
+    from types import SimpleNamespace
+    from amrlite.models import KIND_DEFAULTS
+    from amrlite.experiments.pipeline import _stage_config
+    ctx = SimpleNamespace(cfg=ex.make_config())
+    assert _stage_config(ctx, "eals", "eals")["reg"] == KIND_DEFAULTS["eals"]["reg"]
+    assert _stage_config(ctx, "mf", "mf")["reg"] == ex.DEFAULTS["reg"]
+    ctx = SimpleNamespace(cfg=ex.make_config(overrides=ex.parse_set(["stages.eals.reg=0.5"])))
+    assert _stage_config(ctx, "eals", "eals")["reg"] == 0.5

@@ -26,7 +26,10 @@ DEFAULTS = {
         "vbpr": {"epochs": 300, "lr": 0.05},
         "vbpr_cont": {"epochs": 200, "lr": 0.01},
         "amr": {"epochs": 200, "lr": 0.01, "eps": 1.0, "lmd": 1.0},
-        "eals": {"epochs": 20, "reg": 0.01},   # ALS converges in few sweeps; larger λ
+        # ALS converges in few sweeps. Its λ is the library's eALS default
+        # (amrlite.models.KIND_DEFAULTS, as for ``amrlite fit --model eals``), not the shared
+        # BPR ``reg`` above; set ``stages.eals.reg`` to override it.
+        "eals": {"epochs": 20},
     },
     # kinds: adversarial (one FGM step), pgd (``pgd_steps`` projected steps), random, certified
     # (the guaranteed lower bound); random and certified do not depend on the objective

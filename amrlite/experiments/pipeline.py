@@ -86,13 +86,19 @@ def _data_info(ds, sp):
 
 # ---------------------------------------------------------------------------- models
 def _stage_config(ctx, name, kind):
-    """The TrainConfig of stage ``name`` (a ``kind`` model) as a dict: the shared values with
-    the stage's own entries over them."""
+    """The TrainConfig of stage ``name`` (a ``kind`` model) as a dict: the shared values, the
+    stage's own entries over them, and the library's defaults for ``kind``. A shared value the
+    library has a ``kind`` default for (eALS's ``reg``) is not passed, so that default applies
+    unless the stage sets it."""
+    from ..models import KIND_DEFAULTS
+    from ..recommender import Model
     from ..train import TrainConfig
     cfg = ctx.cfg
-    shared = {k: cfg[k] for k in SHARED}
+    shared = {k: cfg[k] for k in SHARED if k not in KIND_DEFAULTS.get(kind, {})}
     shared["eval_every"] = cfg["eval_every"] if cfg["select"] == "valid" else 0
-    return TrainConfig.from_dict(dict(shared, **cfg["stages"].get(name, {}))).to_dict()
+    hyper = {k: v for k, v in dict(shared, **cfg["stages"].get(name, {})).items()
+             if k in TrainConfig.__dataclass_fields__}
+    return Model(kind, **hyper).config.to_dict()
 
 
 def _fit(ctx, kind, conf, init, curve):
