@@ -362,3 +362,18 @@ def test_eals_stage_takes_the_library_default_reg():
     assert _stage_config(ctx, "mf", "mf")["reg"] == ex.DEFAULTS["reg"]
     ctx = SimpleNamespace(cfg=ex.make_config(overrides=ex.parse_set(["stages.eals.reg=0.5"])))
     assert _stage_config(ctx, "eals", "eals")["reg"] == 0.5
+
+
+def test_json_is_strict(tmp_path):
+    """No NaN/Infinity in what is written (NumPy scalars and arrays included): null instead;
+    a NaN written by an older writer reads as None."""
+    path = ex.write_json(tmp_path / "x.json", {
+        "a": float("nan"), "b": np.float64("inf"), "c": np.array([1.0, np.nan]),
+        "d": [np.float32(-np.inf), 2], "e": np.int64(3)})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    assert ex.read_json(path) == {"a": None, "b": None, "c": [1.0, None], "d": [None, 2],
+                                  "e": 3}
+    (tmp_path / "old.json").write_text('{"p": NaN, "q": [Infinity, 1]}')
+    assert ex.read_json(tmp_path / "old.json") == {"p": None, "q": [None, 1]}

@@ -24,31 +24,34 @@ def _jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return _jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
 
 
 def write_json(path, obj):
-    """Write JSON atomically (a temporary file, then a rename). Returns the path."""
+    """Write ``obj`` as strict JSON (non-finite floats as ``null``, never NaN/Infinity),
+    atomically (a temporary file, then a rename). Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=1) + "\n")
+    tmp.write_text(json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n")
     tmp.replace(path)
     return path
 
 
 def read_json(path):
-    """The JSON in ``path``, or None when it is missing, torn or not JSON (then: recompute)."""
+    """The JSON in ``path``, or None when it is missing, torn or not JSON (then: recompute).
+    A NaN/Infinity written by an older, lenient writer reads as None, as :func:`write_json`
+    would have written it."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=lambda _: None)
     except (json.JSONDecodeError, OSError):
         return None
 
