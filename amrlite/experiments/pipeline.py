@@ -174,13 +174,19 @@ def stage_models(ctx):
 
 
 # ---------------------------------------------------------------------------- tests, attacks
+def _optional_module(ctx, module, stage):
+    """``amrlite.<module>`` for a stage on AMR, or None (logged as skipped when AMR was trained
+    but the module is missing)."""
+    mod = _try_import(module)
+    if mod is None and "amr" in ctx.models:
+        ctx.log(f"[{stage}] skipped: amrlite.{module} is not installed in this tree")
+    return mod if "amr" in ctx.models else None
+
+
 def stage_significance(ctx):
     """Paired tests of AMR against every other model of Table 2 (test rows)."""
-    significance = _try_import("significance")
-    if "amr" not in ctx.models:
-        return
+    significance = _optional_module(ctx, "significance", "significance")
     if significance is None:
-        ctx.log("[significance] skipped: amrlite.significance is not installed in this tree")
         return
     order = [n for n in TABLE_ORDER if n in ctx.results]
     amr = ctx.models["amr"]
@@ -221,11 +227,8 @@ def _rank_changes(ctx, attack_mod, eps):
 
 def stage_attacks(ctx):
     """Table 3 (every attack kind on continued VBPR and AMR) and the rank change (Fig. 5)."""
-    attack_mod = _try_import("attack")
-    if "amr" not in ctx.models:
-        return
+    attack_mod = _optional_module(ctx, "attack", "attacks")
     if attack_mod is None:
-        ctx.log("[attacks] skipped: amrlite.attack is not installed in this tree")
         return
     acfg, keys = ctx.cfg["attack"], ctx.keys(ATTACKED)
     ctx.attacks = ctx.st.cached(

@@ -127,10 +127,16 @@ def _warm_cold(res):
     return L
 
 
+def _section(title, computed, module):
+    """A section's heading, and a line saying it is missing when ``amrlite.<module>`` was not."""
+    return ["", f"## {title}", ""] + (
+        [] if computed else [f"Not computed (amrlite.{module} is not available in this tree)."])
+
+
 def _significance(res, sig):
-    L = ["", "## Paired significance (AMR vs each model, test rows)", ""]
+    L = _section("Paired significance (AMR vs each model, test rows)", sig, "significance")
     if not sig:
-        return L + ["Not computed (amrlite.significance is not available in this tree)."]
+        return L
     L += ["| AMR vs | metric | mean AMR | mean other | diff | t-test p | Wilcoxon p |",
           "|---|---|---|---|---|---|---|"]
     for n, t in sig.items():
@@ -142,9 +148,10 @@ def _significance(res, sig):
 
 
 def _table3(res, attacks):
-    L = ["", "## Table 3: robustness to perturbations of the item features (test)", ""]
+    L = _section("Table 3: robustness to perturbations of the item features (test)", attacks,
+                 "attack")
     if not attacks:
-        return L + ["Not computed (amrlite.attack is not available in this tree)."]
+        return L
     eps_cols = None
     rows = []
     for key, r in attacks["results"].items():
