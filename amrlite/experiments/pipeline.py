@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import AmrliteError
 from .config import make_config
 from .curves import fit_with_curve
