@@ -125,6 +125,11 @@ def cases(*tags, exclude=()):
     return [c for c in CASES if set(tags) <= c.tags and not (set(exclude) & c.tags)]
 
 
+#: the cases by name
+CASE = {c.name: c for c in CASES}
+assert len(CASE) == len(CASES)
+
+
 # ----------------------------------------------------------------------------------------------
 # problems
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from amrlite.kernels import reference as ref
 from amrlite.models import ModelSpec
 from cases import (BACKENDS, BATCH, cases, copy, eals_problem, problem, rank_problem, rel,
                    triples_of)
-from helpers import assert_seed_decides_training, random_dataset
+from helpers import assert_seed_decides_training, random_dataset, random_split
 
 
 def _backend_param(name):
@@ -203,6 +203,26 @@ def test_lambda_zero_is_vbpr_bit_for_bit(case, backend, request):
     for block in prob.params:
         assert np.array_equal(p_amr[block], p_vbpr[block]), block
         assert np.array_equal(a_amr[block], a_vbpr[block]), block
+
+
+def test_sample_epoch_is_valid_and_seeded(backend):
+    """Every training pair once, each negative from the pool and never a positive of its user,
+    many distinct negatives; the same generator state gives the same triples, another other
+    ones."""
+    split, _ = random_split(n_users=25, n_items=40, per_user=10, cold=5, seed=1)
+    indptr, indices = split.train_csr
+    pool = np.flatnonzero(split.warm_items).astype(np.int32)
+    args = (split.train_users, split.train_items, indptr, indices, pool)
+    a, b, c = (tuple(np.asarray(backend.to_host(t)) for t in
+                     backend.sample_epoch(*args, np.random.default_rng(seed)))
+               for seed in (0, 0, 1))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[2], c[2])
+    u, i, j = a
+    pairs = set(zip(split.train_users.tolist(), split.train_items.tolist()))
+    assert sorted(zip(u.tolist(), i.tolist())) == sorted(pairs)
+    assert not any((x, y) in pairs for x, y in zip(u.tolist(), j.tolist()))
+    assert np.isin(j, pool).all() and len(set(j.tolist())) > 15
 
 
 def test_same_seed_same_parameters(backend):
