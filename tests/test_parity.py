@@ -29,6 +29,14 @@ def backend(request):
     return get_backend(request.param)
 
 
+def needs_synchronize(backend, request):
+    """Model.fit calls ``backend.synchronize()`` (amrlite/train.py:265); kernels/cpu.py lacks it
+    in this tree (tests/test_protocol.py reports it): expected to fail until it is there."""
+    if not hasattr(backend, "synchronize"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            f"{backend.__name__} has no synchronize (protocol name; train.py:265 calls it)")))
+
+
 def by_name(case_list):
     return pytest.mark.parametrize("case", case_list, ids=lambda c: c.name)
 
@@ -225,7 +233,8 @@ def test_sample_epoch_is_valid_and_seeded(backend):
     assert np.isin(j, pool).all() and len(set(j.tolist())) > 15
 
 
-def test_same_seed_same_parameters(backend):
+def test_same_seed_same_parameters(backend, request):
+    needs_synchronize(backend, request)
     assert assert_seed_decides_training(backend.NAME).backend_used == backend.NAME
 
 
@@ -278,7 +287,8 @@ def test_eals_epochs_match_reference(case, backend):
 # ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["mf", "amr"])
-def test_model_fit_learns(kind, backend):
+def test_model_fit_learns(kind, backend, request):
+    needs_synchronize(backend, request)
     ds, _ = random_dataset(n_users=60, n_items=80, per_user=12, seed=9)
     m = Model(kind, backend=backend.NAME, epochs=8, lr=0.05, batch_size=64, eval_every=4,
               seed=0).fit(ds, split="rand")
