@@ -85,8 +85,8 @@ BPR = cases("bpr")
 
 @by_name(BPR)
 def test_one_step_matches_reference(case, backend):
-    """batch_gradients (loss, rows, gradients), then adagrad_update with the backend's own
-    gradients, and train_epoch on that one batch: each against the reference."""
+    """batch_gradients (loss, rows, gradients); adagrad_update applying the reference's
+    gradients; train_epoch on that one batch (the two together): each against the reference."""
     prob = problem(case)
     spec, hp, name = prob.spec, prob.hp, backend.NAME
     batch = tuple(a[:BATCH] for a in triples_of(prob, 1))
@@ -108,13 +108,16 @@ def test_one_step_matches_reference(case, backend):
             want, got = want[1], got[1]
         assert_blocks_close({block: want}, {block: got}, tol, case.dtype, "gradient")
 
+    # adagrad_update on its own: the reference's gradients, on the device
     p_ref, a_ref = copy(prob.params), copy(prob.accum)
     ref.adagrad_update(p_ref, a_ref, g_ref, hp.lr)
-    accum = dev(backend, prob.accum)
-    backend.adagrad_update(params, accum, g_be, hp.lr)
-    tol_step = case.tolerance("adagrad", name)
-    assert_blocks_close(p_ref, host(backend, params), tol_step, case.dtype, "adagrad_update param")
-    assert_blocks_close(a_ref, host(backend, accum), tol_step, case.dtype, "adagrad_update accum")
+    params, accum = dev(backend, prob.params), dev(backend, prob.accum)
+    g_dev = {k: tuple(backend.to_device(x) for x in g) if isinstance(g, tuple)
+             else backend.to_device(g) for k, g in g_ref.items()}
+    backend.adagrad_update(params, accum, g_dev, hp.lr)
+    tol_ada = case.tolerance("adagrad", name)
+    assert_blocks_close(p_ref, host(backend, params), tol_ada, case.dtype, "adagrad_update param")
+    assert_blocks_close(a_ref, host(backend, accum), tol_ada, case.dtype, "adagrad_update accum")
 
     params, accum = dev(backend, prob.params), dev(backend, prob.accum)
     l_be = backend.train_epoch(spec, params, accum, feats, dbatch, hp, rng(5, case))
