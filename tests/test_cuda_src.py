@@ -19,7 +19,7 @@ from amrlite.kernels import reference as ref
 from amrlite.models import ModelSpec, init_params
 from amrlite.train import TrainConfig
 from helpers import random_split
-from test_arraylevel import MODELS
+from cases import MODELS
 
 CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to emulate CUDA kernels")
