@@ -369,6 +369,10 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 # against it), so HR@N = 1[rank < N] and NDCG@N = 1[rank < N] / log2(rank + 2). Scores are
 # factorised, score(u, i) = U[u]·V[i] (amrlite.models.factors); U is None for POP.
 
+#: evaluation rows scored at once (bounds the memory of the score block)
+RANK_CHUNK = 1024
+
+
 def _user_rows(U, users, dtype):
     """User factor rows, or a column of ones for user-independent scores (POP)."""
     if U is None:
@@ -376,8 +380,9 @@ def _user_rows(U, users, dtype):
     return U[users]
 
 
-def sampled_ranks(U, V, users, items, negatives, chunk=4096):
+def sampled_ranks(U, V, users, items, negatives):
     """Rank of ``items[r]`` among ``negatives[r]`` for each row r (host int64)."""
+    chunk = RANK_CHUNK
     users, items, negatives = (np.asarray(a) for a in (users, items, negatives))
     out = np.zeros(len(users), dtype=np.int64)
     for start in range(0, len(users), chunk):
@@ -389,10 +394,11 @@ def sampled_ranks(U, V, users, items, negatives, chunk=4096):
     return out
 
 
-def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
+def full_ranks(U, V, users, items, indptr, indices):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row
     ``indices[indptr[u]:indptr[u+1]]``: training items are set to −∞ before counting, and the
     positive itself is not counted (host int64)."""
+    chunk = RANK_CHUNK
     users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
     out = np.zeros(len(users), dtype=np.int64)
     for start in range(0, len(users), chunk):

@@ -51,8 +51,6 @@ def _shape(sig):
 #: (backend, name) whose signature differs from the protocol in this tree (library code is
 #: not this suite's to change: each is reported and expected to fail until it is fixed)
 SIGNATURE_KNOWN = {
-    ("numpy", "sampled_ranks"): "kernels/reference.py:379 adds chunk=4096",
-    ("numpy", "full_ranks"): "kernels/reference.py:392 adds chunk=1024",
     ("numba", "full_ranks"): "kernels/cpu.py:1137 adds chunk=1024",
 }
 #: protocol names a backend module lacks in this tree (numba's eALS pair is left unmarked: the
@@ -220,10 +218,6 @@ def test_modules_import_each_other_without_cycles():
     assert cycle is None, "import cycle: " + _describe(cycle, files)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "amrlite/__init__.py:14 imports .recommender, and amrlite/recommender.py:18 "
-    "(also experiments.py:37, cli.py:15, via `from . import __version__`) imports the package "
-    "back; it works only because __version__ is assigned before those imports"))
 def test_package_init_is_not_imported_back():
     """With the package ``amrlite`` (its __init__) as a node too: no module imports the package
     that imports it."""
