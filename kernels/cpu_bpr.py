@@ -130,6 +130,15 @@ def _group(idx, mark):
     return rows[:m].copy(), ptr, occ
 
 
+@njit(inline="always")
+def _signed(o, B, w):
+    """``(±w_b, b)`` for occurrence ``o`` of the batch's 2B-long item list ``[i; j]``: triple
+    b = o's positive (sign +) when ``o < B``, triple b = o − B's negative (sign −) otherwise."""
+    if o < B:
+        return w[o], o
+    return -w[o - B], o - B
+
+
 @njit(cache=True)
 def _group_batch(t, umark, imark):
     """``(urows, uptr, uocc, irows, iptr, iocc)``: the users of ``t`` grouped, and its items
@@ -213,6 +222,15 @@ def _scores(P, Q, Gu, bb, f, u, i, j, has_q, has_c, has_b, x, s, lossv, ct):
 # 4. the closed-form adversary (docs/closed-form-adversary.md)
 # ----------------------------------------------------------------------------------------------
 
+@njit(inline="always", fastmath=FAST)
+def _block_sum(parts, a, k):
+    """``Σ_c parts[c, a, k]`` over the ``N_BLOCKS`` per-block partial products, in block order."""
+    acc = parts[0, a, k]
+    for c in range(1, parts.shape[0]):
+        acc += parts[c, a, k]
+    return acc
+
+
 @njit(cache=True, parallel=True, boundscheck=False)
 def _rows_dot(A, Bm, out):
     """``out = A Bm`` by blocks of rows of ``A``, one per ``prange`` unit."""
@@ -274,15 +292,11 @@ def _adversary(Gu, Gt, u, s, x, f, urows, uptr, uocc, iptr, iocc, eps, lmd, s_ad
                 GV[k] = zero
                 vk[k] = zero
             for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    sb = s[t]
-                    ub = t
-                    pslot[t] = kk
+                sb, ub = _signed(iocc[o], B, s)
+                if iocc[o] < B:
+                    pslot[ub] = kk
                 else:
-                    sb = -s[t - B]
-                    ub = t - B
-                    nslot[t - B] = kk
+                    nslot[ub] = kk
                 gu = U[uslot[ub]]
                 ug = UG[uslot[ub]]
                 for k in range(Kp):
@@ -320,13 +334,7 @@ def _adversary(Gu, Gt, u, s, x, f, urows, uptr, uocc, iptr, iocc, eps, lmd, s_ad
             for k in range(Kp):
                 mk[k] = zero
             for o in range(iptr[kk], iptr[kk + 1]):
-                t = iocc[o]
-                if t < B:
-                    sb = s_adv[t]
-                    ub = t
-                else:
-                    sb = -s_adv[t - B]
-                    ub = t - B
+                sb, ub = _signed(iocc[o], B, s_adv)
                 gu = U[uslot[ub]]
                 for k in range(Kp):
                     mk[k] += sb * gu[k]
@@ -352,10 +360,7 @@ def _adversary(Gu, Gt, u, s, x, f, urows, uptr, uocc, iptr, iocc, eps, lmd, s_ad
         Mpart[c] = np.dot(Z.T, U[r0:r1])
     for a in range(Kp):
         for k in range(Kp):
-            acc = Mpart[0, a, k]
-            for c in range(1, N_BLOCKS):
-                acc += Mpart[c, a, k]
-            Mt[a, k] = acc
+            Mt[a, k] = _block_sum(Mpart, a, k)
 
 
 @njit(cache=True, boundscheck=False)
@@ -438,15 +443,8 @@ def _item_gradients(blk, t, iptr, iocc, ni, s_id, has_q, has_b, two_beta):
     if has_q or has_b:
         for r in range(ni):
             for o in range(iptr[r], iptr[r + 1]):
-                n = iocc[o]
-                if n < B:
-                    b = n
-                    sg = s_id[b]
-                    it = i[b]
-                else:
-                    b = n - B
-                    sg = -s_id[b]
-                    it = j[b]
+                sg, b = _signed(iocc[o], B, s_id)
+                it = i[b] if iocc[o] < B else j[b]
                 if has_q:
                     gq = gQ[r]
                     pu = P[u[b]]
@@ -483,18 +481,16 @@ def _dense_gradient(Gu, u, s_id, diff, Et, two_re, gEp, gE):
         gEp[c] = np.dot(W.T, diff[b0:b1])
     for k in prange(Kp):
         for t in range(D):
-            acc = gEp[0, k, t]
-            for c in range(1, N_BLOCKS):
-                acc += gEp[c, k, t]
-            gE[k, t] = acc + two_re * Et[k, t]
+            gE[k, t] = _block_sum(gEp, k, t) + two_re * Et[k, t]
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, parallel=True, boundscheck=False)
 def _add_adversarial_dense(Mt, Et, ME, gE):
-    """``gE += M̃ Ẽ``: the adversarial Ẽ-gradient, added last (an exact zero when M̃ = 0)."""
+    """``gE += M̃ Ẽ``: the adversarial Ẽ-gradient, added last, without fastmath (an exact zero
+    when M̃ = 0)."""
     _rows_dot(Mt, Et, ME)
     Kp, D = gE.shape
-    for k in range(Kp):
+    for k in prange(Kp):
         for t in range(D):
             gE[k, t] = gE[k, t] + ME[k, t]
 
@@ -698,9 +694,8 @@ def train_epoch(spec, params, accum, features, triples, hp, rng=None):
     feeds the random adversary only (reference path)."""
     if not _fused(spec, hp):
         return ref.train_epoch(spec, params, accum, features, triples, hp, rng)
-    for name, p in params.items():
-        if name not in accum:
-            accum[name] = np.zeros_like(p)
+    accum = {name: accum[name] if name in accum else np.zeros_like(p)
+             for name, p in params.items()}
     blk, F, n_items = _pack(spec, params, features, params)
     acc = _pack(spec, params, features, accum)[0]
     t = _triples(*triples)

@@ -41,7 +41,12 @@ def _add_item_grads(sign, s, P, Q, u, items, start, m, slots, gQ, two_beta):
 
 @njit(cache=True, fastmath=FAST, boundscheck=False, error_model="numpy")
 def epoch_mf(blk, acc, t, batch, sc):
-    """MF-BPR epoch, same semantics as the generic kernel (gradients summed per unique row in
+    """MF-BPR epoch over the triples ``t`` (:class:`.cpu_common.Triples`) in batches of
+    ``batch``: ``blk``/``acc`` are the parameter and accumulator :class:`.cpu_common.Blocks`
+    (P and Q used), ``sc`` the :class:`.cpu_common.Scalars` (``two_beta, reg, lr, aeps``
+    used). Returns the summed loss.
+
+    Same semantics as the generic kernel (gradients summed per unique row in
     the reference's order, one Adagrad step per touched row per batch) without its general
     grouping: rows get their batch slot through stamp arrays (last batch that saw the row, O(B),
     no sorting, no occurrence lists, nothing allocated per batch), then one pass for the scores,
