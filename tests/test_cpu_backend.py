@@ -11,7 +11,7 @@ import pytest
 
 from amrlite import metrics
 from amrlite.gradcheck import TOLERANCE, check_model, tiny_problem
-from amrlite.kernels import cpu
+from amrlite.kernels import cpu, cpu_ranking
 from amrlite.kernels import reference as ref
 from amrlite.models import ModelSpec, init_params
 from amrlite.train import TrainConfig
@@ -133,6 +133,17 @@ def test_zero_gamma_item_of_tiny_problem_gets_no_perturbation():
 
 @pytest.mark.parametrize("form", ["eq4", "hm"])
 def test_lambda_zero_is_vbpr_bit_for_bit(form):
+    """With λ = 0, AMR trains exactly as VBPR, on any CPU and BLAS kernel, by construction.
+
+    The AMR batch (kernels/cpu_bpr.py ``_batch``) computes every VBPR quantity — scores,
+    ``s``, the content term ``ct = s f``, the row gradients, ``∂Ẽ = (g̃ ⊙ s_id)ᵀ diff + 2β_E Ẽ``,
+    the loss and the regulariser — with the very same compiled functions as VBPR, none of
+    which reads the ``adv`` flag, on the same inputs. The adversary's terms come last, each in a
+    statement of its own outside fastmath: ``s_id = s + s̃``, ``ct += s̃ f̃_adv``,
+    ``∂Ẽ += M̃ Ẽ``, ``L += λ L̃``. λ = 0 makes ``s̃ = λ·(−σ(−x̃)) = 0``, hence ``m̃ = 0`` and
+    ``M̃ = 0``, so each of them adds an exact zero (``x + 0 = x``): nothing a BLAS kernel or
+    the compiler's regrouping does to the shared products can differ between the two models.
+    """
     _, params, features, triples, hp = problem("amr", form, np.float32)
     hp.lmd = 0.0
     p_amr, _, l_amr = _run(cpu, ModelSpec("amr", form), params, features, triples, hp, 2)
@@ -245,7 +256,7 @@ def test_rank_kernels_equal_metrics(dtype):
         metrics.full_ranks(U, V, rows.users, rows.items, indptr, indices))
     Ur, Vr = rng.standard_normal((40, 7)).astype(dtype), rng.standard_normal((90, 7)).astype(dtype)
     np.testing.assert_array_equal(
-        cpu.full_ranks(Ur, Vr, rows.users, rows.items, indptr, indices, chunk=7),
+        cpu_ranking.full_ranks(Ur, Vr, rows.users, rows.items, indptr, indices, chunk=7),
         metrics.full_ranks(Ur, Vr, rows.users, rows.items, indptr, indices))
     pop = rng.integers(0, 5, 90).astype(np.float64)[:, None]
     np.testing.assert_array_equal(
@@ -254,9 +265,18 @@ def test_rank_kernels_equal_metrics(dtype):
 
 
 def test_backend_protocol_names():
-    for name in ("NAME", "xp", "to_device", "to_host", "sample_epoch", "train_epoch",
-                 "train_batch", "batch_gradients", "content_gradient",
-                 "adversarial_perturbation", "adagrad_update"):
+    """The face module provides every protocol name with exactly the protocol's signature."""
+    import inspect
+    from amrlite.kernels import protocol
+    for name in protocol.TRAINING_NAMES + protocol.CHECKING_NAMES:
         assert hasattr(cpu, name), name
+        if name == "NAME":
+            continue
+        surface = (protocol.TrainingBackend if name in protocol.TRAINING_NAMES
+                   else protocol.CheckingBackend)
+        want = list(inspect.signature(getattr(surface, name)).parameters.values())[1:]
+        got = list(inspect.signature(getattr(cpu, name)).parameters.values())
+        assert [(p.name, p.default) for p in got] == [(p.name, p.default) for p in want], name
+    assert not hasattr(cpu, "xp") and not hasattr(cpu, "train_batch")
     from amrlite.kernels import get_backend
     assert get_backend("numba") is cpu and cpu.NAME == "numba"

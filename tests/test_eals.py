@@ -36,17 +36,15 @@ def _brute_objective(P, Q, indptr, indices, w, conf, reg):
 
 def test_numba_matches_reference_float64():
     split, indptr, indices, P, Q, conf, w = _problem()
-    P2, Q2 = P.copy(), Q.copy()
     pred = ref.eals_predictions(P, Q, indptr, indices)
-    pred2 = cpu_eals.eals_predictions(P2, Q2, indptr, indices)
-    np.testing.assert_allclose(pred2, pred, rtol=0, atol=1e-14)
-    csc = cpu_eals.eals_csc(indptr, indices, split.n_items)
+    state = cpu_eals.eals_prepare(P.copy(), Q.copy(), indptr, indices, w, conf)
+    np.testing.assert_allclose(state.pred, pred, rtol=0, atol=1e-14)
     for _ in range(3):
         l1 = ref.eals_epoch(P, Q, pred, indptr, indices, w, conf, 0.1)
-        l2 = cpu_eals.eals_epoch(P2, Q2, pred2, indptr, indices, w, conf, 0.1, csc)
-        np.testing.assert_allclose(P2, P, rtol=1e-11, atol=1e-12)
-        np.testing.assert_allclose(Q2, Q, rtol=1e-11, atol=1e-12)
-        np.testing.assert_allclose(pred2, pred, rtol=1e-11, atol=1e-12)
+        l2 = cpu_eals.eals_epoch(state, 0.1)
+        np.testing.assert_allclose(state.P, P, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(state.Q, Q, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(state.pred, pred, rtol=1e-11, atol=1e-12)
         assert l2 == pytest.approx(l1, rel=1e-11)
     # the cache is what it claims to be
     np.testing.assert_allclose(pred, ref.eals_predictions(P, Q, indptr, indices), atol=1e-12)
