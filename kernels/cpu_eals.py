@@ -112,11 +112,11 @@ def eals_objective(P, Q, pred, indices, w, conf, reg):
 
 
 def eals_prepare(P, Q, indptr, indices, w, conf):
-    """One MF-eALS problem as an :class:`.protocol.EalsState`: ``P``, ``Q`` (float64, updated in
-    place: the caller's arrays when they already are C-contiguous float64), the prediction
+    """One MF-eALS problem as an :class:`.protocol.EalsState`: float64 copies of ``P``, ``Q``
+    (the epochs update these, never the caller's arrays, as on every backend), the prediction
     cache, the CSR arrays, the weights, and ``layout`` = the CSC index of :func:`eals_csc`."""
-    P = np.ascontiguousarray(P, dtype=np.float64)
-    Q = np.ascontiguousarray(Q, dtype=np.float64)
+    P = np.array(P, dtype=np.float64, order="C")
+    Q = np.array(Q, dtype=np.float64, order="C")
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=np.int64)
     w = np.ascontiguousarray(w, dtype=np.float64)
