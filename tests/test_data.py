@@ -104,7 +104,7 @@ def test_fingerprint_changes_with_data(tmp_path):
 
 def test_official_small(tmp_path):
     folder = tmp_path / "amr"
-    write(folder / "pos.txt", "0 1\n0 2\n1 0\n0 1\n")
+    write(folder / "pos.txt", "0 1\n0 2\n1 0\n0 1\n2 0\n")
     write(folder / "neg.txt", "3 0 4\n1 2 4\n2 3 5\n")
     np.save(folder / "f_resnet.npy", np.ones((6, 2), dtype=np.float64) * 4)
     with pytest.warns(UserWarning, match=r"pos.txt: dropped 1 duplicate"):
@@ -112,7 +112,8 @@ def test_official_small(tmp_path):
     assert (ds.n_users, ds.n_items, ds.n_features) == (3, 6, 2)
     assert ds.features.dtype == np.float64 and ds.features.max() == 1.0
     off = ds.split("official")
-    assert off.valid is None and off.n_train == 3
+    assert off.valid is None and off.n_train == 4
+    assert ds.default_split == "official" and ds.split() is off   # neg.txt: the default split
     assert off.test.users.tolist() == [0, 1, 2] and off.test.items.tolist() == [3, 1, 2]
     assert off.test.negatives.tolist() == [[0, 4], [2, 4], [3, 5]]
 
@@ -268,6 +269,15 @@ def split_folder(tmp_path, **files):
     ({"test_negatives.npy": np.array([[1, 2], [3, 0], [0, 5]], np.int64)},
      ["test_negatives.npy: row 2: item 5 is not an item"]),
     ({"test.csv": None}, ["split-s/test.csv: file not found"]),
+    # integrity: a negative that is the row's positive, a training positive, or repeated
+    ({"test_negatives.npy": np.array([[2, 3], [3, 2], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 1: negative item 2 is the row's own positive"]),
+    ({"test_negatives.npy": np.array([[2, 0], [3, 0], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 0: negative item 0 is a training positive of user 0"]),
+    ({"test_negatives.npy": np.array([[2, 3], [3, 3], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 1: item 3 occurs twice among the negatives"]),
+    ({"valid.csv": "user,item\n0,2\n", "valid_negatives.npy": np.array([[2, 3]], np.int32)},
+     ["valid_negatives.npy: row 0: negative item 2 is the row's own positive"]),
 ])
 def test_bad_split_folder(tmp_path, files, pieces):
     ds = split_folder(tmp_path, **files)
@@ -278,7 +288,7 @@ def test_bad_split_folder(tmp_path, files, pieces):
 
 
 def test_split_folder_ok(tmp_path):
-    neg = np.array([[1, 2], [3, 0], [1, 2]], np.int64)
+    neg = np.array([[2, 3], [3, 0], [1, 2]], np.int64)
     ds = split_folder(tmp_path, **{"test_negatives.npy": neg})
     s = ds.split("s")
     assert s.valid is None and s.train_items.tolist() == [0, 1]
