@@ -129,6 +129,9 @@ class Dataset:
     filters: dict = field(default_factory=dict)        # --min-rating / --k-core and their counts
     notes: list = field(default_factory=list)          # facts said at load time (CLI prints them)
     default_split: str = "loo"                         # "official" when neg.txt is present
+    #: the load_dataset() keywords it was read with (not the defaults): a saved model records
+    #: them, so that ``amrlite evaluate MODEL.npz`` reads the same data the same way
+    options: dict = field(default_factory=dict)
     _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     #: ``splitter(dataset, name, *, seed, n_negatives) -> Split`` makes the splits that are not

@@ -242,6 +242,20 @@ def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=N
     the column separator (default: sniffed from the first line).
     Every input problem raises :class:`AmrliteError` naming file, line and field.
     """
+    given = dict(features=features, normalize=normalize, sep=sep, user_col=user_col,
+                 item_col=item_col, rating_col=rating_col, time_col=time_col,
+                 min_rating=min_rating, k_core=k_core, id_order=id_order, items=items,
+                 missing_features=missing_features)
+    defaults = dict(normalize="none", id_order="first", missing_features="error")
+    ds = _load_any(path, features, normalize, sep, name, user_col, item_col, rating_col,
+                   time_col, min_rating, k_core, id_order, items, missing_features)
+    ds.options = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items()
+                  if v is not None and v != defaults.get(k)}
+    return ds
+
+
+def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_col, time_col,
+              min_rating, k_core, id_order, items, missing_features):
     if path is None:
         if features is not None:
             raise AmrliteError("option 'features': needs a data path (the synthetic data set "
