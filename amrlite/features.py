@@ -134,7 +134,7 @@ def check_distinct_ids(ids, path, field, lines=None):
         dup_rows = np.flatnonzero(keys == uniq[k])
         where = lines[dup_rows[1]] if lines is not None else None
         row = "" if lines is not None else f" (rows {dup_rows[0]} and {dup_rows[1]})"
-        raise input_error(path, f"id {uniq[k]!r} occurs twice{row}; every feature row needs its "
+        raise input_error(path, f"id {str(uniq[k])!r} occurs twice{row}; every feature row needs its "
                           "own item id", line=where, field=field)
 
 
@@ -295,7 +295,7 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
     n_miss = int((~hit).sum())
     if n_miss and missing == "error":
         first = want[~hit][0]
-        raise input_error(mod.file, f"no feature row for item {first!r} ({n_miss} of {len(want)} "
+        raise input_error(mod.file, f"no feature row for item {str(first)!r} ({n_miss} of {len(want)} "
                           "items of the interactions have none); add them, or pass "
                           "--missing-features zero to give them a zero content row",
                           field=mod.name)

@@ -70,7 +70,7 @@ def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidate
             f"user {user_label(user_ids, row_users[r])}: only {avail[r]} {label} the user never "
             f"interacted with, but {n_neg} negatives per held-out row were asked for "
             f"({len(np.unique(row_users[short]))} user(s) affected); lower --negatives (at most "
-            f"{int(avail[short].min())} here; 0 = full ranking only)")
+            f"{max(int(avail.min()), 0)} here; 0 = full ranking only)")
     out = np.empty((len(row_users), n_neg), dtype=np.int32)
     chunk = max(1, _KEYS_PER_CHUNK // len(cand))
     for s in range(0, len(row_users), chunk):

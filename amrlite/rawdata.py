@@ -198,7 +198,7 @@ def _float_column(table, role):
     if out is None or not np.isfinite(out).all():
         bad = next(k for k, v in enumerate(vals.tolist())
                    if not _is_number(v) or not np.isfinite(float(v)))
-        raise table.error(bad, role, f"not a number: {vals[bad]!r}")
+        raise table.error(bad, role, f"not a number: {str(vals[bad])!r}")
     return out
 
 
@@ -214,7 +214,7 @@ def _map(raw, codes_kept, uniq_keys, order, what, path):
     if ids.dtype.kind in "iu":
         srt = np.sort(ids)
         if srt[0] == 0 and srt[-1] == len(srt) - 1:      # already 0..n-1: the ids are indices
-            return ids[codes_kept].astype(np.int32), None, None
+            return uniq_keys[codes_kept].astype(np.int32), None, None
         note = (f"{path.name}: the {what} ids are integers but not 0..n-1 contiguous "
                 f"({len(ids)} distinct, {srt[0]}..{srt[-1]}): mapped to indices 0..{len(ids) - 1} "
                 f"in {'first-seen' if order == 'first' else 'sorted'} order, like string ids")
@@ -288,7 +288,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
         ints = as_int_ids(raw)
         if ints is None:
             bad = next(k for k, v in enumerate(raw.tolist()) if as_int_ids(np.asarray([v])) is None)
-            raise table.error(rows[bad], "item", f"item id {raw[bad]!r} is not an integer row "
+            raise table.error(rows[bad], "item", f"item id {str(raw[bad])!r} is not an integer row "
                               f"number of {Path(positional_file).name} (positional: row i = item "
                               "i); give an .npz with ids and features, or --items with the id of "
                               "every feature row")

@@ -352,6 +352,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     rows = getattr(sp, on)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")
+    _check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:
@@ -363,7 +364,6 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
                            f"{model.header.get('n_items')} items; the data has "
                            f"{sp.n_users} × {sp.n_items}")
     _check_same_ids(model, data)
-    _check_same_features(model, data)
     if features is None:
         features = getattr(data, "features", None)
     popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
