@@ -325,17 +325,17 @@ def test_synthetic_default():
     assert time.perf_counter() - t < 1.0
     assert isinstance(ds, Dataset) and ds.synthetic and ds.name == "synthetic"
     assert ds.source == "synthetic" and ds.features.dtype == np.float32
-    assert (ds.n_users, ds.n_items, ds.n_features) == (600, 1000, 64)
+    assert (ds.n_users, ds.n_items, ds.n_features) == (1000, 1000, 64)
     np.testing.assert_allclose(np.linalg.norm(ds.features, axis=1), 1.0, rtol=1e-5)
-    per_user = np.bincount(ds.users, minlength=600)
-    assert per_user.min() >= 15 and per_user.max() <= 40
+    per_user = np.bincount(ds.users, minlength=1000)
+    assert per_user.min() >= 5 and per_user.max() <= 8        # the sparse regime (issue 10)
     s = ds.split("loo")
-    assert s is ds.preset_splits["loo"] and len(s.test) == len(s.valid) == 600
+    assert s is ds.preset_splits["loo"] and len(s.test) == len(s.valid) == 1000
     cold = ds.meta["cold_items"]
     assert len(cold) == 200 and not np.isin(s.train_items, cold).any()
     share = np.isin(s.test.items, cold).mean()
     assert 0.12 < share < 0.28
-    assert s.test.negatives.shape == (600, 99)
+    assert s.test.negatives.shape == (1000, 99)
     seen = set(zip(ds.users.tolist(), ds.items.tolist()))
     assert not any((u, n) in seen for u, row in zip(s.test.users.tolist(), s.test.negatives.tolist())
                    for n in row)
