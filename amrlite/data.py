@@ -198,21 +198,30 @@ def _check_items(table, field, values, n_rows, feat_path):
                           f"has {n_rows} rows")
 
 
-def _check_contiguous(table, field, values, n_known, side):
+def _check_contiguous(table, field, values, n_known, side, present=None, strict=True):
     """Native contract: every index 0..max is a real user/item — it has an interaction, or a row
     in ``side`` (``users.csv``/``items.csv``: rows 0..n_known-1) or the features. A gap is a
     phantom (for items: one that could be drawn as an evaluation negative)."""
-    u = np.unique(values)
+    u = np.unique(values if present is None else present)
     u = u[u >= n_known]
     if not len(u) or u[-1] - n_known + 1 == len(u):
         return
     gap = int(n_known + np.flatnonzero(u != n_known + np.arange(len(u)))[0])
     n_gaps = int(u[-1] - n_known + 1 - len(u))
-    row = int(np.flatnonzero(values == u[-1])[0])
+    at = np.flatnonzero(values == u[-1])
+    row = int(at[0]) if len(at) else int(np.argmax(values))
+    if not strict and n_gaps <= len(u):
+        # the official layout has always allowed gaps (the Pinterest pos.txt has 1,180 items that
+        # occur only in the held-out rows it was published without): a warning, unless most
+        # indices would be phantoms (then an id is surely not an index: sizing by it would fail)
+        warnings.warn(f"{table.path}: {n_gaps} {field} indices below the largest ({u[-1]}) occur "
+                      f"in no file of the folder; they count as {field}s (e.g. as sampled "
+                      "negatives of a generated split)", stacklevel=3)
+        return
     raise table.error(row, field, f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more "
-                      f"below {u[-1]}) has no interaction" + (", no feature row" if field == "item"
-                                                               else "")
-                      + f" and no {side} row: native ids must be 0-based and contiguous (a "
+                      f"below {u[-1]}) has no interaction"
+                      + (", no feature row" if field == "item" and side != "feature" else "")
+                      + f" and no {side} row: these ids must be 0-based and contiguous (a "
                       f"phantom {field} would count as a real one"
                       + (", e.g. as an evaluation negative" if field == "item" else "")
                       + "); give the interactions file itself (--data FILE.csv) to map raw ids")
@@ -331,8 +340,12 @@ def _load_official(folder, features, normalize, name):
     if (folder / "neg.txt").is_file():
         neg = _read_table(folder / "neg.txt", "all", header=False,
                           fallback_names=lambda i: "positive" if i == 0 else f"negative {i}")
+    _check_contiguous(table, "user", users, 0, "users", strict=False)
     n_users = int(users.max()) + 1
     n_items = int(items.max()) + 1
+    if not any(m.ids is None for m in mods):       # no feature rows: every item must occur
+        present = items if neg is None else np.concatenate([items, *neg.cols.values()])
+        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False)
     if neg is not None:
         if len(neg) != n_users:
             raise input_error(neg.path, f"{len(neg)} rows, but pos.txt has {n_users} users "

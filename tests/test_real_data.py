@@ -421,3 +421,21 @@ def test_ml100k_image_features_train_vbpr_and_amr(shared_data, features, tmp_pat
     assert f"{dims}-d features" in r.output and "15 all-zero rows" in r.output
     h = Model.load(tmp_path / "amr.npz").header
     assert ",".join(f["name"] for f in h["features"]) == features
+
+
+def test_official_phantom_ids_are_errors(tmp_path):
+    """The official layout keeps allowing a few gaps (Pinterest has them), with a warning; an id
+    that makes most indices phantoms is an error, not an allocation."""
+    d = tmp_path / "amr"
+    write(d / "pos.txt", "0 1\n0 2\n2 0\n1 3\n1 5\n")
+    with pytest.warns(UserWarning, match=r"pos.txt: 1 item indices below the largest \(5\)"):
+        assert load_dataset(d).n_items == 6
+    write(d / "pos.txt", "0 1\n0 2\n1 0\n2000000000 1\n")
+    with pytest.raises(AmrliteError, match=r"pos.txt:4: field 'user': user 2000000000, but index "
+                                           r"2 \(and 1999999997 more"):
+        load_dataset(d)
+    write(d / "pos.txt", "0 1\n1 9\n")
+    with pytest.raises(AmrliteError, match=r"pos.txt:2: field 'item': item 9, but index 0"):
+        load_dataset(d)
+    np.save(d / "f_img.npy", np.ones((10, 2), np.float32))       # feature rows make them real
+    assert load_dataset(d).n_items == 10
