@@ -12,9 +12,10 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError, input_error
-from amrlite.features import (NORMALIZE_OPTIONS, align_by_id, check_normalize, combine,  # noqa: F401
-                              load_features, load_modalities, normalize_array)
-from amrlite.rawdata import index_interactions, read_id_list, read_raw
+from amrlite.features import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
+from amrlite.features import (align_by_id, check_normalize, combine, load_modalities,
+                              normalize_array)
+from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
 from amrlite.synthetic import make_synthetic
 
 #: the largest id a native or official file may hold: its ids are int32 indices, and arrays are
@@ -25,13 +26,6 @@ INDEX_MAX = 2**31 - 2
 # --------------------------------------------------------------------------------------------
 # Text tables of integer ids
 # --------------------------------------------------------------------------------------------
-
-def _sniff_sep(line):
-    for sep in ("\t", ",", ";"):
-        if sep in line:
-            return sep
-    return None   # runs of blanks
-
 
 def _fields(line, sep):
     return [f.strip() for f in (line.split(sep) if sep is not None else line.split())]

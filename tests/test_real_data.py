@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import amrlite
 from amrlite import Model, evaluate, load_dataset
 from amrlite.cli import cli
 from amrlite.errors import AmrliteError
