@@ -87,6 +87,9 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "file not found" if not path.exists() else "not a file")
+    given = {"user": user_col, "item": item_col, "rating": rating_col, "time": time_col}
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path, given)
     if sep is None:
         with open(path, encoding="utf-8", errors="replace") as fh:
             first = next((ln for ln in fh if ln.strip()), None)
@@ -101,7 +104,6 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
         raise input_error(path, "file is empty (no data rows)")
     first_no, head = first
     head = [head[0].lstrip("\ufeff"), *head[1:]]
-    given = {"user": user_col, "item": item_col, "rating": rating_col, "time": time_col}
     named = any(v is not None and not str(v).isdigit() for v in given.values())
     has_header = named or not all(_is_number(f) for f in head)
     n_cols = len(head)
@@ -159,6 +161,51 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     return RawTable(path=path, columns={r: np.asarray(v) for r, v in cols.items()},
                     lines=np.asarray(lines, dtype=np.int64), header=head if has_header else None,
                     names=names, notes=notes)
+
+
+def _read_parquet(path, given):
+    """The same columns from a Parquet file (needs the optional ``pyarrow``); "lines" are the
+    1-based row numbers."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise input_error(path, "reading Parquet needs pyarrow: pip install 'amrlite[parquet]' "
+                          "(or save the table as CSV)") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise input_error(path, f"cannot read as Parquet ({exc})") from None
+    head = list(table.column_names)
+    lowered = [h.lower() for h in head]
+    idx = {}
+    for role, spec in given.items():
+        if spec is not None:
+            s = str(spec).strip()
+            k = int(s) - 1 if s.isdigit() else lowered.index(s.lower()) \
+                if s.lower() in lowered else None
+            if k is None or not 0 <= k < len(head):
+                raise input_error(path, f"no column {s!r} ({', '.join(head)})", field=f"{role}-col")
+            idx[role] = k
+        else:
+            k = next((lowered.index(c) for c in _KNOWN[role] if c in lowered), None)
+            if k is not None:
+                idx[role] = k
+    for role in ("user", "item"):
+        if role not in idx:
+            raise input_error(path, f"no {role} column among {', '.join(head)}; name it with "
+                              f"--{role}-col", field=role)
+    if not table.num_rows:
+        raise input_error(path, "no data rows")
+    cols, names = {}, {}
+    for role, k in idx.items():
+        vals = table.column(k).to_pylist()
+        if any(v is None for v in vals):
+            r = next(i for i, v in enumerate(vals) if v is None)
+            raise input_error(path, "missing value", line=r + 1, field=head[k])
+        cols[role] = np.asarray([str(v) for v in vals])
+        names[role] = head[k]
+    return RawTable(path=path, columns=cols, lines=np.arange(1, table.num_rows + 1),
+                    header=head, names=names)
 
 
 def _chain(first, rest):

@@ -438,3 +438,17 @@ def test_official_phantom_ids_are_errors(tmp_path):
         load_dataset(d)
     np.save(d / "f_img.npy", np.ones((10, 2), np.float32))       # feature rows make them real
     assert load_dataset(d).n_items == 10
+
+
+def test_parquet_interactions(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"reviewerID": ["A1", "A1", "A2", "A2"],
+                             "asin": ["x", "y", "y", "z"], "overall": [5.0, 3.0, 4.0, 5.0]}),
+                   tmp_path / "r.parquet")
+    ds = load_dataset(tmp_path / "r.parquet", min_rating=4)
+    assert ds.user_ids.tolist() == ["A1", "A2"] and ds.item_ids.tolist() == ["x", "y", "z"]
+    assert ds.n_interactions == 3
+    pq.write_table(pa.table({"a": [1], "b": [2]}), tmp_path / "q.parquet")
+    with pytest.raises(AmrliteError, match=r"q.parquet: field 'user': no user column among a, b"):
+        load_dataset(tmp_path / "q.parquet")
