@@ -452,3 +452,108 @@ def test_parquet_interactions(tmp_path):
     pq.write_table(pa.table({"a": [1], "b": [2]}), tmp_path / "q.parquet")
     with pytest.raises(AmrliteError, match=r"q.parquet: field 'user': no user column among a, b"):
         load_dataset(tmp_path / "q.parquet")
+
+
+def _raw_case(tmp_path, case):
+    """Files for one bad raw-data case: returns load_dataset keyword arguments."""
+    f = tmp_path / "s.csv"
+    ok = "user,item\nu1,a\nu1,b\nu2,b\n"
+    npz = tmp_path / "f.npz"
+    if case == "one column":
+        write(f, "user\nu1\n")
+    elif case == "same column":
+        write(f, ok)
+        return dict(path=f, user_col="user", item_col="user")
+    elif case == "column number":
+        write(f, ok)
+        return dict(path=f, user_col="7")
+    elif case == "field count":
+        write(f, "user,item\nu1,a\nu2\n")
+    elif case == "empty id":
+        write(f, "user,item\nu1,a\n,b\n")
+    elif case == "negative positional id":
+        write(f, "user,item\n0,1\n1,-1\n")
+        np.save(tmp_path / "g.npy", np.ones((3, 2), np.float32))
+        return dict(path=f, features=tmp_path / "g.npy")
+    elif case == "positional id beyond rows":
+        write(f, "user,item\n0,1\n1,9\n")
+        np.save(tmp_path / "g.npy", np.ones((3, 2), np.float32))
+        return dict(path=f, features=tmp_path / "g.npy")
+    elif case == "npz without ids":
+        write(f, ok)
+        np.savez(npz, features=np.ones((2, 2), np.float32))
+    elif case == "npz ids not 1-D":
+        write(f, ok)
+        np.savez(npz, ids=np.ones((2, 2), np.float32), features=np.ones((2, 2), np.float32))
+    elif case == "npz ids vs rows":
+        write(f, ok)
+        np.savez(npz, ids=np.array(["a"]), features=np.ones((2, 2), np.float32))
+    elif case == "npz duplicate ids":
+        write(f, ok)
+        np.savez(npz, ids=np.array(["a", "a"]), features=np.ones((2, 2), np.float32))
+    elif case == "items file rows":
+        write(f, ok)
+        write(tmp_path / "items.csv", "item\na\n")
+        np.save(tmp_path / "g.npy", np.ones((2, 2), np.float32))
+        return dict(path=f, features=tmp_path / "g.npy", items=tmp_path / "items.csv")
+    elif case == "items without features":
+        write(f, ok)
+        write(tmp_path / "items.csv", "item\na\nb\n")
+        return dict(path=f, items=tmp_path / "items.csv")
+    elif case == "mixed alignment":
+        write(f, "user,item\n0,0\n1,1\n")
+        np.savez(npz, ids=np.array([0, 1]), features=np.ones((2, 2), np.float32))
+        np.save(tmp_path / "g.npy", np.ones((2, 2), np.float32))
+        return dict(path=f, features=f"{npz},{tmp_path / 'g.npy'}")
+    elif case == "modality name without folder":
+        write(f, ok)
+        return dict(path=f, features="image")
+    elif case == "modality twice":
+        write(f, ok)
+        np.savez(npz, ids=np.array(["a", "b"]), features=np.ones((2, 2), np.float32))
+        return dict(path=f, features=f"{npz},{npz}")
+    elif case == "rows differ":
+        write(f, "user,item\n0,0\n1,1\n")
+        np.save(tmp_path / "g.npy", np.ones((2, 2), np.float32))
+        np.save(tmp_path / "h.npy", np.ones((3, 2), np.float32))
+        return dict(path=f, features=f"{tmp_path / 'g.npy'},{tmp_path / 'h.npy'}")
+    elif case == "raw option on a folder":
+        write(tmp_path / "ds" / "interactions.csv", "user,item\n0,0\n")
+        return dict(path=tmp_path / "ds", k_core=2)
+    elif case == "bad id order":
+        write(f, ok)
+        return dict(path=f, id_order="random")
+    if case.startswith("npz"):
+        return dict(path=f, features=npz)
+    return dict(path=f)
+
+
+@pytest.mark.parametrize("case,pieces", [
+    ("one column", ["s.csv:1:", "expected at least 2 columns"]),
+    ("same column", ["user and item are the same column"]),
+    ("column number", ["field 'user-col': column 7 does not exist (2 columns)"]),
+    ("field count", ["s.csv:3:", "expected 2 columns (user,item), found 1"]),
+    ("empty id", ["s.csv:3: field 'user': empty id"]),
+    ("negative positional id", ["s.csv:3: field 'item': negative id -1"]),
+    ("positional id beyond rows", ["s.csv:3: field 'item': item 9 but g.npy has 3 rows"]),
+    ("npz without ids", ["f.npz: an .npz features file needs arrays 'ids' and 'features'"]),
+    ("npz ids not 1-D", ["f.npz: field 'ids': 'ids' must be a 1-D integer or string array"]),
+    ("npz ids vs rows", ["f.npz: field 'ids': 1 ids but 2 feature rows"]),
+    ("npz duplicate ids", ["f.npz: field 'ids': id 'a' occurs twice (rows 0 and 1)"]),
+    ("items file rows", ["g.npy: 2 feature rows but the items file lists 1 item ids"]),
+    ("items without features", ["option 'items'", "needs --features"]),
+    ("mixed alignment", ["g.npy: positional", "give --items"]),
+    ("modality name without folder", ["'image' is a modality name, which needs a dataset folder"]),
+    ("modality twice", ["modality 'f' is given twice"]),
+    ("rows differ", ["h.npy: 3 rows but g.npy has 2"]),
+    ("raw option on a folder", ["option 'k_core': applies to an interactions file with raw ids"]),
+    ("bad id order", ["option 'id_order': must be first or sorted"]),
+])
+def test_bad_raw_data_is_one_line(tmp_path, case, pieces):
+    kw = _raw_case(tmp_path, case)
+    with pytest.raises(AmrliteError) as err:
+        load_dataset(kw.pop("path"), **kw)
+    msg = str(err.value)
+    assert "\n" not in msg
+    for p in pieces:
+        assert p in msg, msg
