@@ -283,17 +283,20 @@ def _check_same_ids(model, data):
 
 
 def _check_same_features(model, data):
-    """A model trained on some modalities refuses data with others (compared by file and dim)."""
+    """A model trained on some modalities refuses data with others (compared by file, dim and
+    normalisation: E was fitted to those features at that scale)."""
     mine = model.header.get("features")
     theirs = getattr(data, "feature_info", None)
     if not mine or not theirs or not model.spec.has_content:
         return
-    key = lambda info: [(m["file"], m["dim"]) for m in info]   # noqa: E731
+    key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
+                        for m in info]
     if key(mine) != key(theirs):
-        show = lambda info: "+".join(f"{m['name']} ({m['file']}, {m['dim']}-d)"  # noqa: E731
-                                     for m in info)
+        show = lambda info: "+".join(  # noqa: E731
+            f"{m['name']} ({m['file']}, {m['dim']}-d, normalize {m.get('normalize', 'none')})"
+            for m in info)
         raise AmrliteError(f"the model was trained on features {show(mine)}; the data has "
-                           f"{show(theirs)} (choose them with --features)")
+                           f"{show(theirs)} (choose them with --features and --normalize)")
 
 
 # ---------------------------------------------------------------------- the pre-training chain

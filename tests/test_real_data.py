@@ -377,7 +377,8 @@ def test_model_trained_on_image_refuses_text(modal, tmp_path):
     assert [(f["name"], f["dim"]) for f in h["features"]] == [("image", 6)]
     assert run("evaluate", m).exit_code == 0          # the model's modalities by default
     one_line_error(run("evaluate", m, "--features", "text"),
-                   "trained on features image (features-image.npy, 6-d)", "text")
+                   "trained on features image (features-image.npy, 6-d, normalize l2)", "text")
+    one_line_error(run("evaluate", m, "--normalize", "none"), "normalize none")
 
 
 # ---------------------------------------------------------------- strict JSON
