@@ -28,6 +28,16 @@ from amrlite.errors import AmrliteError
 from amrlite.negatives import sample_negatives
 
 
+def _top(keys, k):
+    """Per row, the column indices of the ``k`` largest keys, largest first (what a full stable
+    argsort of ``-keys`` gives in its first ``k`` columns; the keys are continuous, so no ties)."""
+    k = min(k, keys.shape[1])
+    part = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < keys.shape[1] else \
+        np.broadcast_to(np.arange(keys.shape[1]), keys.shape).copy()
+    sub = np.take_along_axis(-keys, part, axis=1)
+    return np.take_along_axis(part, np.argsort(sub, axis=1, kind="stable"), axis=1)
+
+
 def make_synthetic(n_users=1000, n_items=1000, n_features=64, n_latent=8, seed=0, cold_share=0.2,
                    *, min_per_user=5, max_per_user=8, tau=2.0, pop_scale=0.5, noise=1.0,
                    n_negatives=99) -> Dataset:
@@ -66,15 +76,15 @@ def make_synthetic(n_users=1000, n_items=1000, n_features=64, n_latent=8, seed=0
 
     # warm interactions: each user's k_u best warm keys
     warm_keys = np.where(is_cold[None, :], -np.inf, keys)
-    order = np.argsort(-warm_keys, axis=1, kind="stable")
-    rank_mask = np.arange(n_items)[None, :] < (k - cold_test - cold_valid)[:, None]
+    order = _top(warm_keys, max_per_user)
+    rank_mask = np.arange(order.shape[1])[None, :] < (k - cold_test - cold_valid)[:, None]
     wu, wr = np.nonzero(rank_mask)
     wi = order[wu, wr]
     # cold interactions: the best cold keys (a draw among cold items) for the users that get one
     cu = np.array([], dtype=np.int64)
     ci = np.array([], dtype=np.int64)
     if n_cold:
-        corder = cold[np.argsort(-keys[:, cold], axis=1, kind="stable")]
+        corder = cold[_top(keys[:, cold], 2)]
         n_c = cold_test.astype(int) + cold_valid.astype(int)
         cu, cr = np.nonzero(np.arange(2)[None, :] < n_c[:, None])
         ci = corder[cu, cr]
