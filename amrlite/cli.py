@@ -105,7 +105,7 @@ def backend_option(f):
 def _load(data, split=None, *, sparse=None, negatives=99, **opts):
     """Load the data set and its split, saying what was read (stderr)."""
     from .data import load_dataset
-    from .features import describe
+    from .modalities import describe
     opts["items"] = opts.pop("items_path", None)
     ds = load_dataset(data, **opts)
     if ds.synthetic:

@@ -12,8 +12,8 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError, input_error
-from amrlite.features import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
-from amrlite.features import (align_by_id, check_normalize, combine, load_modalities,
+from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
+from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               normalize_array)
 from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
 from amrlite.synthetic import make_synthetic

@@ -398,7 +398,7 @@ def _read_id_column(path, column=None):
         lines.append(n)
     if not vals:
         raise input_error(path, "no data rows after the header", line=no)
-    from amrlite.features import check_distinct_ids
+    from amrlite.modalities import check_distinct_ids
     arr = np.asarray(vals)
     check_distinct_ids(arr, path, head[k] if has_header else None, lines=lines)
     return arr
