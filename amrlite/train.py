@@ -8,7 +8,6 @@ the same loop drives NumPy, Numba and CuPy without knowing which.
 """
 from __future__ import annotations
 
-
 import math
 import sys
 import time
