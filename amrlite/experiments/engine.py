@@ -154,7 +154,15 @@ def _run_local(fn, jobs, processes, progress, on_result, log):
 
     if n_proc == 1:
         for job in jobs:
-            finish(job, _call(fn, job))
+            try:
+                res = _call(fn, job)
+            except Exception as exc:             # noqa: BLE001 - reported, then raised
+                failures.append((job["name"], "".join(traceback.format_exception(exc))))
+                bar.update(False)
+                continue
+            finish(job, res)
+        if failures:
+            raise TaskFailed(failures, len(jobs))
         return done
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
