@@ -42,10 +42,9 @@ MAX_RETRIES = 3
 
 
 @contextmanager
-def single_threaded_children():
-    """Spawned workers (and a Ray cluster started here) inherit :data:`THREAD_ENV`."""
-    saved = {n: os.environ.get(n) for n in THREAD_ENV}
-    os.environ.update(THREAD_ENV)
+def _env(**values):
+    saved = {n: os.environ.get(n) for n in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -54,6 +53,11 @@ def single_threaded_children():
                 os.environ.pop(n, None)
             else:
                 os.environ[n] = v
+
+
+def single_threaded_children():
+    """Spawned workers (and a Ray cluster started here) inherit :data:`THREAD_ENV`."""
+    return _env(**THREAD_ENV)
 
 
 class TaskFailed(AmrliteError):
@@ -204,7 +208,10 @@ def ray_cluster(address=None, processes=None):
     if address:
         ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
     else:
-        with single_threaded_children():
+        # Ray runs its workers at nice 15 by default (to keep its daemons responsive); on a
+        # machine shared with other processes that starves the tasks (3-10x slower here),
+        # so a cluster started here runs them at the priority of the local engine's workers
+        with single_threaded_children(), _env(RAY_worker_niceness="0"):
             ray.init(num_cpus=int(processes or (os.cpu_count() or 1)),
                      object_store_memory=256 * 2 ** 20, **kw)
     try:
