@@ -505,10 +505,12 @@ def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list,
                f"{len(res['skipped'])} setting(s) reused from {out_dir}")
     if not no_plots:
         from . import plots
+        from .experiments.figures import sweep_errorbars
         for axis, values, fig in (("eps", eps_values, 6), ("lmd", lmd_values, 7)):
             if len(set(values)) > 1:
-                path = plots.sweep_grid_plot(res["runs"], axis,
-                                             Path(out_dir) / f"fig{fig}_sweep_{axis}.png")
+                path = Path(out_dir) / f"fig{fig}_sweep_{axis}.png"
+                path = (sweep_errorbars(list(res["aggregate"].values()), axis, path)
+                        if seeds > 1 else plots.sweep_grid_plot(res["runs"], axis, path))
                 click.echo(f"figure: {path}")
 
 

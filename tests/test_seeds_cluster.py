@@ -208,3 +208,36 @@ def test_ray_sweep_equals_local_survives_a_killed_worker_and_resumes(
     assert calls == [] and all(len(p["skipped"]) == 3 for p in again["per_seed"])
     assert [f.stat().st_mtime_ns for f in files] == mtimes and len(files) == 6
     _same(local, again)
+
+
+def test_cli_sweep_with_seeds(tmp_path):
+    from click.testing import CliRunner
+    from amrlite.cli import cli
+    from amrlite.experiments.store import load_data
+    init = tmp_path / "vbpr.npz"
+    Model("vbpr", backend="numpy", dim=8, epochs=1).fit(load_data(None), split="loo").save(init)
+    args = ["sweep", "--init", str(init), "--eps", "0.1,1", "--epochs", "1", "--seed", "3",
+            "--processes", "1", "--backend", "numpy", "-q", "--out", str(tmp_path / "sw"),
+            "--seeds", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "mean ± 95% CI over 2 seeds" in result.output and " ± " in result.output
+    s1 = ex.config.seed_for(3, 1)
+    assert len(list((tmp_path / "sw" / f"seed{s1}").glob("amr-*.json"))) == 2
+    saved = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert saved["seeds"] == [3, s1] and set(saved["aggregate"]) == {"amr-eps0.1-lmd1",
+                                                                    "amr-eps1-lmd1"}
+    assert (tmp_path / "sw" / "fig6_sweep_eps.png").stat().st_size > 5000
+    bad = CliRunner().invoke(cli, args[:-1] + ["0"])
+    assert bad.exit_code != 0 and "--seeds" in bad.output
+
+
+def test_multi_seed_pipeline_is_the_same_on_ray(tiny, tmp_path, ray_cluster):
+    over = ex.deep_merge(TINY, {"sweep": {"processes": 2}})
+    runs = {e: ex.run_experiment(tiny, "loo", tmp_path / e, quick=True, backend="numpy",
+                                 overrides=over, progress=False, plots=False, seeds=2,
+                                 engine=e)
+            for e in ("local", "ray")}
+    a, b = runs["local"]["multi"], runs["ray"]["multi"]
+    assert a["sweeps"] == b["sweeps"] and a["models"] == b["models"]
+    assert runs["ray"]["engine"] == "ray"

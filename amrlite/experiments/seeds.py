@@ -97,11 +97,13 @@ def per_user_gains(model, ds, sp, on="test"):
     """Per-user HR@10 and NDCG@10 on ``on`` rows (users ascending), as lists."""
     from ..metrics import per_row_gains
     from ..recommender import evaluate_with_ranks
-    from ..significance import _per_user
     rows = getattr(sp, on)
     hr, ndcg = per_row_gains(np.asarray(evaluate_with_ranks(model, ds, sp, on=on)["ranks"]), 10)
-    return {"HR@10": _per_user(rows.users, hr).tolist(),
-            "NDCG@10": _per_user(rows.users, ndcg).tolist()}
+    # per-user means without amrlite.significance (optional in the pipeline)
+    _, inv = np.unique(rows.users, return_inverse=True)
+    count = np.bincount(inv)
+    return {m: (np.bincount(inv, weights=g) / count).tolist()
+            for m, g in (("HR@10", hr), ("NDCG@10", ndcg))}
 
 
 def _compare(a_means, b_means, a_users, b_users):

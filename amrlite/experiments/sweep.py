@@ -129,6 +129,8 @@ def run_plans(plans, *, engine="local", address=None, processes=None, progress=T
     unique = {}
     for plan in plans:
         for job in plan["jobs"]:
+            if job["json"] in unique:           # run by an earlier plan: reused here
+                plan["skipped"].append(job["name"])
             unique.setdefault(job["json"], job)
     results = {}
 
