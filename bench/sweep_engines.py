@@ -3,7 +3,7 @@ overhead.
 
     python bench/sweep_engines.py [--data ../shared/data/ml100k --split sparse3] [--tasks 12]
                                   [--epochs 40] [--backend numpy] [--workers 2]
-                                  [--out bench/results/sweep_engines.json]
+                                  [--rounds 2] [--out bench/results/sweep_engines.json]
 
 Both engines run the same batch of AMR sweep tasks (``--tasks`` settings of ε, one seed,
 ``--epochs`` epochs each, from one VBPR checkpoint) with ``--workers`` worker processes / CPUs,
@@ -11,13 +11,17 @@ into fresh output folders (nothing reused). Reported per engine: wall time, task
 the sum of in-task seconds (fit + evaluation, measured inside the task), and the overhead per
 task = (wall × workers − Σ in-task seconds) / tasks, i.e. the worker-seconds per task not
 spent on the task's own work (process start, imports, shipping data and checkpoint, result
-return, scheduling). Ray's cluster start is timed separately and not part of its throughput;
-a no-op task round trip (100 tasks) gives the engine's bare per-task cost.
+return, scheduling). The engines alternate for ``--rounds`` rounds (local, ray, local, ray, …)
+so that a change in the machine's load (it is shared) hits both; the ratio is that of the
+total throughputs. Ray's cluster start is timed separately and not part of its throughput;
+a no-op task round trip (100 tasks) gives the engine's bare per-task cost. The load average
+before and after is recorded.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -56,6 +60,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--backend", default="numpy")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "sweep_engines.json"))
     args = ap.parse_args(argv)
     from amrlite.experiments.engine import ray_cluster, run_tasks
@@ -68,27 +73,42 @@ def main(argv=None):
         tmp = Path(tmp)
         init = tmp / "vbpr.npz"
         Model("vbpr", backend=args.backend, epochs=5).fit(ds, split=sp).save(init)
-        rows = [_run("local", ds, sp.name, init, eps, args, tmp / "local")]
+        rows = []
+        load0 = os.getloadavg()
         t0 = time.perf_counter()
         with ray_cluster(processes=args.workers):
             start = time.perf_counter() - t0
-            rows.append(_run("ray", ds, sp.name, init, eps, args, tmp / "ray"))
+            for k in range(args.rounds):
+                for engine in ("local", "ray"):
+                    rows.append(dict(_run(engine, ds, sp.name, init, eps, args,
+                                          tmp / f"{engine}{k}"), round=k))
             jobs = [{"name": f"noop{k}", "data": None, "init": None} for k in range(100)]
             t1 = time.perf_counter()
             run_tasks(_noop, jobs, engine="ray", progress=False)
             noop = (time.perf_counter() - t1) / len(jobs)
-    same = rows[0]["test_HR@10"] == rows[1]["test_HR@10"]
+        load1 = os.getloadavg()
+    total = {e: sum(r["tasks"] for r in rows if r["engine"] == e) * 60
+             / sum(r["wall_s"] for r in rows if r["engine"] == e) for e in ("local", "ray")}
+    overhead = {e: sum(r["overhead_per_task_s"] for r in rows if r["engine"] == e) / args.rounds
+                for e in ("local", "ray")}
+    same = all(r["test_HR@10"] == rows[0]["test_HR@10"] for r in rows)
     out = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
            "data": args.data or "synthetic", "split": sp.name, "epochs": args.epochs,
            "backend": args.backend, "workers": args.workers, "rows": rows,
-           "ray_over_local_throughput": round(rows[1]["tasks_per_min"] / rows[0]["tasks_per_min"], 3),
+           "rounds": args.rounds, "tasks_per_min": {e: round(v, 2) for e, v in total.items()},
+           "overhead_per_task_s": {e: round(v, 3) for e, v in overhead.items()},
+           "ray_over_local_throughput": round(total["ray"] / total["local"], 3),
+           "loadavg_before": load0, "loadavg_after": load1,
            "ray_cluster_start_s": round(start, 2), "ray_noop_task_s": round(noop, 4),
            "same_results": same}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for r in rows:
-        print(f"{r['engine']:<6} {r['tasks']} tasks in {r['wall_s']:.1f}s: {r['tasks_per_min']:.1f} "
+        print(f"round {r['round']} {r['engine']:<6} {r['tasks']} tasks in {r['wall_s']:.1f}s: {r['tasks_per_min']:.1f} "
               f"tasks/min, overhead {r['overhead_per_task_s']:.2f} worker-s/task")
+    print(f"total: local {total['local']:.2f}, ray {total['ray']:.2f} tasks/min; overhead "
+          f"local {overhead['local']:.2f}, ray {overhead['ray']:.2f} worker-s/task; load "
+          f"{load0[0]:.1f} -> {load1[0]:.1f}")
     print(f"ray/local throughput {out['ray_over_local_throughput']:.2f}; Ray start "
           f"{start:.1f}s (not counted); no-op Ray task {1000 * noop:.1f} ms; same results: {same}")
     return out

@@ -193,9 +193,8 @@ def test_ray_sweep_equals_local_survives_a_killed_worker_and_resumes(
                     **SWEEP)
     monkeypatch.setattr(sweep_mod, "_store_result", store)
     assert killed and all(len(p["runs"]) == 3 for p in hurt["per_seed"])
-    before = {r["pid"] for p in on_ray["per_seed"] for r in p["runs"]}
-    after = {r["pid"] for p in hurt["per_seed"] for r in p["runs"]}
-    assert after - before, "no replacement worker ran a task after the kill"
+    with pytest.raises(ProcessLookupError):         # it did die (Ray reaps its workers)
+        os.kill(killed[0], 0)
     _same(local, hurt)
 
     # a rerun does no work: every setting of every seed is found in the store
