@@ -148,43 +148,45 @@ def _run_local(fn, jobs, processes, progress, on_result, log):
     n_proc = max(1, min(int(processes or (os.cpu_count() or 1)), len(jobs)))
     bar = _Progress(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
                     progress, log)
-    done, failures = [], []
-
-    def finish(job, res):
-        if on_result is not None:
-            on_result(job, res)
-        done.append(res)
-        bar.update(True)
-
+    out = _Collector(bar, on_result)
     if n_proc == 1:
         for job in jobs:
-            try:
-                res = _call(fn, job)
-            except Exception as exc:             # noqa: BLE001 - reported, then raised
-                failures.append((job["name"], "".join(traceback.format_exception(exc))))
-                bar.update(False)
-                continue
-            finish(job, res)
-        if failures:
-            raise TaskFailed(failures, len(jobs))
-        return done
+            out.take(job, lambda: _call(fn, job))
+        return out.result(len(jobs))
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     with single_threaded_children(), ProcessPoolExecutor(
             max_workers=n_proc, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_call, fn, job): job for job in jobs}
         for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:             # noqa: BLE001 - reported, then raised
-                failures.append((job["name"], "".join(traceback.format_exception(exc))))
-                bar.update(False)
-                continue
-            finish(job, res)
-    if failures:
-        raise TaskFailed(failures, len(jobs))
-    return done
+            out.take(futures[fut], fut.result)
+    return out.result(len(jobs))
+
+
+class _Collector:
+    """The results as they arrive: passed to ``on_result`` and counted; a task that raised is
+    recorded (the others go on) and :meth:`result` raises :class:`TaskFailed` at the end."""
+
+    def __init__(self, bar, on_result):
+        self.bar, self.on_result = bar, on_result
+        self.done, self.failures = [], []
+
+    def take(self, job, get):
+        try:
+            res = get()
+        except Exception as exc:                 # noqa: BLE001 - reported, then raised
+            self.failures.append((job["name"], "".join(traceback.format_exception(exc))))
+            self.bar.update(False)
+            return
+        if self.on_result is not None:
+            self.on_result(job, res)
+        self.done.append(res)
+        self.bar.update(True)
+
+    def result(self, n_total):
+        if self.failures:
+            raise TaskFailed(self.failures, n_total)
+        return self.done
 
 
 # ---------------------------------------------------------------------------- ray
@@ -266,21 +268,9 @@ def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
             pending[ref] = job
         bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
                         progress, log)
-        done, failures = [], []
+        out = _Collector(bar, on_result)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                job = pending.pop(ref)
-                try:
-                    res = ray.get(ref)
-                except Exception as exc:         # noqa: BLE001 - reported, then raised
-                    failures.append((job["name"], f"{type(exc).__name__}: {exc}"))
-                    bar.update(False)
-                    continue
-                if on_result is not None:
-                    on_result(job, res)
-                done.append(res)
-                bar.update(True)
-    if failures:
-        raise TaskFailed(failures, len(jobs))
-    return done
+                out.take(pending.pop(ref), lambda: ray.get(ref))
+    return out.result(len(jobs))

@@ -262,6 +262,15 @@ def _figures(figures):
     return L + ([] if figures else ["None."])
 
 
+def _closing(summary):
+    """Figures, timings and the configuration: the end of every report."""
+    return (_figures(summary.get("figures", {}))
+            + ["", "## Timings (seconds)", "",
+               ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
+            + ["", "## Configuration", "", "```json",
+               json.dumps(_jsonable(summary["config"]), indent=1), "```", ""])
+
+
 def make_report(summary, attacks=None, rank_change=None):
     """The Markdown report of a :func:`~amrlite.experiments.run_experiment` run.
 
@@ -292,12 +301,7 @@ def make_report(summary, attacks=None, rank_change=None):
     L += _table3(res, attacks)
     L += _rank_change(res, rank_change)
     L += _sweeps(summary)
-    L += _figures(summary.get("figures", {}))
-    L += ["", "## Timings (seconds)", "",
-          ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
-    L += ["", "## Configuration", "", "```json", json.dumps(_jsonable(summary["config"]),
-                                                           indent=1), "```", ""]
-    return "\n".join(L)
+    return "\n".join(L + _closing(summary))
 
 
 # ---------------------------------------------------------------------------- several seeds
@@ -457,9 +461,4 @@ def make_seeds_report(summary):
     L += _seeds_table2(multi)
     L += _seeds_table3(multi)
     L += _seeds_sweeps(multi, summary["config"])
-    L += _figures(summary.get("figures", {}))
-    L += ["", "## Timings (seconds)", "",
-          ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
-    L += ["", "## Configuration", "", "```json", json.dumps(_jsonable(summary["config"]),
-                                                           indent=1), "```", ""]
-    return "\n".join(L)
+    return "\n".join(L + _closing(summary))
