@@ -448,7 +448,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     if seeds > 1:
         for ctx in ctxs:
             timed("per_user", lambda: stage_per_user(ctx))
-    if plots:
+    if plots and seeds == 1:           # several seeds: the figures with intervals, below
         timed("figures", lambda: stage_figures(ctxs[0]))
     ctx = ctxs[0]
     summary = {"version": __version__, "data": data_info, "config": cfg, "backend": backend,
