@@ -506,6 +506,20 @@ def compare(model_a, model_b, on, full_ranking, metrics_out, **kw):
         _write_json(metrics_out, res)
 
 # ---------------------------------------------------------------------------- sweep
+def seeds_engine_options(f):
+    """``--seeds``, ``--engine`` and ``--address`` of ``sweep`` and ``experiment``."""
+    f = click.option("--address", default=None, metavar="ADDRESS",
+                     help="--engine ray: the cluster to join (auto, HOST:6379, "
+                          "ray://HOST:10001); default: a local cluster started here.")(f)
+    f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help="Where the sweep tasks run: local processes, or Ray (pip install "
+                          "-e '.[cluster]').")(f)
+    return click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Runs per setting, seed index 0 being --seed (or the config's "
+                             "seed); results as mean ± 95% CI.")(f)
+
+
 @cli.command()
 @data_options
 @click.option("--model", "kind", type=click.Choice(["amr"]), default="amr", show_default=True,
@@ -529,10 +543,11 @@ def compare(model_a, model_b, on, full_ranking, metrics_out, **kw):
               show_default=True, help="One JSON per setting (reruns skip finished ones).")
 @click.option("--processes", type=int, default=None,
               help="Worker processes (default: one per core).")
+@seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size, eval_every, seed,
-          backend, out_dir, processes, no_plots, quiet, **kw):
+          backend, out_dir, processes, seeds, engine, address, no_plots, quiet, **kw):
     """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
 
     Writes one JSON per setting and sweep.json into --out, then fig6_sweep_eps.png (test
@@ -555,10 +570,19 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
                 eval_every=eval_every, seed=seed)
     res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
                     base_config=base, out_dir=out_dir, processes=processes,
-                    progress=not quiet, backend=backend)
+                    progress=not quiet, backend=backend, seeds=seeds, engine=engine,
+                    address=address)
     click.echo(f"{'eps':>8} {'lmd':>8} {'valid NDCG@10':>14} {'test HR@10':>11} "
-               f"{'test NDCG@10':>13}")
+               f"{'test NDCG@10':>13}" + (f"   (mean ± 95% CI over {seeds} seeds)"
+                                         if seeds > 1 else ""))
     for r in res["runs"]:
+        if seeds > 1:
+            a = res["aggregate"][r["name"]]
+            cells = [a["valid"]["NDCG@10"], a["test"]["HR@10"], a["test"]["NDCG@10"]]
+            click.echo(f"{r['eps']:>8g} {r['lmd']:>8g} " + " ".join(
+                "–" if c["mean"] is None else f"{c['mean']:.4f} ± {c['half']:.4f}"
+                for c in cells))
+            continue
         v = r.get("valid", {}).get("NDCG@10", float("nan"))
         click.echo(f"{r['eps']:>8g} {r['lmd']:>8g} {v:>14.4f} {r['test']['HR@10']:>11.4f} "
                    f"{r['test']['NDCG@10']:>13.4f}")
@@ -568,10 +592,12 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
                f"{len(res['skipped'])} setting(s) reused from {out_dir}")
     if not no_plots:
         from . import plots
+        from .experiments.figures import sweep_errorbars
         for axis, values, fig in (("eps", eps_values, 6), ("lmd", lmd_values, 7)):
             if len(set(values)) > 1:
-                path = plots.sweep_grid_plot(res["runs"], axis,
-                                             Path(out_dir) / f"fig{fig}_sweep_{axis}.png")
+                path = Path(out_dir) / f"fig{fig}_sweep_{axis}.png"
+                path = (sweep_errorbars(list(res["aggregate"].values()), axis, path)
+                        if seeds > 1 else plots.sweep_grid_plot(res["runs"], axis, path))
                 click.echo(f"figure: {path}")
 
 
@@ -589,9 +615,11 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
               help="JSON file of overrides of the defaults (amrlite.experiments.DEFAULTS).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid.")
+@seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def experiment(data, split, out_dir, quick, backend, config_path, settings, no_plots, quiet):
+def experiment(data, split, out_dir, quick, backend, config_path, settings, seeds, engine,
+               address, no_plots, quiet):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
     from .experiments import deep_merge, parse_set, run_experiment
     overrides = {}
@@ -604,8 +632,15 @@ def experiment(data, split, out_dir, quick, backend, config_path, settings, no_p
             raise AmrliteError(f"--config {config_path}: expected a JSON object")
     overrides = deep_merge(overrides, parse_set(settings))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
-                             overrides=overrides, progress=not quiet, plots=not no_plots)
+                             overrides=overrides, progress=not quiet, plots=not no_plots,
+                             seeds=seeds, engine=engine, address=address)
     res = summary["results"]
+    if summary.get("multi"):
+        for n, m in summary["multi"]["models"].items():
+            click.echo(f"{n:<10} test HR@10 {m['HR@10']['mean']:.4f} ± {m['HR@10']['half']:.4f}"
+                       f"  NDCG@10 {m['NDCG@10']['mean']:.4f} ± {m['NDCG@10']['half']:.4f}"
+                       f"  ({seeds} seeds, 95% CI)")
+        res = {}
     for n, r in res.items():
         click.echo(f"{n:<10} test HR@10 {r['test']['HR@10']:.4f}  NDCG@10 "
                    f"{r['test']['NDCG@10']:.4f}")

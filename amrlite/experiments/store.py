@@ -96,9 +96,14 @@ class _Stages:
     A result is stored with its ``key`` (a dict of everything it depends on: configuration,
     data fingerprint, split, backend, the keys of the models it used); :meth:`get` returns it
     only while the key is unchanged. ``trained``/``reused`` list the model stages of this run.
+
+    ``tag`` is appended to every file name: seed index 0 of a multi-seed run has none (its
+    files are those of the single-seed run, reused as they are), seed s > 0 has ``@seed<s>``.
+    The seed is also in every key (through the models' configurations).
     """
 
-    def __init__(self, out_dir, log):
+    def __init__(self, out_dir, log, tag=""):
+        self.tag = tag
         self.dir = Path(out_dir) / "stages"
         self.models = Path(out_dir) / "models"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +113,7 @@ class _Stages:
 
     def get(self, name, key):
         """The stored result of stage ``name`` if it was computed under ``key``, else None."""
-        old = read_json(self.dir / f"{name}.json")
+        old = read_json(self.path(name))
         if old is not None and old.get("key") == key:
             return old
         return None
@@ -116,7 +121,7 @@ class _Stages:
     def put(self, name, key, result):
         """Store ``result`` of stage ``name`` under ``key``; returns it with its key."""
         result = dict(result, key=key)
-        write_json(self.dir / f"{name}.json", result)
+        write_json(self.path(name), result)
         return result
 
     def cached(self, name, key, compute, message):
@@ -128,5 +133,9 @@ class _Stages:
             result = self.put(name, key, compute())
         return result
 
+    def path(self, name, ext="json"):
+        """The stored file of stage ``name`` (``stages/<name><tag>.json``)."""
+        return self.dir / f"{name}{self.tag}.{ext}"
+
     def model_path(self, name):
-        return self.models / f"{name}.npz"
+        return self.models / f"{name}{self.tag}.npz"
