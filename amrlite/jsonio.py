@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,11 @@ def dumps(obj, **kwargs) -> str:
 
 
 def write_json(path, obj, *, indent=2) -> Path:
-    """Write ``obj`` as strict JSON to ``path`` (parent folders made; temp file, then rename)."""
+    """Write ``obj`` as strict JSON to ``path`` (parent folders made; a temporary file of this
+    process, then a rename: concurrent writers never see a torn file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     tmp.write_text(dumps(obj, indent=indent) + "\n")
     tmp.replace(path)
     return path

@@ -543,7 +543,6 @@ def _batch(blk, F, t, flags, sc, ws):
     adversary's terms are added here and in the non-fastmath helpers only."""
     P, Et = blk.P, blk.Et
     B = t.u.shape[0]
-    K = P.shape[1]
     Kp = Et.shape[0]
     dt = P.dtype
     urows, uptr, uocc, irows, iptr, iocc = _group_batch(t, ws.umark, ws.imark)

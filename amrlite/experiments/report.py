@@ -4,12 +4,12 @@ Table 3 and the rank change, the sweeps, figures, timings, configuration), with 
 table helpers they share."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
-from .store import _jsonable, norm_compare
+from .. import jsonio
+from .store import norm_compare
 
 #: the columns of Table 2
 TABLE2_COLUMNS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
@@ -268,7 +268,7 @@ def _closing(summary):
             + ["", "## Timings (seconds)", "",
                ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
             + ["", "## Configuration", "", "```json",
-               json.dumps(_jsonable(summary["config"]), indent=1), "```", ""])
+               jsonio.dumps(summary["config"], indent=1), "```", ""])
 
 
 def make_report(summary, attacks=None, rank_change=None):

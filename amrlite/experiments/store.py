@@ -7,40 +7,18 @@ loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 
-import numpy as np
 
+from .. import jsonio
 from ..metrics import METRIC_NAMES
 from .config import SUMMARY
 
 
-def _jsonable(obj):
-    """``obj`` with NumPy arrays/scalars as Python values and non-finite floats as None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_json(path, obj):
-    """Write ``obj`` as strict JSON (non-finite floats as ``null``, never NaN/Infinity),
-    atomically (a temporary file, then a rename). Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
+    NaN/Infinity), atomically (a temporary file, then a rename). Returns the path."""
+    return jsonio.write_json(path, obj, indent=1)
 
 
 def read_json(path):
@@ -58,7 +36,7 @@ def read_json(path):
 
 def config_key(d):
     """A canonical text of ``d`` (sorted keys), to compare configurations."""
-    return json.dumps(_jsonable(d), sort_keys=True)
+    return jsonio.dumps(d, sort_keys=True)
 
 
 def metrics_summary(flat):

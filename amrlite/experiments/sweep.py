@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import AmrliteError
