@@ -445,12 +445,19 @@ def rank_change(model, dataset, split="loo", eps=0.1, *, kind="adversarial", obj
         delta, _ = perturbation(attacker, float(eps), kind, steps, rng=rng)
         after = attacker.ranks_and_metrics(delta)[0]
     diff = before.astype(np.int64) - after.astype(np.int64)
-    summary = {"eps": float(eps), "kind": kind, "n": int(len(diff)),
-               "mean": float(diff.mean()) if len(diff) else None,
-               "median": float(np.median(diff)) if len(diff) else None,
-               "q1": float(np.quantile(diff, 0.25)) if len(diff) else None,
-               "q3": float(np.quantile(diff, 0.75)) if len(diff) else None,
-               "share_worse": float(np.mean(diff < 0)) if len(diff) else None,
-               "share_better": float(np.mean(diff > 0)) if len(diff) else None,
-               "share_same": float(np.mean(diff == 0)) if len(diff) else None}
-    return {"per_row": diff, "before": before, "after": after, "summary": summary}
+    return {"per_row": diff, "before": before, "after": after,
+            "summary": rank_change_summary(diff, eps, kind)}
+
+
+def rank_change_summary(diff, eps, kind):
+    """The JSON summary of per-row rank changes ``before − after`` (negative = fell)."""
+    diff = np.asarray(diff)
+    n = len(diff)
+    return {"eps": float(eps), "kind": kind, "n": int(n),
+            "mean": float(diff.mean()) if n else None,
+            "median": float(np.median(diff)) if n else None,
+            "q1": float(np.quantile(diff, 0.25)) if n else None,
+            "q3": float(np.quantile(diff, 0.75)) if n else None,
+            "share_worse": float(np.mean(diff < 0)) if n else None,
+            "share_better": float(np.mean(diff > 0)) if n else None,
+            "share_same": float(np.mean(diff == 0)) if n else None}
