@@ -607,6 +607,11 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
               help="Dataset folder. Default: the embedded synthetic data set.")
 @click.option("--split", default="loo", show_default=True,
               help="loo, cold, sparse3, or NAME for a split-NAME/ folder in --data.")
+@click.option("--features", default=None,
+              help="Modalities of --data (image, text, or image,text: concatenated). Default: "
+                   "the folder's features.npy. With image (and torch) the pixel attack runs too.")
+@click.option("--normalize", default="none", show_default=True,
+              help="none, maxabs or l2, for every modality or per modality: image=l2,text=none.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="experiment",
               show_default=True, help="Output folder (a rerun resumes from what it holds).")
 @click.option("--quick", is_flag=True, help="A few epochs per model and reduced sweeps (smoke run).")
@@ -618,8 +623,8 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
 @seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def experiment(data, split, out_dir, quick, backend, config_path, settings, seeds, engine,
-               address, no_plots, quiet):
+def experiment(data, split, features, normalize, out_dir, quick, backend, config_path, settings,
+               seeds, engine, address, no_plots, quiet):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
     from .experiments import deep_merge, parse_set, run_experiment
     overrides = {}
@@ -633,7 +638,8 @@ def experiment(data, split, out_dir, quick, backend, config_path, settings, seed
     overrides = deep_merge(overrides, parse_set(settings))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
                              overrides=overrides, progress=not quiet, plots=not no_plots,
-                             seeds=seeds, engine=engine, address=address)
+                             seeds=seeds, engine=engine, address=address, features=features,
+                             normalize=normalize)
     res = summary["results"]
     if summary.get("multi"):
         for n, m in summary["multi"]["models"].items():

@@ -83,7 +83,14 @@ def _data_info(ds, sp):
             "n_valid": 0 if sp.valid is None else len(sp.valid), "n_test": len(sp.test),
             "warm_items": int(sp.warm_items.sum()),
             "cold_test_rows": int((~sp.warm_items[sp.test.items]).sum()),
-            "n_features": int(ds.n_features)}
+            "n_features": int(ds.n_features), "modalities": modality_key(ds)}
+
+
+def modality_key(ds):
+    """``["image:1280:l2", ...]``: which feature modalities, of which dimension, normalised how
+    (in concatenation order); part of every stage key, so image and text runs never mix."""
+    return [f"{m['name']}:{m['dim']}:{m['normalize']}"
+            for m in (getattr(ds, "feature_info", None) or [])]
 
 
 # ---------------------------------------------------------------------------- models
@@ -347,7 +354,7 @@ def stage_figures(ctx):
 # ---------------------------------------------------------------------------- the run
 def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, backend="auto",
                    overrides=None, progress=True, plots=True, log=None, seeds=1,
-                   engine="local", address=None):
+                   engine="local", address=None, features=None, normalize="none"):
     """The paper's pipeline on ``data``, every stage resumable, once per seed.
 
     Stages: POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF, VBPR pre-training,
@@ -394,6 +401,12 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         chain of each seed runs in this process.
     address : str, optional
         The Ray cluster to join (default with ``engine="ray"``: a local one).
+    features : str, optional
+        The folder's feature modalities (``"image"``, ``"image,text"``: concatenated; default
+        the folder's ``features.npy``), as :func:`amrlite.data.load_dataset` reads them. With
+        ``image`` among them (and torch installed) the pixel-level attack stage runs too.
+    normalize : str
+        Their normalisation: ``"none"``, ``"maxabs"``, ``"l2"`` or ``"image=l2,text=none"``.
 
     Returns
     -------
@@ -416,7 +429,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = make_config(quick=quick, overrides=overrides)
-    ds = load_data(data)
+    ds = load_data(data, features=features, normalize=normalize)
     sp = ds.split(split)
     backend_used = resolve_backend_name(backend)
     data_info = _data_info(ds, sp)
@@ -425,7 +438,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                                          "backend_used": backend_used, "data": data_info,
                                          "version": __version__, "seeds": seed_values,
                                          "engine": engine})
-    base_key = {"data": data_info["fingerprint"], "split": sp.name, "backend": backend_used}
+    base_key = {"data": data_info["fingerprint"], "split": sp.name, "backend": backend_used,
+                "modalities": data_info["modalities"]}
     ctxs = []
     for k, seed in enumerate(seed_values):
         seed_log = log if seeds == 1 else (lambda m, s=seed: log(f"(seed {s}) {m}"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 
 from .. import jsonio
+from ..errors import AmrliteError
 from ..metrics import METRIC_NAMES
 from .config import SUMMARY
 
@@ -60,12 +61,20 @@ def norm_compare(res):
     return out
 
 
-def load_data(data):
-    """A Dataset from a Dataset (returned as is), a folder path, or None (the synthetic set)."""
+def load_data(data, features=None, normalize="none"):
+    """A Dataset from a Dataset (returned as is), a folder path, or None (the synthetic set).
+
+    ``features``/``normalize``: the modalities of a folder and their normalisation, as
+    :func:`amrlite.data.load_dataset` takes them (``"image"``, ``"image,text"``; ``"l2"`` or
+    ``"image=l2,text=none"``); a Dataset given as is must not come with them."""
     from ..data import Dataset, load_dataset
     if isinstance(data, Dataset):
+        if features is not None or normalize != "none":
+            raise AmrliteError("features/normalize apply to a data folder; the Dataset given "
+                               "already holds its features")
         return data
-    return load_dataset(None if data is None else str(data))
+    return load_dataset(None if data is None else str(data), features=features,
+                        normalize=normalize)
 
 
 class _Stages:
