@@ -16,9 +16,12 @@ from .store import config_key, load_data, metrics_summary, norm_compare, read_js
 
 
 def _data_ref(ds):
-    """What a worker process needs to rebuild ``ds``: its path, or the (picklable) object."""
+    """What a worker process needs to rebuild ``ds``: its path, or the (picklable) object
+    (also when it was loaded with options, e.g. ``features="image"``, that the path alone does
+    not carry)."""
     src = getattr(ds, "source", None)
-    if src and not getattr(ds, "synthetic", False) and Path(src).exists():
+    if (src and not getattr(ds, "synthetic", False) and Path(src).exists()
+            and not getattr(ds, "options", None)):
         return str(src)
     return ds
 
