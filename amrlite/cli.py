@@ -479,6 +479,67 @@ def attack_table(res, title):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------- attack-images
+@cli.command("attack-images")
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@data_options
+@click.option("--eps", "eps_text", default="0.007", show_default=True,
+              help="Comma-separated L∞ radii in [0, 1] pixel space (e.g. 0.0039 = 1/255).")
+@click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
+              help="1 = FGSM; S > 1 = PGD with step 2.5ε/S, the most damaging iterate kept.")
+@click.option("--rows", type=click.IntRange(min=1), default=None,
+              help="Attack the first N test rows (default: all).")
+@click.option("--target", type=click.Choice(["positive", "negatives"]), default="positive",
+              show_default=True, help="Perturb the rows' positives' images, or their negatives'.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Images per CNN forward/backward.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the Fig.-1 picture (fig1_pixel_attack.png) here.")
+@click.option("--figure-model", "figure_models", multiple=True, type=click.Path(dir_okay=False),
+              help="Another model (e.g. AMR) for the Fig.-1 picture; repeatable.")
+@click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
+              help="Write the clean and attacked metrics (schema of attack --metrics-out) as JSON.")
+def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, figure_models,
+                  metrics_out, **kw):
+    """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
+    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet)."""
+    from .attack import parse_eps_list
+    from .recommender import Model
+    try:
+        from .features.pixel_attack import attack_images as run, eps_label, figure1
+    except ImportError as exc:
+        raise AmrliteError(f"attack-images needs torch, pillow and efficientnet-lite-pytorch "
+                           f"(the images extra): {exc}") from None
+    eps_list = parse_eps_list(eps_text)
+    model = Model.load(model_path)
+    ds, sp = _load_for_model(model, _data_args(kw))
+    res = run(model, ds, sp, eps_list, steps=steps, rows=rows, target=target, batch=batch)
+    title = (f"{model.spec.label} from {model_path}, split {sp.name!r}: pixel attack "
+             f"({'FGSM' if steps == 1 else f'PGD, {steps} steps'}) on the {target} images of "
+             f"{res['rows']} test rows ({res['n_images']} images, "
+             f"{len(res['no_image'])} without an image, not perturbed)")
+    click.echo(attack_table(res, title))
+    click.echo(f"{'eps':>9} {'|dc| median':>12} {'|dc| max':>9} {'PSNR dB':>8} "
+               f"{'rank change':>12} {'worse':>6}")
+    for key, m in res["eps"].items():
+        fd, ps, rc = m["feature_distance"], m["psnr"], m["rank_change"]
+
+        def num(v, fmt):
+            return "-" if v is None else format(v, fmt)
+        click.echo(f"{eps_label(float(key)):>9} {num(fd['median'], '12.4f')} "
+                   f"{num(fd['max'], '9.4f')} {num(ps['median'], '8.1f')} "
+                   f"{num(rc['mean'], '+12.2f')} {num(rc['share_worse'], '6.0%')}")
+    click.echo(f"cost: {res['seconds_per_image_step']:.3f} s per image per gradient step "
+               f"({res['seconds']:.1f}s in all)")
+    if out_dir:
+        others = [Model.load(p) for p in figure_models]
+        path, _ = figure1([model] + others, ds, sp, Path(out_dir) / "fig1_pixel_attack.png",
+                          eps=max(eps_list), steps=steps)
+        click.echo(f"figure: {path}")
+    if metrics_out:
+        _write_json(metrics_out, res)
+
+
 # ---------------------------------------------------------------------------- compare
 @cli.command()
 @click.argument("model_a", type=click.Path(dir_okay=False))
