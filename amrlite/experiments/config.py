@@ -37,6 +37,13 @@ DEFAULTS = {
                "kinds": ["adversarial", "pgd", "random", "certified"],
                "objectives": ["test", "train"], "repeats": 5, "pgd_steps": 5},
     "rank_change_eps": 1.0,
+    # the pixel-level attack (Fig. 1), run when the features include "image", torch and the
+    # encoder are installed and the data folder has images.csv: L∞ radii in [0, 1] pixel space
+    # (1, 2, 4, 8 / 255 and 0.007), 1 step (FGSM) and PGD, the positives' images of the first
+    # ``rows`` test rows; ``figure_eps``: the radius of the Fig.-1 picture
+    "pixel_attack": {"enabled": True, "eps": [1 / 255, 2 / 255, 4 / 255, 8 / 255, 0.007],
+                     "steps": [1, 3], "rows": 100, "target": "positive", "batch": 16,
+                     "figure_eps": 8 / 255, "figure_steps": 3},
     # eps/lmd: one-axis sweeps (Figs. 6, 7) around the AMR stage's (ε, λ); grid: also the full
     # grid_eps × grid_lmd grid (``--set sweep.grid=true``; a heatmap and a grid table). Every
     # setting is tested against continued VBPR (paired, test rows) and attacked at attack_eps.
@@ -54,6 +61,7 @@ QUICK = {
     },
     "attack": {"eps": [0.5, 1.0], "repeats": 1, "objectives": ["test"], "pgd_steps": 2},
     "sweep": {"eps": [0.1, 1.0], "lmd": [1.0], "processes": 1},
+    "pixel_attack": {"eps": [0.007], "steps": [1], "rows": 4, "figure_steps": 1},
 }
 
 

@@ -64,6 +64,7 @@ class _Context:
     significance: dict | None = None
     attacks: dict | None = None
     rank_change: dict | None = None
+    pixel_attack: dict | None = None
     sweeps: dict | None = None
     sweep_base: dict | None = None
     sweep_per_user: dict | None = None
@@ -250,6 +251,55 @@ def stage_attacks(ctx):
         lambda: _rank_changes(ctx, attack_mod, eps), f"[rank change] ε = {eps}")
 
 
+def _pixel_skip(ctx):
+    """Why the pixel attack does not run here (None: it runs)."""
+    pcfg = ctx.cfg["pixel_attack"]
+    if not pcfg.get("enabled", True):
+        return "disabled (pixel_attack.enabled = false)"
+    if not any(m.startswith("image:") for m in ctx.base_key.get("modalities", [])):
+        return "the features have no image modality"
+    if not all(n in ctx.models for n in ATTACKED):
+        return "no continued VBPR / AMR models"
+    src = getattr(ctx.ds, "source", None)
+    if not src or not (Path(src) / "images.csv").is_file():
+        return "the data folder has no images.csv"
+    try:
+        import torch  # noqa: F401
+        from ..features import pixel_attack  # noqa: F401
+    except ImportError as exc:
+        return f"the images extra is not installed ({exc})"
+    return None
+
+
+def _pixel_table(ctx):
+    from ..features.image import ImageEncoder
+    from ..features.pixel_attack import PixelAttacker, attack_images
+    pcfg, encoder, table = ctx.cfg["pixel_attack"], None, {}
+    for n in ATTACKED:
+        pa = PixelAttacker(ctx.models[n], ctx.ds, ctx.sp, encoder=encoder, rows=pcfg["rows"],
+                           target=pcfg["target"], batch=pcfg["batch"], seed=ctx.cfg["seed"])
+        encoder = pa.encoder
+        for steps in pcfg["steps"]:
+            table[f"{n}/{steps}"] = attack_images(ctx.models[n], ctx.ds, ctx.sp, pcfg["eps"],
+                                                  steps=steps, attacker=pa, log=ctx.log)
+    return {"results": table}
+
+
+def stage_pixel_attack(ctx):
+    """The pixel-level attack table (FGSM and PGD in pixel space) on continued VBPR and AMR."""
+    why = _pixel_skip(ctx)
+    if why is not None:
+        if any(m.startswith("image:") for m in ctx.base_key.get("modalities", [])):
+            ctx.log(f"[pixel attack] skipped: {why}")
+        return
+    pcfg = ctx.cfg["pixel_attack"]
+    ctx.pixel_attack = ctx.st.cached(
+        "pixel_attack", dict(ctx.base_key, pixel=pcfg, models=ctx.keys(ATTACKED)),
+        lambda: _pixel_table(ctx),
+        f"[pixel attack] {pcfg['rows']} test rows' {pcfg['target']} images, ε "
+        f"{', '.join(f'{e:.4g}' for e in pcfg['eps'])}, steps {pcfg['steps']}")
+
+
 # ---------------------------------------------------------------------------- sweeps, figures
 def _sweep_plan(scfg, amr_conf):
     """``(axis, eps_list, lmd_list)`` of each sweep to run: the grid first (the one-axis sweeps
@@ -348,6 +398,13 @@ def stage_figures(ctx):
             out_dir / "fig5_rank_change.png", eps=ctx.rank_change["eps"])
     if ctx.attacks:
         figures["attack"] = plots.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
+    if ctx.pixel_attack:
+        from ..features.pixel_attack import figure1
+        pcfg = ctx.cfg["pixel_attack"]
+        path, _ = figure1([ctx.models[n] for n in ATTACKED], ctx.ds, ctx.sp,
+                          out_dir / "fig1_pixel_attack.png", eps=pcfg["figure_eps"],
+                          steps=pcfg["figure_steps"], labels=["VBPR (continued)", "AMR"])
+        figures["pixel_attack"] = path
     ctx.figures = {k: Path(v).name for k, v in figures.items() if v}
 
 
@@ -456,7 +513,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
 
     for ctx in ctxs:                      # each seed's whole chain, then its tests and attacks
         for name, stage in (("models", stage_models), ("significance", stage_significance),
-                            ("attacks", stage_attacks)):
+                            ("attacks", stage_attacks), ("pixel_attack", stage_pixel_attack)):
             timed(name, lambda: stage(ctx))
     timed("sweeps", lambda: stage_sweeps(ctxs, engine=engine, address=address))
     if seeds > 1:
@@ -469,6 +526,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                "backend_used": backend_used,
                "results": {n: ctx.results[n] for n in TABLE_ORDER if n in ctx.results},
                "significance": ctx.significance, "attacks": ctx.attacks is not None,
+               "pixel_attack": ctx.pixel_attack is not None,
                "sweeps": ctx.sweeps, "sweep_baseline": ctx.sweep_base, "figures": ctx.figures,
                "timings": timings, "engine": engine,
                "trained": [n + c.st.tag for c in ctxs for n in c.st.trained],
@@ -502,7 +560,7 @@ def _multi_seed_outputs(ctxs, summary, plots):
 def _write_outputs(ctx, summary):
     """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
     text = (make_seeds_report(summary) if summary.get("multi")
-            else make_report(summary, ctx.attacks, ctx.rank_change))
+            else make_report(summary, ctx.attacks, ctx.rank_change, ctx.pixel_attack))
     (ctx.out_dir / "report.md").write_text(text)
     write_json(ctx.out_dir / "summary.json",
                {k: v for k, v in summary.items() if k != "results"} |

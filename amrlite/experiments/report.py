@@ -17,7 +17,8 @@ TABLE2_COLUMNS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
 FIGURE_TITLES = {"curves": "Fig. 3: training curves", "rank_change": "Fig. 5: rank change",
                  "sweep_eps": "Fig. 6: effect of ε", "sweep_lmd": "Fig. 7: effect of λ",
                  "sweep_heatmap": "ε × λ grid: test HR@10 gain over continued VBPR",
-                 "attack": "Attack: NDCG@10 drop vs ε"}
+                 "attack": "Attack: NDCG@10 drop vs ε",
+                 "pixel_attack": "Fig. 1: a pixel-level attack on one user's images"}
 
 SWEEP_TITLES = {"grid": "Full ε × λ grid", "eps": "ε sweep (λ fixed)",
                 "lmd": "λ sweep (ε fixed)"}
@@ -183,6 +184,41 @@ def _rank_change(res, rank_change):
     return L
 
 
+def _pixel_attack(res, pixel):
+    """The pixel-level attack table: NDCG@10 (drop), ‖Δc‖ and PSNR per ε, FGSM and PGD."""
+    if not pixel:
+        return []
+    from ..features.pixel_attack import eps_label as _eps_label   # no torch at import
+    L = ["", "## Pixel-level attack on the item images (Fig. 1)", ""]
+    first = next(iter(pixel["results"].values()))
+    eps_cols = list(first["eps"].keys())
+    L += [f"Test-objective attack on the {first['target']} images of the first "
+          f"{first['rows']} test rows ({first['n_images']} images; {len(first['no_image'])} "
+          "target items without an image are not perturbed); pixel space: "
+          f"{first['pixel_space']}. Cells: NDCG@10 (relative drop); ‖Δc‖: median feature-space "
+          "distance the pixel ε produced (the feature-level ε of Table 3 is this L2 radius); "
+          "PSNR: median, dB.", "",
+          "| model | attack | clean HR@10 | clean NDCG@10 | " + " | ".join(
+              f"ε={_eps_label(e)}" for e in eps_cols) + " |",
+          "|---|---|---|---|" + "---|" * len(eps_cols)]
+    for key, r in pixel["results"].items():
+        n, steps = key.split("/")
+        kind = "FGSM" if int(steps) == 1 else f"PGD-{steps}"
+        cells = []
+        for e in eps_cols:
+            x = r["eps"][e]
+            d = x["drop"]["NDCG@10"]
+            fd, ps = x["feature_distance"]["median"], x["psnr"]["median"]
+            cells.append(f"{_fmt(x['NDCG@10'])} ({'–' if d is None else f'{100 * d:+.1f}%'}); "
+                         f"‖Δc‖ {_fmt(fd, 3)}; {'∞' if ps is None else f'{ps:.1f}'} dB")
+        L.append(f"| {_row_label(n, res[n])} | {kind} | {_fmt(r['clean']['HR@10'])} | "
+                 f"{_fmt(r['clean']['NDCG@10'])} | " + " | ".join(cells) + " |")
+    secs = [r.get("seconds_per_image_step") for r in pixel["results"].values()]
+    L += ["", f"Cost: {max(s for s in secs if s is not None):.2f} s per image per gradient "
+          "step (forward + backward through the CNN) on this machine."]
+    return L
+
+
 def _sweep_notes(base, cfg):
     bt, br = base.get("test") or {}, base.get("robust") or {}
     eps_a = br.get("eps", cfg["sweep"].get("attack_eps", 0.1))
@@ -271,7 +307,7 @@ def _closing(summary):
                jsonio.dumps(summary["config"], indent=1), "```", ""])
 
 
-def make_report(summary, attacks=None, rank_change=None):
+def make_report(summary, attacks=None, rank_change=None, pixel_attack=None):
     """The Markdown report of a :func:`~amrlite.experiments.run_experiment` run.
 
     Parameters
@@ -285,6 +321,8 @@ def make_report(summary, attacks=None, rank_change=None):
         Table 3.
     rank_change : dict, optional
         The rank-change stage's result (``{"eps": ε, "models": {name: {"delta": [...]}}}``).
+    pixel_attack : dict, optional
+        The pixel-attack stage's result (``{"results": {"model/steps": attack_images(...)}}``).
 
     Returns
     -------
@@ -300,6 +338,7 @@ def make_report(summary, attacks=None, rank_change=None):
     L += _significance(res, sig)
     L += _table3(res, attacks)
     L += _rank_change(res, rank_change)
+    L += _pixel_attack(res, pixel_attack)
     L += _sweeps(summary)
     return "\n".join(L + _closing(summary))
 

@@ -357,8 +357,9 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
 
 def eps_label(e):
     """``0.0039 → "1/255"`` where ε is a whole number of 255ths, else ``"0.007"``."""
+    e = float(e)
     k = e * 255
-    return f"{round(k)}/255" if abs(k - round(k)) < 1e-9 and k > 0 else f"{e:g}"
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-9 and k > 0 else f"{float(e):g}"
 
 
 __all__ = ["PixelAttacker", "TARGETS", "attack_images", "eps_label", "figure1", "image_block",
