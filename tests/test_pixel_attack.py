@@ -169,3 +169,22 @@ def test_cli_attack_images(fitted, folder, tmp_path, encoder):
     assert "PSNR" in res.output and (tmp_path / "fig" / "fig1_pixel_attack.png").is_file()
     data = json.loads(out.read_text())
     assert set(data["eps"]) == {"0.0", "0.007"} and data["rows"] == 3
+
+
+def test_torch_normalisation_matches_the_data_set(folder, encoder):
+    """image,text with image=maxabs: the torch map N∘f reproduces the loaded image block (so
+    the clean point is the data set's), and a perturbation moves only the image columns."""
+    from amrlite.data import load_dataset
+    from amrlite.recommender import Model
+    np.save(folder / "features-text.npy",
+            np.random.default_rng(3).standard_normal((N_ITEMS, 16)).astype(np.float32))
+    ds = load_dataset(folder, features="image,text", normalize="image=maxabs,text=l2")
+    sp = ds.split("loo", n_negatives=3)
+    model = Model("vbpr", backend="numpy", epochs=2, dim=4, seed=0).fit(ds, split=sp)
+    pa = pxa.PixelAttacker(model, ds, sp, encoder=encoder, rows=4)
+    assert (pa.start, pa.stop, pa.normalize) == (0, 1280, "maxabs")
+    np.testing.assert_allclose(pa.f0, ds.features[pa.items, :1280], rtol=0, atol=1e-5)
+    x = pa.project(pa.x0 + 0.01 * pxa.random_sign(pa, 1.0).sub(pa.x0).sign(), 0.01)
+    d = pa.evaluate(x)["delta"]
+    assert np.abs(d[:, 1280:]).max() == 0 and np.abs(d[pa.items, :1280]).max() > 0
+    assert np.abs(np.delete(d, pa.items, axis=0)).max() == 0
