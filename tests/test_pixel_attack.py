@@ -188,3 +188,12 @@ def test_torch_normalisation_matches_the_data_set(folder, encoder):
     d = pa.evaluate(x)["delta"]
     assert np.abs(d[:, 1280:]).max() == 0 and np.abs(d[pa.items, :1280]).max() > 0
     assert np.abs(np.delete(d, pa.items, axis=0)).max() == 0
+
+
+def test_target_negatives_moves_only_negatives(fitted, encoder):
+    model, ds, sp = fitted
+    pa = pxa.PixelAttacker(model, ds, sp, encoder=encoder, rows=3, target="negatives")
+    pos, neg = set(sp.test.items[:3].tolist()), set(sp.test.negatives[:3].ravel().tolist())
+    assert set(pa.items.tolist()) <= neg - pos and not set(pa.items.tolist()) & pos
+    with pytest.raises(Exception, match="positive or negatives"):
+        pxa.PixelAttacker(model, ds, sp, encoder=encoder, rows=3, target="both")
