@@ -197,3 +197,26 @@ def test_target_negatives_moves_only_negatives(fitted, encoder):
     assert set(pa.items.tolist()) <= neg - pos and not set(pa.items.tolist()) & pos
     with pytest.raises(Exception, match="positive or negatives"):
         pxa.PixelAttacker(model, ds, sp, encoder=encoder, rows=3, target="both")
+
+
+def test_experiment_runs_the_pixel_stage_on_image_features(folder, fitted, tmp_path):
+    """``run_experiment(features="image")``: the modalities enter every stage key, the pixel
+    stage runs on continued VBPR and AMR, the report has its table, a rerun reuses it."""
+    from amrlite.data import save_split
+    from amrlite.experiments import run_experiment
+    _, _, sp = fitted
+    if not (folder / "split-tiny").exists():
+        save_split(sp, folder / "split-tiny")
+    over = {"sweep": {"eps": [], "lmd": []}, "attack": {"kinds": ["adversarial"], "eps": [0.1]},
+            "pixel_attack": {"eps": [1 / 255], "rows": 2}}
+    out = tmp_path / "exp"
+    s1 = run_experiment(folder, "tiny", out, quick=True, backend="numpy", overrides=over,
+                        progress=False, plots=False, features="image", normalize="l2")
+    assert s1["pixel_attack"] and s1["data"]["modalities"] == ["image:1280:l2"]
+    stage = json.loads((out / "stages" / "pixel_attack.json").read_text())
+    assert set(stage["results"]) == {"vbpr_cont/1", "amr/1"}
+    assert stage["key"]["modalities"] == ["image:1280:l2"]
+    assert "Pixel-level attack" in (out / "report.md").read_text()
+    s2 = run_experiment(folder, "tiny", out, quick=True, backend="numpy", overrides=over,
+                        progress=False, plots=False, features="image", normalize="l2")
+    assert s2["trained"] == [] and s2["timings"]["pixel_attack"] < 2
