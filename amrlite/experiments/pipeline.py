@@ -272,7 +272,6 @@ def _pixel_skip(ctx):
 
 
 def _pixel_table(ctx):
-    from ..features.image import ImageEncoder
     from ..features.pixel_attack import PixelAttacker, attack_images
     pcfg, encoder, table = ctx.cfg["pixel_attack"], None, {}
     for n in ATTACKED:
