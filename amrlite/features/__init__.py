@@ -1,0 +1,1 @@
+"""Deep item features from raw inputs (optional extras images / text)."""
