@@ -524,6 +524,71 @@ def experiment(data, split, out_dir, quick, backend, config_path, settings, no_p
     click.echo(f"report: {Path(out_dir) / 'report.md'} ({summary['timings']['total']:.1f}s)")
 
 
+
+# ---------------------------------------------------------------------------- features
+@cli.group()
+def features():
+    """Deep item features from raw inputs (extras: amrlite[images], amrlite[text])."""
+
+
+def _features_out_note(path):
+    click.echo(f"features: {path} (recipe: {path.with_suffix('.json').name}, report: "
+               f"{path.with_suffix('').name}.report.json)")
+
+
+@features.command("image")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True), required=True,
+              help="Dataset folder holding the images CSV.")
+@click.option("--images", "images_csv", default="images.csv", show_default=True,
+              help="CSV item,path (a relative path is relative to the CSV's folder).")
+@click.option("--model", default="efficientnet-lite0", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output .npy. Default: DATA/features-image.npy (give it when DATA is read-only).")
+@click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
+@click.option("--overwrite", is_flag=True, help="Replace features made with another recipe.")
+@click.option("--device", default=None, help="torch device. Default: cuda when available, else cpu.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, device, quiet):
+    """Image features (CNN, global average pool) of every item; resumable."""
+    from .features import extract_image_features
+    path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
+                                  strict=strict, progress=not quiet, overwrite=overwrite,
+                                  device=device)
+    report = json.loads(path.with_name(path.with_suffix("").name + ".report.json").read_text())
+    click.echo(f"{report['n_images']} image(s), {report['n_zero_rows']} zero row(s), "
+               f"{len(report['converted'])} converted to RGB")
+    _features_out_note(path)
+
+
+@features.command("text")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True), required=True,
+              help="Dataset folder holding the items CSV.")
+@click.option("--items", "items_csv", default="items.csv", show_default=True)
+@click.option("--columns", default="title,genres", show_default=True,
+              help="Columns of the items CSV that make the text.")
+@click.option("--template", default=None,
+              help="str.format template over the columns. Default: '{c1}. C2: {c2}.', i.e. "
+                   "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
+                   "'|'-joined values are joined by ', '.")
+@click.option("--model", default="all-MiniLM-L6-v2", show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output .npy. Default: DATA/features-text.npy (give it when DATA is read-only).")
+@click.option("--overwrite", is_flag=True, help="Replace features made with another recipe.")
+@click.option("--device", default=None, help="torch device. Default: cuda when available, else cpu.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def features_text(data_dir, items_csv, columns, template, model, batch, out, overwrite, device,
+                  quiet):
+    """Text features (sentence embeddings) of every item; resumable."""
+    from .features import extract_text_features
+    cols = tuple(c.strip() for c in columns.split(",") if c.strip())
+    path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
+                                 template=template, batch=batch, progress=not quiet,
+                                 overwrite=overwrite, device=device)
+    _features_out_note(path)
+
+
 def main():
     cli(prog_name="amrlite")
 

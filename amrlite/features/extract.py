@@ -61,22 +61,34 @@ def sidecars(out):
             out.with_name(out.name + ".partial"))
 
 
+def _writable(path):
+    """``path`` may be written: permitted, and not marked read-only (no write bit at all). The
+    second test matters for root, to whom ``os.access`` grants a read-only shared folder."""
+    path = Path(path)
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
 def output_path(data_dir, out, default_name):
     """``out``, or ``data_dir/default_name``; a clear error when the folder is not writable."""
     if out is None:
         data_dir = Path(data_dir)
-        if not os.access(data_dir, os.W_OK):
-            raise AmrliteError(f"--data {data_dir} is not writable (read-only data set): give "
-                               f"--out FILE for the features, e.g. --out ./{default_name}")
-        return data_dir / default_name
+        if not _writable(data_dir):
+            raise AmrliteError(f"--data {data_dir} is read-only: give --out FILE for the "
+                               f"features, e.g. --out ./{default_name}")
+        out = data_dir / default_name
     out = Path(out)
     if out.suffix != ".npy":
         raise AmrliteError(f"--out {out}: expected a .npy file name")
     if out.is_dir():
         raise AmrliteError(f"--out {out}: is a folder; expected a .npy file name")
+    folder = out.parent
+    while not folder.exists():                 # check before creating any missing folder
+        folder = folder.parent
+    if not _writable(folder):
+        raise AmrliteError(f"--out {out}: folder {folder} is read-only")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(out.parent, os.W_OK):
-        raise AmrliteError(f"--out {out}: folder {out.parent} is not writable")
+    if out.exists() and not _writable(out):
+        raise AmrliteError(f"--out {out}: the file is read-only")
     return out
 
 
