@@ -531,39 +531,53 @@ def features():
     """Deep item features from raw inputs (extras: amrlite[images], amrlite[text])."""
 
 
-def _features_out_note(path):
-    click.echo(f"features: {path} (recipe: {path.with_suffix('.json').name}, report: "
-               f"{path.with_suffix('').name}.report.json)")
+def _features_options(name, what, batch):
+    """The options both ``features`` commands share (--data, --batch, --out, --overwrite, …)."""
+    def wrap(f):
+        for opt in reversed([
+            click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
+                         required=True, help=f"Dataset folder holding the {what} CSV."),
+            click.option("--batch", type=click.IntRange(min=1), default=batch, show_default=True),
+            click.option("--out", type=click.Path(dir_okay=False), default=None,
+                         help=f"Output .npy. Default: DATA/features-{name}.npy (give it when "
+                              "DATA is read-only)."),
+            click.option("--overwrite", is_flag=True,
+                         help="Replace features made with another recipe."),
+            click.option("--device", default=None,
+                         help="torch device. Default: cuda when available, else cpu."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        ]):
+            f = opt(f)
+        return f
+    return wrap
+
+
+def _features_done(path):
+    from .features.extract import sidecars
+    meta, report, _ = sidecars(path)
+    click.echo(f"features: {path} (recipe: {meta.name}, report: {report.name})")
+    return json.loads(report.read_text())
 
 
 @features.command("image")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True), required=True,
-              help="Dataset folder holding the images CSV.")
+@_features_options("image", "images", 64)
 @click.option("--images", "images_csv", default="images.csv", show_default=True,
               help="CSV item,path (a relative path is relative to the CSV's folder).")
 @click.option("--model", default="efficientnet-lite0", show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Output .npy. Default: DATA/features-image.npy (give it when DATA is read-only).")
 @click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
-@click.option("--overwrite", is_flag=True, help="Replace features made with another recipe.")
-@click.option("--device", default=None, help="torch device. Default: cuda when available, else cpu.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, device, quiet):
     """Image features (CNN, global average pool) of every item; resumable."""
     from .features import extract_image_features
     path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
                                   strict=strict, progress=not quiet, overwrite=overwrite,
                                   device=device)
-    report = json.loads(path.with_name(path.with_suffix("").name + ".report.json").read_text())
+    report = _features_done(path)
     click.echo(f"{report['n_images']} image(s), {report['n_zero_rows']} zero row(s), "
                f"{len(report['converted'])} converted to RGB")
-    _features_out_note(path)
 
 
 @features.command("text")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True), required=True,
-              help="Dataset folder holding the items CSV.")
+@_features_options("text", "items", 128)
 @click.option("--items", "items_csv", default="items.csv", show_default=True)
 @click.option("--columns", default="title,genres", show_default=True,
               help="Columns of the items CSV that make the text.")
@@ -572,12 +586,6 @@ def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, d
                    "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
                    "'|'-joined values are joined by ', '.")
 @click.option("--model", default="all-MiniLM-L6-v2", show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Output .npy. Default: DATA/features-text.npy (give it when DATA is read-only).")
-@click.option("--overwrite", is_flag=True, help="Replace features made with another recipe.")
-@click.option("--device", default=None, help="torch device. Default: cuda when available, else cpu.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def features_text(data_dir, items_csv, columns, template, model, batch, out, overwrite, device,
                   quiet):
     """Text features (sentence embeddings) of every item; resumable."""
@@ -586,7 +594,7 @@ def features_text(data_dir, items_csv, columns, template, model, batch, out, ove
     path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
                                  template=template, batch=batch, progress=not quiet,
                                  overwrite=overwrite, device=device)
-    _features_out_note(path)
+    _features_done(path)
 
 
 def main():
