@@ -146,7 +146,8 @@ def run_batches(out, recipe, keys, dim, batch, compute, *, progress, label):
     run = read_json(partial / "run.json")
     if run is not None and run.get("key") != key:
         warnings.warn(f"{partial}: a partial run of other inputs or another recipe; starting over")
-        shutil.rmtree(partial)
+    if (run is None or run.get("key") != key) and partial.exists():
+        shutil.rmtree(partial)                 # batches of an unknown run are never reused
         run = None
     partial.mkdir(parents=True, exist_ok=True)
     if run is None:
