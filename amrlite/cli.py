@@ -50,16 +50,50 @@ def cli():
 
 # ---------------------------------------------------------------------------- shared options
 def data_options(f):
-    f = click.option("--normalize", type=click.Choice(["none", "maxabs", "l2"]), default="none",
-                     show_default=True, help="Feature normalisation.")(f)
-    f = click.option("--features", type=click.Path(dir_okay=False), default=None,
-                     help="Item features .npy (for a plain CSV/TSV --data, or to override).")(f)
-    f = click.option("--split", default="loo", show_default=True,
-                     help="loo, cold, or NAME for a split-NAME/ folder in --data.")(f)
-    f = click.option("--data", type=click.Path(), default=None,
-                     help="Dataset folder (native or official AMR format) or interactions "
-                          "CSV/TSV. Default: the embedded synthetic data set.")(f)
+    """The options that say which data set, features and split a command reads."""
+    opts = [
+        click.option("--data", type=click.Path(), default=None,
+                     help="Dataset folder (native or official AMR format) or an interactions "
+                          "CSV/TSV with raw ids. Default: the embedded synthetic data set."),
+        click.option("--split", default=None,
+                     help="loo, cold, sparseK, or NAME for a split-NAME/ folder. Default: "
+                          "'official' where neg.txt exists, else loo (evaluate: the model's)."),
+        click.option("--sparse", type=click.IntRange(min=1), default=None, metavar="K",
+                     help="The sparse regime: loo with at most K training rows per user "
+                          "(= --split sparseK)."),
+        click.option("--negatives", type=click.IntRange(min=0), default=99, show_default=True,
+                     help="Sampled negatives per held-out row of a generated split "
+                          "(0: full ranking only)."),
+        click.option("--features", default=None,
+                     help="Modalities of the folder (image, or image,text: concatenated) and/or "
+                          "feature files (.npy positional, .npz with ids and features)."),
+        click.option("--normalize", default="none", show_default=True,
+                     help="none, maxabs or l2, for every modality or per modality: "
+                          "image=l2,text=none."),
+        click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
+                     help="Raw data: a file listing the item id of every .npy feature row."),
+        click.option("--missing-features", type=click.Choice(["error", "zero"]),
+                     default="error", show_default=True,
+                     help="Raw data: items without a feature row are an error, or get a zero row."),
+        click.option("--user-col", default=None, help="Raw data: the user id column (name or 1-based)."),
+        click.option("--item-col", default=None, help="Raw data: the item id column."),
+        click.option("--rating-col", default=None, help="Raw data: the rating column."),
+        click.option("--time-col", default=None, help="Raw data: the timestamp column."),
+        click.option("--min-rating", type=float, default=None,
+                     help="Raw data: keep rows with rating >= R (explicit to implicit)."),
+        click.option("--k-core", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Raw data: keep users and items with >= N interactions (iterated)."),
+        click.option("--id-order", type=click.Choice(["first", "sorted"]), default="first",
+                     show_default=True, help="Raw data: index raw ids in first-seen or sorted order."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
     return f
+
+
+DATA_KEYS = ("data", "split", "sparse", "negatives", "features", "normalize", "items_path",
+             "missing_features", "user_col", "item_col", "rating_col", "time_col", "min_rating",
+             "k_core", "id_order")
 
 
 def backend_option(f):
@@ -68,9 +102,12 @@ def backend_option(f):
                         help="auto = cupy with a CUDA GPU, else numba.")(f)
 
 
-def _load(data, features, normalize, split):
+def _load(data, split=None, *, sparse=None, negatives=99, **opts):
+    """Load the data set and its split, saying what was read (stderr)."""
     from .data import load_dataset
-    ds = load_dataset(data, features=features, normalize=normalize)
+    from .modalities import describe
+    opts["items"] = opts.pop("items_path", None)
+    ds = load_dataset(data, **opts)
     if ds.synthetic:
         click.echo("data: synthetic multimedia data set (generated in memory, seeded; not real "
                    f"data): {ds.n_users} users, {ds.n_items} items, {ds.n_features}-d features",
@@ -78,8 +115,21 @@ def _load(data, features, normalize, split):
     else:
         click.echo(f"data: {ds.source}: {ds.n_users} users, {ds.n_items} items, "
                    f"{len(ds.users)} interactions, {ds.n_features}-d features", err=True)
-    sp = ds.split(split)
+    for note in ds.notes:
+        click.echo(f"data: {note}", err=True)
+    if ds.feature_info and not ds.synthetic:
+        click.echo(f"features: {describe(ds.feature_info)}", err=True)
+    if sparse is not None:
+        if split is not None and split != f"sparse{sparse}":
+            raise AmrliteError(f"--sparse {sparse} and --split {split}: give one of them")
+        split = f"sparse{sparse}"
+    sp = ds.split(split, n_negatives=negatives)
     return ds, sp
+
+
+def _data_args(kw):
+    """Pop the data options out of a command's keyword arguments."""
+    return {k: kw.pop(k) for k in DATA_KEYS}
 
 
 def results_table(metrics, title):
@@ -96,11 +146,8 @@ def results_table(metrics, title):
 
 
 def _write_json(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+    from .jsonio import write_json
+    write_json(path, obj)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -149,12 +196,13 @@ def hyper_option(name, type_, help_):
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Append one JSON line per epoch (loss, seconds, validation metrics).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def fit(data, split, features, normalize, kind, form, init_path, pretrain, backend, full_ranking,
-        out, metrics_out, log_path, quiet, **hyper):
+def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out, log_path, quiet,
+        **hyper):
     """Train a model and report its test metrics."""
     from .recommender import evaluate, fit_chain, pretraining_chain
+    data_args = _data_args(hyper)
     hyper = {k: v for k, v in hyper.items() if v is not None}
-    ds, sp = _load(data, features, normalize, split)
+    ds, sp = _load(**data_args)
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:
         click.echo("no --init: pre-training chain " + " → ".join(
@@ -174,20 +222,25 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, backe
     finally:
         if log_file:
             log_file.close()
+    stage_metrics = []
     for m in models[:-1]:
         metrics = evaluate(m, ds, sp, full_ranking=full_ranking)
+        stage_metrics.append((m, metrics))
         click.echo(f"  {m.spec.label}: test HR@10 {metrics['HR@10']:.4f}  "
                    f"NDCG@10 {metrics['NDCG@10']:.4f}", err=True)
     model = models[-1]
     if model.history.interrupted:
         click.echo("interrupted: keeping the best parameters so far", err=True)
     metrics = evaluate(model, ds, sp, full_ranking=full_ranking)
+    stage_metrics.append((model, metrics))
     label = "synthetic data" if ds.synthetic else ds.name
     click.echo(results_table(metrics, f"{model.spec.label} on {label}, split {sp.name!r}, "
                                       f"{metrics['protocol']} ranking (test)"))
     if model.history.best_epoch:
         click.echo(f"best validation epoch {model.history.best_epoch} "
                    f"(NDCG@10 {model.history.best_metrics['NDCG@10']:.4f})")
+    if len(stage_metrics) > 1:
+        click.echo(comparison_table(stage_metrics))
     if out:
         model.save(out)
         click.echo(f"saved {out}")
@@ -200,8 +253,28 @@ def fit(data, split, features, normalize, kind, form, init_path, pretrain, backe
                        "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
                        "best_epoch": model.history.best_epoch,
                        "best_valid": model.history.best_metrics,
-                       "config": model.config.to_dict(), "version": __version__})
+                       "config": model.config.to_dict(), "version": __version__,
+                       "features": ds.feature_info, "filters": ds.filters,
+                       "n_negatives": model.header.get("n_negatives")})
         _write_json(metrics_out, report)
+
+
+def comparison_table(stage_metrics):
+    """The models of a chain side by side (test HR@10 / NDCG@10, all and cold items), and what
+    the comparison says about AMR against VBPR — whichever way it comes out."""
+    parts = [p for p in ("all", "cold") if all(m["n"].get(p) for _, m in stage_metrics)]
+    head = f"{'model':<8}" + "".join(f" {p + ' HR@10':>12} {p + ' NDCG@10':>13}" for p in parts)
+    lines = ["side by side (test):", head]
+    for model, m in stage_metrics:
+        cells = "".join(f" {(m if p == 'all' else m[p])['HR@10']:>12.4f}"
+                        f" {(m if p == 'all' else m[p])['NDCG@10']:>13.4f}" for p in parts)
+        lines.append(f"{model.spec.label:<8}{cells}")
+    by = {model.kind: m for model, m in stage_metrics}
+    if "amr" in by and "vbpr" in by:
+        d = by["amr"]["NDCG@10"] - by["vbpr"]["NDCG@10"]
+        verdict = "above" if d > 0 else "below" if d < 0 else "level with"
+        lines.append(f"AMR is {verdict} VBPR here (NDCG@10 {d:+.4f}; one run, one seed)")
+    return "\n".join(lines)
 
 
 def _label(kind, form):
@@ -223,22 +296,19 @@ def _backend_label(name):
 @click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @backend_option
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
-def evaluate(model_path, data, split, features, normalize, full_ranking, on, backend, metrics_out):
+def evaluate(model_path, full_ranking, on, backend, metrics_out, **kw):
     """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
     from .backends import resolve_backend_name
     from .recommender import Model
     from .recommender import evaluate as evaluate_model
     model = Model.load(model_path)
-    if data is None and not model.header.get("synthetic") and model.header.get("dataset"):
-        data = model.header["dataset"]
+    args = _model_data_args(model, _data_args(kw))
     trained_on = model.header.get("split")
-    if split == "loo" and trained_on and not click.get_current_context().get_parameter_source(
-            "split").name == "COMMANDLINE":
-        split = trained_on
-    elif trained_on and split != trained_on:
+    asked = args["split"] or (f"sparse{args['sparse']}" if args["sparse"] else None)
+    if trained_on and asked and asked != trained_on:
         warnings.warn(f"{model_path} was trained on split {trained_on!r}; its training data may "
-                      f"overlap the {split!r} {on} rows")
-    ds, sp = _load(data, features, normalize, split)
+                      f"overlap the {asked!r} {on} rows")
+    ds, sp = _load(**args)
     metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking, backend=backend)
     click.echo(results_table(metrics, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
                                       f"{metrics['protocol']} ranking ({on})"))
@@ -254,22 +324,24 @@ def evaluate(model_path, data, split, features, normalize, full_ranking, on, bac
 # ---------------------------------------------------------------------------- recommend
 @cli.command()
 @click.argument("model_path", type=click.Path(dir_okay=False))
-@click.option("--user", type=int, required=True)
-@click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option("--user", required=True,
+              help="The user: its raw id for data read with raw ids, else its index.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--include-seen", is_flag=True, help="Also recommend the user's training items.")
 def recommend(model_path, user, n, include_seen):
-    """Top-N items for one user of a saved model."""
+    """Top-N items for one user of a saved model (raw item ids where the data had them)."""
     from .recommender import Model
     model = Model.load(model_path)
     items, scores = model.recommend(user, n, exclude_seen=not include_seen)
-    titles = _item_titles(model.header.get("dataset"))
-    for rank, (item, score) in enumerate(zip(items, scores), 1):
+    titles = _item_titles(model.header.get("dataset")) if model.item_ids is None else None
+    width = max([6] + [len(str(i)) for i in items.tolist()])
+    for rank, (item, score) in enumerate(zip(items.tolist(), scores), 1):
         title = f"  {titles[item]}" if titles and item < len(titles) else ""
-        click.echo(f"{rank:>3}  item {item:>6}  score {score: .4f}{title}")
+        click.echo(f"{rank:>3}  item {item!s:>{width}}  score {score: .4f}{title}")
 
 
 def _item_titles(source):
-    if not source:
+    if not source or not Path(source).is_dir():
         return None
     path = Path(source) / "items.csv"
     if not path.is_file():
@@ -311,13 +383,28 @@ def gradcheck(kind, form, backend, seed):
 
 
 # ---------------------------------------------------------------------------- attack
-def _load_for_model(model, data, features, normalize, split):
-    """The data set a saved model was trained on, unless --data says otherwise."""
-    if data is None and not model.header.get("synthetic") and model.header.get("dataset"):
-        data = model.header["dataset"]
-    if split == "loo" and model.header.get("split"):
-        split = model.header["split"]
-    return _load(data, features, normalize, split)
+def _model_data_args(model, args):
+    """A saved model's data set, split, features and data options, unless the command line
+    gives others: ``evaluate MODEL.npz`` reads what the model was trained on."""
+    h = model.header
+    src = click.get_current_context().get_parameter_source
+    if args["data"] is None and not h.get("synthetic") and h.get("dataset"):
+        args["data"] = h["dataset"]
+        key_of = {"items": "items_path"}
+        for key, value in (h.get("load_options") or {}).items():
+            arg = key_of.get(key, key)
+            if arg in args and src(arg).name != "COMMANDLINE" and key != "sep":
+                args[arg] = value
+    if args["split"] is None and args["sparse"] is None and h.get("split"):
+        args["split"] = h["split"]
+    if src("negatives").name != "COMMANDLINE" and h.get("n_negatives"):
+        args["negatives"] = h["n_negatives"]
+    return args
+
+
+def _load_for_model(model, args):
+    """The data set a saved model was trained on, unless the command line says otherwise."""
+    return _load(**_model_data_args(model, args))
 
 
 @cli.command()
@@ -337,8 +424,8 @@ def _load_for_model(model, data, features, normalize, split):
 @click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
               help="Write the clean and attacked metrics with their drops as JSON.")
-def attack(model_path, data, split, features, normalize, eps_text, kind, objective, steps,
-           repeats, seed, on, full_ranking, metrics_out):
+def attack(model_path, eps_text, kind, objective, steps, repeats, seed, on, full_ranking,
+           metrics_out, **kw):
     """Perturb item features at test time and report what HR/NDCG lose at each ε."""
     from .attack import KINDS, OBJECTIVES, parse_eps_list
     from .attack import attack as run_attack
@@ -349,10 +436,11 @@ def attack(model_path, data, split, features, normalize, eps_text, kind, objecti
     if objective not in OBJECTIVES:
         raise AmrliteError(f"--objective {objective!r}: choose test or train")
     model = Model.load(model_path)
-    if kind == "certified" and not model.spec.has_content:
-        raise AmrliteError(f"--kind certified: {model_path} is a {model.spec.label} model without "
-                           "content features; a feature perturbation cannot change its scores")
-    ds, sp = _load_for_model(model, data, features, normalize, split)
+    if not model.spec.has_content:
+        raise AmrliteError(f"{model_path}: a {model.spec.label} model has no content term "
+                           "(E c_i), so there is nothing to attack: a feature perturbation cannot "
+                           "change its scores (attack a DUIF, VBPR or AMR model)")
+    ds, sp = _load_for_model(model, _data_args(kw))
     res = run_attack(model, ds, sp, eps_list, kind=kind, objective=objective, steps=steps,
                      repeats=repeats, seed=seed, on=on, full_ranking=full_ranking)
     click.echo(attack_table(res, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
@@ -399,12 +487,12 @@ def attack_table(res, title):
 @click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
-def compare(model_a, model_b, data, split, features, normalize, on, full_ranking, metrics_out):
+def compare(model_a, model_b, on, full_ranking, metrics_out, **kw):
     """Paired per-user t-test and Wilcoxon signed-rank test of model A against model B."""
     from .recommender import Model
     from .significance import compare as run_compare
     a, b = Model.load(model_a), Model.load(model_b)
-    ds, sp = _load_for_model(a, data, features, normalize, split)
+    ds, sp = _load_for_model(a, _data_args(kw))
     res = run_compare(a, b, ds, sp, on=on, full_ranking=full_ranking)
     click.echo(f"A = {res['a']} ({model_a}), B = {res['b']} ({model_b}); split {sp.name!r} "
                f"({on}), {res['n_users']} users, {res['n_rows']} rows")
@@ -418,6 +506,20 @@ def compare(model_a, model_b, data, split, features, normalize, on, full_ranking
         _write_json(metrics_out, res)
 
 # ---------------------------------------------------------------------------- sweep
+def seeds_engine_options(f):
+    """``--seeds``, ``--engine`` and ``--address`` of ``sweep`` and ``experiment``."""
+    f = click.option("--address", default=None, metavar="ADDRESS",
+                     help="--engine ray: the cluster to join (auto, HOST:6379, "
+                          "ray://HOST:10001); default: a local cluster started here.")(f)
+    f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help="Where the sweep tasks run: local processes, or Ray (pip install "
+                          "-e '.[cluster]').")(f)
+    return click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Runs per setting, seed index 0 being --seed (or the config's "
+                             "seed); results as mean ± 95% CI.")(f)
+
+
 @cli.command()
 @data_options
 @click.option("--model", "kind", type=click.Choice(["amr"]), default="amr", show_default=True,
@@ -441,10 +543,11 @@ def compare(model_a, model_b, data, split, features, normalize, on, full_ranking
               show_default=True, help="One JSON per setting (reruns skip finished ones).")
 @click.option("--processes", type=int, default=None,
               help="Worker processes (default: one per core).")
+@seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list, epochs, lr, reg,
-          dim, batch_size, eval_every, seed, backend, out_dir, processes, no_plots, quiet):
+def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size, eval_every, seed,
+          backend, out_dir, processes, seeds, engine, address, no_plots, quiet, **kw):
     """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
 
     Writes one JSON per setting and sweep.json into --out, then fig6_sweep_eps.png (test
@@ -462,15 +565,24 @@ def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list,
     init = Model.load(init_path)          # a one-line error when missing or not a model
     if dim is None:
         dim = int(init.config.dim)
-    ds, sp = _load(data, features, normalize, split)
+    ds, sp = _load(**_data_args(kw))
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
                 eval_every=eval_every, seed=seed)
     res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
                     base_config=base, out_dir=out_dir, processes=processes,
-                    progress=not quiet, backend=backend)
+                    progress=not quiet, backend=backend, seeds=seeds, engine=engine,
+                    address=address)
     click.echo(f"{'eps':>8} {'lmd':>8} {'valid NDCG@10':>14} {'test HR@10':>11} "
-               f"{'test NDCG@10':>13}")
+               f"{'test NDCG@10':>13}" + (f"   (mean ± 95% CI over {seeds} seeds)"
+                                         if seeds > 1 else ""))
     for r in res["runs"]:
+        if seeds > 1:
+            a = res["aggregate"][r["name"]]
+            cells = [a["valid"]["NDCG@10"], a["test"]["HR@10"], a["test"]["NDCG@10"]]
+            click.echo(f"{r['eps']:>8g} {r['lmd']:>8g} " + " ".join(
+                "–" if c["mean"] is None else f"{c['mean']:.4f} ± {c['half']:.4f}"
+                for c in cells))
+            continue
         v = r.get("valid", {}).get("NDCG@10", float("nan"))
         click.echo(f"{r['eps']:>8g} {r['lmd']:>8g} {v:>14.4f} {r['test']['HR@10']:>11.4f} "
                    f"{r['test']['NDCG@10']:>13.4f}")
@@ -480,10 +592,12 @@ def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list,
                f"{len(res['skipped'])} setting(s) reused from {out_dir}")
     if not no_plots:
         from . import plots
+        from .experiments.figures import sweep_errorbars
         for axis, values, fig in (("eps", eps_values, 6), ("lmd", lmd_values, 7)):
             if len(set(values)) > 1:
-                path = plots.sweep_grid_plot(res["runs"], axis,
-                                             Path(out_dir) / f"fig{fig}_sweep_{axis}.png")
+                path = Path(out_dir) / f"fig{fig}_sweep_{axis}.png"
+                path = (sweep_errorbars(list(res["aggregate"].values()), axis, path)
+                        if seeds > 1 else plots.sweep_grid_plot(res["runs"], axis, path))
                 click.echo(f"figure: {path}")
 
 
@@ -501,9 +615,11 @@ def sweep(data, split, features, normalize, kind, init_path, eps_list, lmd_list,
               help="JSON file of overrides of the defaults (amrlite.experiments.DEFAULTS).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid.")
+@seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def experiment(data, split, out_dir, quick, backend, config_path, settings, no_plots, quiet):
+def experiment(data, split, out_dir, quick, backend, config_path, settings, seeds, engine,
+               address, no_plots, quiet):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
     from .experiments import deep_merge, parse_set, run_experiment
     overrides = {}
@@ -516,8 +632,15 @@ def experiment(data, split, out_dir, quick, backend, config_path, settings, no_p
             raise AmrliteError(f"--config {config_path}: expected a JSON object")
     overrides = deep_merge(overrides, parse_set(settings))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
-                             overrides=overrides, progress=not quiet, plots=not no_plots)
+                             overrides=overrides, progress=not quiet, plots=not no_plots,
+                             seeds=seeds, engine=engine, address=address)
     res = summary["results"]
+    if summary.get("multi"):
+        for n, m in summary["multi"]["models"].items():
+            click.echo(f"{n:<10} test HR@10 {m['HR@10']['mean']:.4f} ± {m['HR@10']['half']:.4f}"
+                       f"  NDCG@10 {m['NDCG@10']['mean']:.4f} ± {m['NDCG@10']['half']:.4f}"
+                       f"  ({seeds} seeds, 95% CI)")
+        res = {}
     for n, r in res.items():
         click.echo(f"{n:<10} test HR@10 {r['test']['HR@10']:.4f}  NDCG@10 "
                    f"{r['test']['NDCG@10']:.4f}")

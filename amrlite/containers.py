@@ -1,8 +1,9 @@
 """The data containers every other module reads: :class:`EvalRows`, :class:`Split`, :class:`Dataset`.
 
 Plain arrays, so that every backend (NumPy, Numba, CuPy) takes them as they are. This module is a
-leaf of the library: loaders (:mod:`amrlite.data`), split generators (:mod:`amrlite.splits`) and
-the synthetic generator (:mod:`amrlite.synthetic`) import it; it imports none of them.
+leaf of the library (it imports only the error type): loaders (:mod:`amrlite.data`), split
+generators (:mod:`amrlite.splits`) and the synthetic generator (:mod:`amrlite.synthetic`)
+import it; it imports none of them.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+
+from amrlite.errors import AmrliteError
 
 
 @dataclass
@@ -67,6 +70,36 @@ class Split:
         return len(self.train_users)
 
 
+def raw_index(ids, n, raw, what="user"):
+    """The index of raw id ``raw`` in the id map ``ids`` (``None``: indices are the ids, 0..n-1).
+
+    ``raw`` may be a string (``"A1"``, ``"42"``) or an int; with an integer map ``"42"`` finds 42.
+    Raises :class:`~amrlite.errors.AmrliteError` for an unknown id.
+    """
+    text = str(raw).strip()
+    if ids is None:
+        try:
+            idx = int(text)
+        except ValueError:
+            idx = -1
+        if not 0 <= idx < n:
+            raise AmrliteError(f"{what} {raw!r}: no such {what} (ids 0..{n - 1})")
+        return idx
+    if ids.dtype.kind in "iu":
+        try:
+            key = int(text)
+        except ValueError:
+            raise AmrliteError(f"{what} {raw!r}: no such {what} (the {what} ids are integers)") \
+                from None
+        hit = np.flatnonzero(ids == key)
+    else:
+        hit = np.flatnonzero(ids == text)
+    if not len(hit):
+        raise AmrliteError(f"{what} {raw!r}: no such {what} ({len(ids)} {what}s, e.g. "
+                           f"{', '.join(map(str, ids[:3].tolist()))})")
+    return int(hit[0])
+
+
 @dataclass
 class Dataset:
     """Interactions of ``n_users`` users with ``n_items`` items, plus item content features.
@@ -86,6 +119,19 @@ class Dataset:
     split_dirs: dict = field(default_factory=dict)   # split name -> folder on disk
     preset_splits: dict = field(default_factory=dict)  # split name -> Split made in memory
     meta: dict = field(default_factory=dict)          # extra facts (e.g. synthetic ground truth)
+    #: raw ids: ``user_ids[u]`` is the id user index ``u`` had in the input file (int64 or
+    #: unicode array); ``None`` when the indices are the ids (native 0-based data).
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    #: one dict per feature modality, in concatenation order: ``name``, ``dim``, ``file``,
+    #: ``normalize``, ``zero_rows`` (items without content of that modality), ``missing``.
+    feature_info: list = field(default_factory=list)
+    filters: dict = field(default_factory=dict)        # --min-rating / --k-core and their counts
+    notes: list = field(default_factory=list)          # facts said at load time (CLI prints them)
+    default_split: str = "loo"                         # "official" when neg.txt is present
+    #: the load_dataset() keywords it was read with (not the defaults): a saved model records
+    #: them, so that ``amrlite evaluate MODEL.npz`` reads the same data the same way
+    options: dict = field(default_factory=dict)
     _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     #: ``splitter(dataset, name, *, seed, n_negatives) -> Split`` makes the splits that are not
@@ -107,12 +153,17 @@ class Dataset:
         names = list(self.preset_splits) + [n for n in self.split_dirs if n not in self.preset_splits]
         return names + [n for n in ("loo", "cold", "sparse<k>") if n not in names]
 
-    def split(self, name="loo", *, seed=2019, n_negatives=99) -> Split:
+    def user_index(self, raw):
+        """Index of the user whose raw id is ``raw`` (see :func:`raw_index`)."""
+        return raw_index(self.user_ids, self.n_users, raw, "user")
+
+    def split(self, name=None, *, seed=2019, n_negatives=99) -> Split:
         """The split called ``name``: a preset split made in memory (official ``neg.txt``, the
         synthetic ``loo``), else whatever :func:`amrlite.splits.make_split` makes of the name (a
         folder ``split-<name>/`` next to the interactions, or a generated ``loo``, ``cold`` or
         ``sparse<k>`` split). ``seed`` and ``n_negatives`` only matter for generated splits.
-        Results are cached."""
+        Results are cached. ``name=None`` is :attr:`default_split`."""
+        name = self.default_split if name is None else name
         key = (name, seed, n_negatives)
         if key not in self._split_cache:
             if name in self.preset_splits:
@@ -128,4 +179,7 @@ class Dataset:
         h.update(np.array([self.n_users, self.n_items, self.n_features], dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(self.users, dtype=np.int32).tobytes())
         h.update(np.ascontiguousarray(self.items, dtype=np.int32).tobytes())
+        for ids in (self.user_ids, self.item_ids):      # absent for native data: old hashes hold
+            if ids is not None:
+                h.update("\x1f".join(map(str, ids.tolist())).encode())
         return h.hexdigest()[:16]

@@ -12,21 +12,20 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError, input_error
+from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
+from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
+                              normalize_array)
+from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
 from amrlite.synthetic import make_synthetic
 
-NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
+#: the largest id a native or official file may hold: its ids are int32 indices, and arrays are
+#: sized by them (a raw interactions file has no such limit: its ids are mapped)
+INDEX_MAX = 2**31 - 2
 
 
 # --------------------------------------------------------------------------------------------
 # Text tables of integer ids
 # --------------------------------------------------------------------------------------------
-
-def _sniff_sep(line):
-    for sep in ("\t", ",", ";"):
-        if sep in line:
-            return sep
-    return None   # runs of blanks
-
 
 def _fields(line, sep):
     return [f.strip() for f in (line.split(sep) if sep is not None else line.split())]
@@ -122,7 +121,16 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
         neg = np.flatnonzero(cols[n] < 0)
         if len(neg):
             raise table.error(neg[0], n, f"negative id {cols[n][neg[0]]}")
+        over = np.flatnonzero(cols[n] > INDEX_MAX)
+        if len(over):
+            raise table.error(over[0], n, _beyond(cols[n][over[0]]))
     return table
+
+
+def _beyond(value):
+    return (f"id {value} is beyond the index range 0..{INDEX_MAX} of this layout (its ids are "
+            "0-based indices that size the arrays); give the interactions file itself "
+            "(--data FILE.csv) to map raw ids")
 
 
 def _scan_table(path, names, idx, sep, header_line, n_cols, head):
@@ -138,10 +146,15 @@ def _scan_table(path, names, idx, sep, header_line, n_cols, head):
                 raise input_error(path, f"expected {expect}, found {len(parts)}", line=no)
             for k, (n, i) in enumerate(zip(names, idx)):
                 try:
-                    out[k].append(int(parts[i]))
+                    v = int(parts[i])
                 except ValueError:
                     raise input_error(path, f"not an integer: {parts[i]!r}", line=no,
                                       field=n) from None
+                if v > INDEX_MAX:
+                    raise input_error(path, _beyond(v), line=no, field=n)
+                if v < 0:
+                    raise input_error(path, f"negative id {v}", line=no, field=n)
+                out[k].append(v)
     if not out[0]:
         raise input_error(path, "no data rows after the header", line=header_line or None)
     return {n: np.asarray(v, dtype=np.int64) for n, v in zip(names, out)}
@@ -154,63 +167,6 @@ def _count_rows(path):
     if not lines:
         return 0
     return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], _sniff_sep(lines[0]))) else 1)
-
-
-# --------------------------------------------------------------------------------------------
-# Features
-# --------------------------------------------------------------------------------------------
-
-def _row_blocks(n_rows, n_cols, budget=8_000_000):
-    step = max(1, budget // max(1, n_cols))
-    for s in range(0, n_rows, step):
-        yield s, min(n_rows, s + step)
-
-
-def load_features(path, *, normalize="none"):
-    """Item features ``[n_items, D]`` from a ``.npy`` file, memory-mapped (read-only).
-
-    ``normalize``: ``"none"`` (the memory map itself), ``"maxabs"`` (divide by the global max
-    |value|, as the official AMR code does) or ``"l2"`` (each row to unit length; all-zero rows stay
-    zero). Normalised copies are float32 unless the file is float64.
-    """
-    if normalize not in NORMALIZE_OPTIONS:
-        raise AmrliteError(f"option 'normalize': must be one of {', '.join(NORMALIZE_OPTIONS)}, "
-                           f"got {normalize!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise input_error(path, "features file not found" if not path.exists() else "not a file")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:   # not a .npy, truncated, object array, .npz ...
-        raise input_error(path, f"cannot read as a NumPy .npy array ({exc})") from None
-    if not isinstance(arr, np.ndarray):
-        raise input_error(path, "expected a single .npy array, got an archive")
-    if arr.ndim != 2:
-        raise input_error(path, f"features must be 2-D [n_items, D], got shape {arr.shape}")
-    if arr.dtype.kind != "f":
-        raise input_error(path, f"features must be float32 or float64, got {arr.dtype}")
-    for s, e in _row_blocks(*arr.shape):
-        bad = ~np.isfinite(arr[s:e])
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise input_error(path, f"row {s + r} (item {s + r}) has a non-finite value "
-                              f"({arr[s + r, c]}) in column {c}")
-    if normalize == "none":
-        return arr
-    out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
-    out = np.empty(arr.shape, dtype=out_dtype)
-    if normalize == "maxabs":
-        m = max((float(np.abs(arr[s:e]).max(initial=0.0)) for s, e in _row_blocks(*arr.shape)),
-                default=0.0)
-        for s, e in _row_blocks(*arr.shape):
-            out[s:e] = arr[s:e] / m if m > 0 else arr[s:e]
-    else:
-        for s, e in _row_blocks(*arr.shape):
-            block = arr[s:e].astype(np.float64)
-            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-            norms[norms == 0] = 1.0
-            out[s:e] = block / norms[:, None]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,136 +192,278 @@ def _check_items(table, field, values, n_rows, feat_path):
                           f"has {n_rows} rows")
 
 
-def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=None) -> Dataset:
+def _check_contiguous(table, field, values, n_known, side, present=None, strict=True):
+    """Native contract: every index 0..max is a real user/item — it has an interaction, or a row
+    in ``side`` (``users.csv``/``items.csv``: rows 0..n_known-1) or the features. A gap is a
+    phantom (for items: one that could be drawn as an evaluation negative)."""
+    u = np.unique(values if present is None else present)
+    u = u[u >= n_known]
+    if not len(u) or u[-1] - n_known + 1 == len(u):
+        return
+    gap = int(n_known + np.flatnonzero(u != n_known + np.arange(len(u)))[0])
+    n_gaps = int(u[-1] - n_known + 1 - len(u))
+    at = np.flatnonzero(values == u[-1])
+    row = int(at[0]) if len(at) else int(np.argmax(values))
+    if not strict and n_gaps <= len(u):
+        # the official layout has always allowed gaps (the Pinterest pos.txt has 1,180 items that
+        # occur only in the held-out rows it was published without): a warning, unless most
+        # indices would be phantoms (then an id is surely not an index: sizing by it would fail)
+        warnings.warn(f"{table.path}: {n_gaps} {field} indices below the largest ({u[-1]}) occur "
+                      f"in no file of the folder; they count as {field}s (e.g. as sampled "
+                      "negatives of a generated split)", stacklevel=3)
+        return
+    raise table.error(row, field, f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more "
+                      f"below {u[-1]}) has no interaction"
+                      + (", no feature row" if field == "item" and side != "feature" else "")
+                      + f" and no {side} row: these ids must be 0-based and contiguous (a "
+                      f"phantom {field} would count as a real one"
+                      + (", e.g. as an evaluation negative" if field == "item" else "")
+                      + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+
+
+def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=None,
+                 user_col=None, item_col=None, rating_col=None, time_col=None, min_rating=None,
+                 k_core=None, id_order="first", items=None, missing_features="error") -> Dataset:
     """Load a data set.
 
     * ``path=None``: the embedded synthetic data set (:func:`amrlite.synthetic.make_synthetic`).
-    * a folder with ``interactions.csv``: the native layout (optional ``features.npy``,
-      ``users.csv``, ``items.csv``, ``split-<name>/`` folders).
+    * a folder with ``interactions.csv``: the native layout (0-based contiguous ids; optional
+      ``features.npy`` and ``features-<name>.npy``, ``users.csv``, ``items.csv``,
+      ``split-<name>/`` folders).
     * a folder with ``pos.txt``: the official AMR layout (optional ``neg.txt`` -> preset split
-      ``"official"``; optional ``f_<name>.npy`` features, pick one with ``features="<name>"``).
-    * a CSV/TSV file of ``user,item[,...]`` rows (header optional), with ``features=`` a ``.npy``.
+      ``"official"``, then the default; optional ``f_<name>.npy`` features).
+    * an interactions CSV/TSV with raw ids (strings, or integers with gaps: mapped to indices,
+      see :mod:`amrlite.rawdata`); ``user_col``/``item_col``/``rating_col``/``time_col`` name
+      the columns where the header does not.
 
-    ``features`` overrides the folder's features file; ``normalize`` is ``"none"``, ``"maxabs"``
-    or ``"l2"``; ``sep`` forces the column separator (default: sniffed from the first line).
+    ``features``: modality names of the folder (``"image"``, ``"image,text"``) and/or paths
+    (``.npy`` positional, ``.npz`` with ``ids`` and ``features``); ``items``: a file listing the
+    raw item id of every ``.npy`` feature row; ``missing_features="zero"`` gives items without a
+    feature row a zero row instead of an error. ``normalize``: ``"none"``, ``"maxabs"``, ``"l2"``
+    or per modality ``"image=l2,text=none"``. ``min_rating``/``k_core`` filter a raw
+    interactions file. ``id_order``: ``"first"`` (first-seen) or ``"sorted"``. ``sep`` forces
+    the column separator (default: sniffed from the first line).
     Every input problem raises :class:`AmrliteError` naming file, line and field.
     """
-    if normalize not in NORMALIZE_OPTIONS:
-        raise AmrliteError(f"option 'normalize': must be one of {', '.join(NORMALIZE_OPTIONS)}, "
-                           f"got {normalize!r}")
+    given = dict(features=features, normalize=normalize, sep=sep, user_col=user_col,
+                 item_col=item_col, rating_col=rating_col, time_col=time_col,
+                 min_rating=min_rating, k_core=k_core, id_order=id_order, items=items,
+                 missing_features=missing_features)
+    defaults = dict(normalize="none", id_order="first", missing_features="error")
+    ds = _load_any(path, features, normalize, sep, name, user_col, item_col, rating_col,
+                   time_col, min_rating, k_core, id_order, items, missing_features)
+    ds.options = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items()
+                  if v is not None and v != defaults.get(k)}
+    return ds
+
+
+def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_col, time_col,
+              min_rating, k_core, id_order, items, missing_features):
     if path is None:
         if features is not None:
             raise AmrliteError("option 'features': needs a data path (the synthetic data set "
                                "brings its own features)")
         ds = make_synthetic()
         if normalize != "none":
-            ds.features = _normalize_array(ds.features, normalize)
+            ds.features = normalize_array(ds.features, check_normalize(normalize))
+        ds.feature_info = [{"name": "default", "dim": ds.n_features, "file": "synthetic",
+                            "normalize": normalize, "zero_rows": 0, "missing": 0}]
         if name:
             ds.name = name
         return ds
     path = Path(path)
     if not path.exists():
         raise input_error(path, "no such file or folder")
+    raw_opts = dict(user_col=user_col, item_col=item_col, rating_col=rating_col,
+                    time_col=time_col, min_rating=min_rating, k_core=k_core, items=items)
     if path.is_dir():
-        if (path / "interactions.csv").is_file():
+        layout = "native" if (path / "interactions.csv").is_file() else \
+            "official" if (path / "pos.txt").is_file() else None
+        if layout is None:
+            raise input_error(path, "folder has neither interactions.csv (native layout) nor "
+                              "pos.txt (official AMR layout)")
+        given = [k for k, v in raw_opts.items() if v is not None]
+        if given:
+            raise AmrliteError(f"option '{given[0]}': applies to an interactions file with raw "
+                               f"ids; {path} is a {layout} folder, whose ids are 0-based indices "
+                               f"(give the file itself, e.g. --data {path}/"
+                               f"{'interactions.csv' if layout == 'native' else 'pos.txt'})")
+        if layout == "native":
             return _load_native(path, features, normalize, sep, name)
-        if (path / "pos.txt").is_file():
-            return _load_official(path, features, normalize, name)
-        raise input_error(path, "folder has neither interactions.csv (native layout) nor pos.txt "
-                          "(official AMR layout)")
-    return _load_plain(path, features, normalize, sep, name)
+        return _load_official(path, features, normalize, name)
+    return _load_plain(path, features, normalize, sep, name, id_order=id_order,
+                       missing=missing_features, **raw_opts)
 
 
-def _normalize_array(arr, normalize):
-    if normalize == "none":
-        return arr
-    out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
-    a = arr.astype(np.float64)
-    if normalize == "maxabs":
-        m = np.abs(a).max(initial=0.0)
-        return (a / m if m > 0 else a).astype(out_dtype)
-    norms = np.linalg.norm(a, axis=1)
-    norms[norms == 0] = 1.0
-    return (a / norms[:, None]).astype(out_dtype)
+def _features_for(mods):
+    feats = combine(mods)
+    return feats, [m.info() for m in mods]
 
 
 def _load_native(folder, features, normalize, sep, name):
     table = _read_table(folder / "interactions.csv", sep=sep)
     users, items = table.cols["user"], table.cols["item"]
-    feat_path = Path(features) if features is not None else folder / "features.npy"
-    feats = load_features(feat_path, normalize=normalize) \
-        if (features is not None or feat_path.is_file()) else None
-    if feats is not None:
-        _check_items(table, "item", items, feats.shape[0], feat_path)
-        n_items = int(feats.shape[0])
+    mods = load_modalities(features, normalize, folder=folder, layout="native")
+    positional = [m for m in mods if m.ids is None]
+    n_items_csv = _count_rows(folder / "items.csv") if (folder / "items.csv").is_file() else 0
+    if positional:
+        n_items = int(positional[0].array.shape[0])
+        _check_items(table, "item", items, n_items, positional[0].file)
     else:
-        n_items = int(items.max()) + 1
-        if (folder / "items.csv").is_file():
-            n_items = max(n_items, _count_rows(folder / "items.csv"))
-    n_users = int(users.max()) + 1
-    if (folder / "users.csv").is_file():
-        n_users = max(n_users, _count_rows(folder / "users.csv"))
+        _check_contiguous(table, "item", items, n_items_csv, "items.csv")
+        n_items = max(int(items.max()) + 1, n_items_csv)
+    for m in mods:
+        if m.ids is not None:            # an .npz in a native folder: its ids are item indices
+            align_by_id(m, np.arange(n_items))
+    feats, info = _features_for(mods)
+    n_users_csv = _count_rows(folder / "users.csv") if (folder / "users.csv").is_file() else 0
+    _check_contiguous(table, "user", users, n_users_csv, "users.csv")
+    n_users = max(int(users.max()) + 1, n_users_csv)
     users, items = _dedupe(table.path, users, items, n_items)
     split_dirs = {d.name[len("split-"):]: d for d in sorted(folder.glob("split-*")) if d.is_dir()}
     return Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
-                   items=items, features=feats, source=str(folder), split_dirs=split_dirs)
+                   items=items, features=feats, source=str(folder), split_dirs=split_dirs,
+                   feature_info=info)
 
 
 def _load_official(folder, features, normalize, name):
     table = _read_table(folder / "pos.txt", header=False)
     users, items = table.cols["user"], table.cols["item"]
-    if features is not None and Path(features).suffix == ".npy":
-        feat_path = Path(features)
-    elif features is not None:
-        feat_path = folder / f"f_{features}.npy"
-    else:
-        found = sorted(folder.glob("f_*.npy"))
-        if len(found) > 1:
-            raise input_error(folder, "several feature files (" + ", ".join(f.name for f in found)
-                              + "); choose one with features='<name>'", field="features")
-        feat_path = found[0] if found else None
-    feats = load_features(feat_path, normalize=normalize) if feat_path is not None else None
+    mods = load_modalities(features, normalize, folder=folder, layout="official")
     neg = None
     if (folder / "neg.txt").is_file():
         neg = _read_table(folder / "neg.txt", "all", header=False,
                           fallback_names=lambda i: "positive" if i == 0 else f"negative {i}")
+    _check_contiguous(table, "user", users, 0, "users", strict=False)
     n_users = int(users.max()) + 1
     n_items = int(items.max()) + 1
+    if not any(m.ids is None for m in mods):       # no feature rows: every item must occur
+        present = items if neg is None else np.concatenate([items, *neg.cols.values()])
+        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False)
     if neg is not None:
-        n_users = max(n_users, len(neg))
+        if len(neg) != n_users:
+            raise input_error(neg.path, f"{len(neg)} rows, but pos.txt has {n_users} users "
+                              f"(ids 0..{n_users - 1}): line u of neg.txt is user u's test row")
         n_items = max(n_items, max(int(c.max()) for c in neg.cols.values()) + 1)
-    if feats is not None:
-        _check_items(table, "item", items, feats.shape[0], feat_path)
+    positional = [m for m in mods if m.ids is None]
+    if positional:
+        n_rows, fpath = int(positional[0].array.shape[0]), positional[0].file
+        _check_items(table, "item", items, n_rows, fpath)
         if neg is not None:
             for f, c in neg.cols.items():
-                _check_items(neg, f, c, feats.shape[0], feat_path)
-        n_items = int(feats.shape[0])
+                _check_items(neg, f, c, n_rows, fpath)
+        n_items = n_rows
+    for m in mods:
+        if m.ids is not None:
+            align_by_id(m, np.arange(n_items))
+    feats, info = _features_for(mods)
     users, items = _dedupe(table.path, users, items, n_items)
     ds = Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
-                 items=items, features=feats, source=str(folder))
+                 items=items, features=feats, source=str(folder), feature_info=info)
     if neg is not None:
         mat = np.stack(list(neg.cols.values()), axis=1)
         test = EvalRows(users=np.arange(len(mat), dtype=np.int32), items=mat[:, 0].astype(np.int32),
                         negatives=mat[:, 1:].astype(np.int32) if mat.shape[1] > 1 else None)
-        ds.preset_splits["official"] = Split(name="official", n_users=n_users, n_items=n_items,
-                                             train_users=users, train_items=items, valid=None,
-                                             test=test)
+        split = Split(name="official", n_users=n_users, n_items=n_items, train_users=users,
+                      train_items=items, valid=None, test=test)
+        check_eval_rows(neg.path, test, split, row_line=neg.line_of)
+        ds.preset_splits["official"] = split
+        ds.default_split = "official"
     return ds
 
 
-def _load_plain(path, features, normalize, sep, name):
-    table = _read_table(path, sep=sep)
-    users, items = table.cols["user"], table.cols["item"]
-    feats = load_features(features, normalize=normalize) if features is not None else None
-    if feats is not None:
-        _check_items(table, "item", items, feats.shape[0], features)
-        n_items = int(feats.shape[0])
-    else:
-        n_items = int(items.max()) + 1
-    n_users = int(users.max()) + 1
-    users, items = _dedupe(table.path, users, items, n_items)
-    return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=users,
-                   items=items, features=feats, source=str(path))
+def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rating_col,
+                time_col, min_rating, k_core, items, id_order, missing):
+    table = read_raw(path, sep=sep, user_col=user_col, item_col=item_col,
+                     rating_col=rating_col, time_col=time_col)
+    row_ids = read_id_list(items, item_col) if items is not None else None
+    mods = load_modalities(features, normalize, layout="plain", row_ids=row_ids)
+    if items is not None and not mods:
+        raise AmrliteError("option 'items': lists the item id of every feature row, so it needs "
+                           "--features")
+    by_id = [m for m in mods if m.ids is not None]
+    if by_id and len(by_id) != len(mods):
+        pos = next(m for m in mods if m.ids is None)
+        raise input_error(pos.file, f"positional (row i = item i), while {by_id[0].file.name} is "
+                          "aligned by id; give --items with the id of every row of the .npy, or "
+                          "an .npz for every modality")
+    n_pos = int(mods[0].array.shape[0]) if mods and not by_id else None
+    if n_pos is not None and len({m.array.shape[0] for m in mods}) > 1:
+        combine(mods)                   # raises: rows differ
+    idx = index_interactions(table, min_rating=min_rating, k_core=k_core, id_order=id_order,
+                             positional_items=n_pos,
+                             positional_file=mods[0].file if n_pos is not None else None)
+    if by_id:
+        for m in mods:
+            align_by_id(m, idx.item_ids if idx.item_ids is not None else
+                        np.arange(int(idx.items.max()) + 1), missing=missing)
+    feats, info = _features_for(mods)
+    n_items = n_pos if n_pos is not None else int(feats.shape[0]) if feats is not None else \
+        (len(idx.item_ids) if idx.item_ids is not None else int(idx.items.max()) + 1)
+    n_users = len(idx.user_ids) if idx.user_ids is not None else int(idx.users.max()) + 1
+    notes = list(idx.notes)
+    if "min_rating" in idx.filters or "k_core" in idx.filters:
+        f = idx.filters
+        notes.append(f"{path.name}: {f['rows']} rows"
+                     + (f", {f['after_min_rating']} with rating >= {f['min_rating']:g}"
+                        if "min_rating" in f else "")
+                     + f", {f['unique']} unique (user, item)"
+                     + (f", {f['after_k_core']} in the {f['k_core']}-core ({f['k_core_rounds']} "
+                        "rounds)" if "k_core" in f else "")
+                     + f": {n_users} users, {n_items} items")
+    return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=idx.users,
+                   items=idx.items, features=feats, source=str(path), user_ids=idx.user_ids,
+                   item_ids=idx.item_ids, feature_info=info, filters=idx.filters, notes=notes)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation rows: integrity
+# --------------------------------------------------------------------------------------------
+
+def check_eval_rows(path, rows: EvalRows, split: Split, *, row_line=None):
+    """Refuse negatives that would make a metric silently wrong: the row's own positive, a
+    training positive of the user, the same item twice in a row, an item out of range.
+
+    ``path`` names the file in the message; ``row_line(r)`` (optional) turns a row into a line.
+    """
+    neg = rows.negatives
+    if neg is None or not len(neg):
+        return
+
+    def fail(r, problem):
+        line = row_line(r) if row_line else None
+        where = "" if line else f"row {r}: "
+        raise input_error(path, where + problem, line=line)
+
+    bad = np.flatnonzero(((neg < 0) | (neg >= split.n_items)).any(axis=1))
+    if len(bad):
+        r = int(bad[0])
+        v = neg[r][(neg[r] < 0) | (neg[r] >= split.n_items)][0]
+        fail(r, f"item {v} is not an item of the data set (ids 0..{split.n_items - 1})")
+    hit = np.flatnonzero((neg == rows.items[:, None]).any(axis=1))
+    if len(hit):
+        r = int(hit[0])
+        fail(r, f"negative item {rows.items[r]} is the row's own positive "
+                f"({len(hit)} row(s) affected)")
+    srt = np.sort(neg, axis=1)
+    dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
+    if len(dup):
+        r = int(dup[0])
+        v = srt[r, 1:][srt[r, 1:] == srt[r, :-1]][0]
+        fail(r, f"item {v} occurs twice among the negatives ({len(dup)} row(s) affected)")
+    indptr, indices = split.train_csr
+    n = max(split.n_items, 1)
+    keys = np.repeat(np.arange(split.n_users, dtype=np.int64), np.diff(indptr)) * n + indices
+    q = rows.users.astype(np.int64)[:, None] * n + neg
+    pos = np.searchsorted(keys, q)
+    seen = (pos < len(keys)) & (keys[np.minimum(pos, max(len(keys) - 1, 0))] == q) \
+        if len(keys) else np.zeros(q.shape, dtype=bool)
+    bad = np.flatnonzero(seen.any(axis=1))
+    if len(bad):
+        r = int(bad[0])
+        v = neg[r][seen[r]][0]
+        fail(r, f"negative item {v} is a training positive of user {rows.users[r]} "
+                f"({len(bad)} row(s) affected)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,8 +521,12 @@ def load_split(folder, n_users, n_items, *, name=None) -> Split:
         negs = _load_negatives(npy, csv, len(u), n_items) if npy.exists() else None
         parts[part] = EvalRows(users=u, items=i, negatives=negs)
     nm = name or (folder.name[len("split-"):] if folder.name.startswith("split-") else folder.name)
-    return Split(name=nm, n_users=n_users, n_items=n_items, train_users=tu, train_items=ti,
-                 valid=parts["valid"], test=parts["test"])
+    split = Split(name=nm, n_users=n_users, n_items=n_items, train_users=tu, train_items=ti,
+                  valid=parts["valid"], test=parts["test"])
+    for part in ("valid", "test"):
+        if parts[part] is not None:
+            check_eval_rows(folder / f"{part}_negatives.npy", parts[part], split)
+    return split
 
 
 _SPLIT_FILES = ("train.csv", "valid.csv", "test.csv", "valid_negatives.npy", "test_negatives.npy")

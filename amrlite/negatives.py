@@ -31,15 +31,20 @@ def _segments(indptr, indices, rows_users):
     return rows, indices[np.repeat(starts, lens) + offs]
 
 
+def user_label(user_ids, u):
+    """How a message names user index ``u``: its raw id where the data has an id map."""
+    return str(u) if user_ids is None else f"{str(user_ids[u])!r} (index {u})"
+
+
 def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidates=None,
-                     rng=None, seed=2019, label="items"):
+                     rng=None, seed=2019, label="items", user_ids=None):
     """``int32 [len(row_users), n_negatives]``: distinct negatives for each held-out row.
 
     Row ``r`` gets ``n_negatives`` distinct items drawn uniformly from ``candidates`` (default: all
     ``n_items`` items) that user ``row_users[r]`` never interacted with in ``(users, items)``.
     Vectorised: one random key per (row, candidate), seen items pushed to the end, the
     ``n_negatives`` smallest keys kept. Raises :class:`AmrliteError` naming the first user with too
-    few candidates.
+    few candidates (by its raw id where ``user_ids`` maps indices to raw ids).
     """
     rng = np.random.default_rng(seed) if rng is None else rng
     row_users = np.asarray(row_users, dtype=np.int64).ravel()
@@ -62,9 +67,10 @@ def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidate
     if len(short):
         r = short[0]
         raise AmrliteError(
-            f"user {row_users[r]}: only {avail[r]} {label} the user never interacted with, but "
-            f"{n_neg} negatives per held-out row were asked for ({len(np.unique(row_users[short]))}"
-            f" user(s) affected); ask for fewer negatives (0 = full ranking only)")
+            f"user {user_label(user_ids, row_users[r])}: only {avail[r]} {label} the user never "
+            f"interacted with, but {n_neg} negatives per held-out row were asked for "
+            f"({len(np.unique(row_users[short]))} user(s) affected); lower --negatives (at most "
+            f"{max(int(avail.min()), 0)} here; 0 = full ranking only)")
     out = np.empty((len(row_users), n_neg), dtype=np.int32)
     chunk = max(1, _KEYS_PER_CHUNK // len(cand))
     for s in range(0, len(row_users), chunk):

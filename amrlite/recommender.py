@@ -17,10 +17,11 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split
+from .containers import Split, raw_index
 from .eals import EalsEpochs
 from .errors import AmrliteError
 from .evaluation import evaluate_params
+from .jsonio import dumps
 from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
 from .train import BprEpochs, History, TrainConfig, run_epochs
 
@@ -55,6 +56,7 @@ class Model:
         self._seen = None       # training CSR (indptr, indices) for recommend()
         self.warm = None
         self.popularity = None
+        self.user_ids = self.item_ids = None   # raw ids of the data trained on (None: index = id)
 
     @property
     def kind(self):
@@ -105,6 +107,10 @@ class Model:
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
         self._seen = sp.train_csr
         self.history = History()
+        self.user_ids = getattr(data, "user_ids", None)
+        self.item_ids = getattr(data, "item_ids", None)
+        if self.spec.trains_by_bpr:
+            _check_negatives_exist(sp, self.user_ids)
         if self.spec.kind == "pop":
             self._refresh_factors(None)
             return self
@@ -140,6 +146,12 @@ class Model:
             "dataset": getattr(data, "source", None), "dataset_name": getattr(data, "name", None),
             "synthetic": bool(getattr(data, "synthetic", False)), "fingerprint": fp,
             "split": sp.name, "n_users": int(sp.n_users), "n_items": int(sp.n_items),
+            "n_negatives": None if sp.test.negatives is None else int(sp.test.negatives.shape[1]),
+            "features": list(getattr(data, "feature_info", []) or []),
+            "filters": dict(getattr(data, "filters", {}) or {}),
+            "load_options": dict(getattr(data, "options", {}) or {}),
+            "raw_ids": getattr(data, "user_ids", None) is not None
+            or getattr(data, "item_ids", None) is not None,
         })
 
     def _refresh_factors(self, features):
@@ -156,10 +168,18 @@ class Model:
         return np.einsum("...f,...f->...", self._U[users], V)
 
     def recommend(self, user, n=10, *, exclude_seen=True):
-        """The ``n`` best items for ``user``: ``(items, scores)``, best first."""
+        """The ``n`` best items for ``user``: ``(items, scores)``, best first.
+
+        For data read with raw ids (:attr:`user_ids` set) ``user`` is a raw user id and the items
+        are raw item ids; otherwise both are indices.
+        """
         n_users = self.header.get("n_users", 0)
-        if not 0 <= int(user) < n_users:
-            raise AmrliteError(f"--user {user}: no such user (the model knows users 0..{n_users - 1})")
+        if int(n) < 1:
+            raise AmrliteError(f"-n {n}: must be at least 1")
+        try:
+            user = raw_index(self.user_ids, n_users, user, "user")
+        except AmrliteError as exc:
+            raise AmrliteError(f"--user {user}: {str(exc).split(': ', 1)[1]}") from None
         scores = (self._V[:, 0] if self._U is None else self._V @ self._U[user]).astype(np.float64)
         if exclude_seen and self._seen is not None:
             indptr, indices = self._seen
@@ -167,7 +187,7 @@ class Model:
         n = min(n, int(np.isfinite(scores).sum()))
         top = np.argpartition(-scores, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
         top = top[np.lexsort((top, -scores[top]))]
-        return top, scores[top]
+        return (top if self.item_ids is None else self.item_ids[top]), scores[top]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
@@ -186,7 +206,10 @@ class Model:
         arrays["warm"] = self.warm
         arrays["popularity"] = self.popularity
         arrays["seen_indptr"], arrays["seen_indices"] = self._seen
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        for key in ("user_ids", "item_ids"):          # int64 or unicode: no pickle needed
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
+        arrays["header"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -219,11 +242,61 @@ class Model:
         model.warm = arrays["warm"]
         model.popularity = arrays["popularity"]
         model._seen = (arrays["seen_indptr"], arrays["seen_indices"])
+        model.user_ids, model.item_ids = arrays.get("user_ids"), arrays.get("item_ids")
         model.backend_used = header.get("backend")
         return model
 
     def __repr__(self):
         return f"Model({self.spec.kind!r}, form={self.spec.form!r}, dim={self.config.dim})"
+
+
+def _check_negatives_exist(sp, user_ids):
+    """BPR draws each training negative from the warm items the user has not seen: a user who
+    has seen every warm item (a tiny or degenerate split) has none to draw."""
+    if not sp.n_train:
+        raise AmrliteError(f"split {sp.name!r} has no training rows")
+    n_warm = int(sp.warm_items.sum())
+    per_user = np.diff(sp.train_csr[0])
+    full = np.flatnonzero(per_user >= n_warm)
+    if len(full):
+        from .negatives import user_label
+        raise AmrliteError(f"split {sp.name!r}: user {user_label(user_ids, int(full[0]))} has "
+                           f"interacted with all {n_warm} training items, so BPR has no negative "
+                           f"to draw for it ({len(full)} user(s)); the data set is too small "
+                           "(add items or users, or drop such users)")
+
+
+def _check_same_ids(model, data):
+    """A model trained on raw ids applies only to data whose ids map to the same indices."""
+    for key, what in (("user_ids", "user"), ("item_ids", "item")):
+        mine, theirs = getattr(model, key, None), getattr(data, key, None)
+        if mine is None and theirs is None:
+            continue
+        same = (mine is not None and theirs is not None and len(mine) == len(theirs)
+                and np.array_equal(np.asarray(mine).astype(str), np.asarray(theirs).astype(str)))
+        if not same:
+            raise AmrliteError(f"the model's {what} ids differ from the data's ("
+                               + ("the model has no raw ids" if mine is None else
+                                  "the data has no raw ids" if theirs is None else
+                                  f"{len(mine)} vs {len(theirs)}, or in another order")
+                               + "): it was trained on other data or another id order")
+
+
+def _check_same_features(model, data):
+    """A model trained on some modalities refuses data with others (compared by file, dim and
+    normalisation: E was fitted to those features at that scale)."""
+    mine = model.header.get("features")
+    theirs = getattr(data, "feature_info", None)
+    if not mine or not theirs or not model.spec.has_content:
+        return
+    key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
+                        for m in info]
+    if key(mine) != key(theirs):
+        show = lambda info: "+".join(  # noqa: E731
+            f"{m['name']} ({m['file']}, {m['dim']}-d, normalize {m.get('normalize', 'none')})"
+            for m in info)
+        raise AmrliteError(f"the model was trained on features {show(mine)}; the data has "
+                           f"{show(theirs)} (choose them with --features and --normalize)")
 
 
 # ---------------------------------------------------------------------- the pre-training chain
@@ -282,6 +355,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     rows = getattr(sp, on)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")
+    _check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:
@@ -292,6 +366,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
         raise AmrliteError(f"the model knows {model.header.get('n_users')} users × "
                            f"{model.header.get('n_items')} items; the data has "
                            f"{sp.n_users} × {sp.n_items}")
+    _check_same_ids(model, data)
     if features is None:
         features = getattr(data, "features", None)
     popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)

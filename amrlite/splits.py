@@ -53,12 +53,13 @@ def _rows(users, items, idx, negatives):
                     negatives=negatives)
 
 
-def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, name="loo"):
+def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, name="loo",
+                  user_ids=None):
     """Per user: one random interaction is the test row, another the validation row, rest train.
 
     Users with fewer than 3 interactions keep everything in train (no held-out row). Each held-out
     row gets ``n_negatives`` distinct items the user never interacted with (``0``: ``negatives``
-    is ``None``, full ranking only).
+    is ``None``, full ranking only). ``user_ids`` (raw ids) only name users in messages.
     """
     users, items = _pairs(n_users, n_items, users, items)
     rng = np.random.default_rng(seed)
@@ -73,8 +74,10 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     train[valid_idx] = False
     test_neg = valid_neg = None
     if n_negatives:
-        test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives, rng=rng)
-        valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives, rng=rng)
+        test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives, rng=rng,
+                                    user_ids=user_ids)
+        valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives, rng=rng,
+                                     user_ids=user_ids)
     return Split(name=name, n_users=n_users, n_items=n_items,
                  train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
                  valid=_rows(users, items, valid_idx, valid_neg),
@@ -82,7 +85,7 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
 
 
 def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99,
-                    fractions=(0.6, 0.2, 0.2), name="cold"):
+                    fractions=(0.6, 0.2, 0.2), name="cold", user_ids=None):
     """Items split at random into warm / valid-cold / test-cold; train = warm interactions only.
 
     Per user, one random interaction with a test-cold item is a test row and one with a
@@ -109,9 +112,11 @@ def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99
     test_neg = valid_neg = None
     if n_negatives:
         test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives,
-                                    candidates=test_cold, rng=rng, label="test-cold items")
+                                    candidates=test_cold, rng=rng, label="test-cold items",
+                                    user_ids=user_ids)
         valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives,
-                                     candidates=valid_cold, rng=rng, label="valid-cold items")
+                                     candidates=valid_cold, rng=rng, label="valid-cold items",
+                                     user_ids=user_ids)
     train = g == 0
     return Split(name=name, n_users=n_users, n_items=n_items,
                  train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
@@ -143,19 +148,37 @@ def make_split(dataset: Dataset, name="loo", *, seed=2019, n_negatives=99) -> Sp
     (item cold start) or ``"sparse<k>"`` (``loo`` with at most k training rows per user).
     Installed as :attr:`Dataset.splitter`, so ``dataset.split(name)`` reaches it."""
     ds = dataset
+    if n_negatives is None or int(n_negatives) < 0:
+        raise AmrliteError(f"option 'negatives': must be 0 (full ranking only) or more, got "
+                           f"{n_negatives}")
     if name in ds.split_dirs:
         return load_split(ds.split_dirs[name], ds.n_users, ds.n_items, name=name)
     if name == "loo":
-        return leave_one_out(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
-                             n_negatives=n_negatives, name=name)
+        return _nonempty(leave_one_out(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
+                                       n_negatives=n_negatives, name=name,
+                                       user_ids=ds.user_ids), ds,
+                         "every user has fewer than 3 interactions (leave-one-out holds out one "
+                         "test and one validation row and trains on the rest)")
     if name == "cold":
-        return item_cold_start(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
-                               n_negatives=n_negatives, name=name)
+        return _nonempty(item_cold_start(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
+                                         n_negatives=n_negatives, name=name,
+                                         user_ids=ds.user_ids), ds,
+                         f"none of its {ds.n_items} items was drawn into the test-cold fifth "
+                         "with an interaction")
     if name.startswith("sparse") and name[6:].isdigit() and int(name[6:]) > 0:
         return sparsify(ds.split("loo", seed=seed, n_negatives=n_negatives), int(name[6:]),
                         seed=seed, name=name)
     raise AmrliteError(f"data set '{ds.name}' ({ds.source}) has no split '{name}'; "
                        f"available: {', '.join(ds.split_names())}")
+
+
+def _nonempty(split, ds, why):
+    if not len(split.test) or not split.n_train:
+        part = "test" if not len(split.test) else "training"
+        raise AmrliteError(f"data set '{ds.name}' ({ds.source}, {ds.n_users} users, {ds.n_items} "
+                           f"items, {ds.n_interactions} interactions): the generated split "
+                           f"{split.name!r} has no {part} rows: {why}")
+    return split
 
 
 Dataset.splitter = staticmethod(make_split)

@@ -8,7 +8,6 @@ the same loop drives NumPy, Numba and CuPy without knowing which.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from . import jsonio
 from .errors import AmrliteError
 
 
@@ -211,7 +211,7 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
                 record = {"epoch": epoch, runner.loss_name: loss, "seconds": round(seconds, 6)}
                 if metrics is not None:
                     record["valid"] = metrics
-                log_file.write(json.dumps(record) + "\n")
+                log_file.write(jsonio.dumps(record) + "\n")
                 log_file.flush()
             info = f"{runner.loss_name} {loss:.4g}"
             if history.best_metrics:

@@ -9,13 +9,16 @@ pair in item-major order), and item i writes only ``Q[i]`` and its own pairs' en
 
 The arithmetic follows the reference term for term (x̂^f = x̂ − p·q, then x̂ = x̂^f + p_new·q;
 segment sums in the same pair order), so the two agree to rounding in float64.
+
+The protocol pair: :func:`eals_prepare` (contiguous float64 arrays, the prediction cache and the
+CSC index, once per run) and :func:`eals_epoch` (users, then items, in place; the objective).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-NAME = "numba"
+from .protocol import EalsState
 
 
 def eals_csc(indptr, indices, n_items):
@@ -31,6 +34,7 @@ def eals_csc(indptr, indices, n_items):
 
 @njit(parallel=True, cache=True)
 def eals_predictions(P, Q, indptr, indices):
+    """``x̂_ui = p_u·q_i`` for every training pair, in CSR order."""
     n_users, K = P.shape
     pred = np.empty(len(indices))
     for u in prange(n_users):
@@ -99,28 +103,36 @@ def _update_items(P, Q, pred, item_indptr, item_users, item_pos, w, conf, S, reg
             Q[i, f] = new
 
 
-def eals_update_users(P, Q, pred, indptr, indices, w, conf, reg):
-    """Eq. 12 for every user and factor, in place (same signature as the reference)."""
+def eals_objective(P, Q, pred, indices, w, conf, reg):
+    """The eALS objective from the prediction cache and ``S^q = Σ_i c_i q_i q_iᵀ`` (the
+    reference's ``eals_objective``)."""
     S = (Q * conf[:, None]).T @ Q
-    _update_users(P, Q, pred, indptr, indices, w, conf, S, float(reg))
+    observed = float(np.sum(w * (1.0 - pred) ** 2 - conf[indices] * pred ** 2))
+    return observed + float(np.sum((P @ S) * P)) + reg * float(np.sum(P * P) + np.sum(Q * Q))
 
 
-def eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, csc=None):
-    """Eq. 13 for every item and factor, in place; ``csc`` from :func:`eals_csc` (built when
-    not given)."""
-    if csc is None:
-        csc = eals_csc(indptr, indices, Q.shape[0])
-    S = P.T @ P
-    _update_items(P, Q, pred, csc[0], csc[1], csc[2], w, conf, S, float(reg))
+def eals_prepare(P, Q, indptr, indices, w, conf):
+    """One MF-eALS problem as an :class:`.protocol.EalsState`: float64 copies of ``P``, ``Q``
+    (the epochs update these, never the caller's arrays, as on every backend), the prediction
+    cache, the CSR arrays, the weights, and ``layout`` = the CSC index of :func:`eals_csc`."""
+    P = np.array(P, dtype=np.float64, order="C")
+    Q = np.array(Q, dtype=np.float64, order="C")
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    conf = np.ascontiguousarray(conf, dtype=np.float64)
+    pred = eals_predictions(P, Q, indptr, indices)
+    return EalsState(P, Q, pred, indptr, indices, w, conf, eals_csc(indptr, indices, Q.shape[0]))
 
 
-def eals_objective(P, Q, pred, indptr, indices, w, conf, reg):
-    from .reference import eals_objective as objective
-    return objective(P, Q, pred, indptr, indices, w, conf, reg)
-
-
-def eals_epoch(P, Q, pred, indptr, indices, w, conf, reg, csc=None):
-    """Users, then items; returns the objective after the epoch."""
-    eals_update_users(P, Q, pred, indptr, indices, w, conf, reg)
-    eals_update_items(P, Q, pred, indptr, indices, w, conf, reg, csc)
-    return eals_objective(P, Q, pred, indptr, indices, w, conf, reg)
+def eals_epoch(state, reg):
+    """One epoch in place: Eq. 12 for every user, then Eq. 13 for every item (``S^q``, ``S^p``
+    fixed per sweep). Returns the objective after the epoch."""
+    P, Q, pred = state.P, state.Q, state.pred
+    reg = float(reg)
+    _update_users(P, Q, pred, state.indptr, state.indices, state.w, state.conf,
+                  (Q * state.conf[:, None]).T @ Q, reg)
+    item_indptr, item_users, item_pos = state.layout
+    _update_items(P, Q, pred, item_indptr, item_users, item_pos, state.w, state.conf, P.T @ P,
+                  reg)
+    return eals_objective(P, Q, pred, state.indices, state.w, state.conf, reg)

@@ -79,8 +79,9 @@ class TrainingBackend(Protocol):
         """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row."""
 
     def eals_prepare(self, P, Q, indptr, indices, w, conf) -> EalsState:
-        """Move one MF-eALS problem (host float64 ``P``, ``Q``, CSR, pair weights ``w``, item
-        confidences ``conf``) to the device and build the prediction cache."""
+        """Copy one MF-eALS problem (host ``P``, ``Q``, CSR, pair weights ``w``, item
+        confidences ``conf``) to the device in float64 — the caller's arrays are never
+        updated — and build the prediction cache."""
 
     def eals_epoch(self, state: EalsState, reg) -> float:
         """One eALS epoch (every user, then every item) in place; returns the objective."""

@@ -47,6 +47,9 @@ def test_fit_amr_runs_the_pretraining_chain(runner):
     assert "MF-BPR → VBPR → AMR" in res.output
     assert res.output.index("training MF-BPR") < res.output.index("training VBPR") < \
         res.output.index("training AMR")
+    side = res.output[res.output.index("side by side (test):"):]      # the chain compared
+    assert all(m in side for m in ("MF-BPR", "VBPR", "AMR", "cold HR@10"))
+    assert "AMR is above VBPR" in side or "AMR is below VBPR" in side or "level with" in side
 
 
 def test_eval_every_zero_turns_evaluation_off(runner, tmp_path):

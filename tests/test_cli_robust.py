@@ -38,7 +38,7 @@ def test_attack_certified_and_mf(saved):
     assert r.exit_code == 0, r.output
     assert "smallest" in r.output
     r = CliRunner().invoke(cli, ["attack", str(saved / "mf.npz"), "--eps", "0.1"])
-    assert r.exit_code == 0 and "does not read item features" in r.output
+    assert r.exit_code == 2 and "nothing to attack" in r.output   # MF-BPR has no content term
 
 
 @pytest.mark.parametrize("args, message", [
@@ -57,7 +57,7 @@ def test_attack_bad_input_is_one_line(saved, args, message):
 
 def test_certified_needs_content(saved):
     r = CliRunner().invoke(cli, ["attack", str(saved / "mf.npz"), "--kind", "certified"])
-    assert r.exit_code == 2 and "without content features" in r.output
+    assert r.exit_code == 2 and "no content term" in r.output
 
 
 def test_compare_prints_means_difference_and_p_values(saved, tmp_path):

@@ -104,7 +104,7 @@ def test_fingerprint_changes_with_data(tmp_path):
 
 def test_official_small(tmp_path):
     folder = tmp_path / "amr"
-    write(folder / "pos.txt", "0 1\n0 2\n1 0\n0 1\n")
+    write(folder / "pos.txt", "0 1\n0 2\n1 0\n0 1\n2 0\n")
     write(folder / "neg.txt", "3 0 4\n1 2 4\n2 3 5\n")
     np.save(folder / "f_resnet.npy", np.ones((6, 2), dtype=np.float64) * 4)
     with pytest.warns(UserWarning, match=r"pos.txt: dropped 1 duplicate"):
@@ -112,7 +112,8 @@ def test_official_small(tmp_path):
     assert (ds.n_users, ds.n_items, ds.n_features) == (3, 6, 2)
     assert ds.features.dtype == np.float64 and ds.features.max() == 1.0
     off = ds.split("official")
-    assert off.valid is None and off.n_train == 3
+    assert off.valid is None and off.n_train == 4
+    assert ds.default_split == "official" and ds.split() is off   # neg.txt: the default split
     assert off.test.users.tolist() == [0, 1, 2] and off.test.items.tolist() == [3, 1, 2]
     assert off.test.negatives.tolist() == [[0, 4], [2, 4], [3, 5]]
 
@@ -129,8 +130,12 @@ def test_official_feature_choice(tmp_path):
 
 
 def test_pinterest_official(shared_data):
-    with pytest.warns(UserWarning, match=r"pos.txt: dropped 87 duplicate .* 6531 unique"):
+    with pytest.warns(UserWarning) as rec:
         ds = load_dataset(shared_data / "pinterest-amr")
+    said = " | ".join(str(w.message) for w in rec)
+    assert "pos.txt: dropped 87 duplicate" in said and "6531 unique" in said
+    # 1,180 item indices occur in no file (the published folder lacks its neg.txt): said, kept
+    assert "1180 item indices below the largest (4997) occur in no file" in said
     assert (len(ds.users), ds.n_users, ds.n_items, ds.features) == (6531, 3226, 4998, None)
     assert len(np.unique(ds.users.astype(np.int64) * ds.n_items + ds.items)) == 6531
 
@@ -268,6 +273,15 @@ def split_folder(tmp_path, **files):
     ({"test_negatives.npy": np.array([[1, 2], [3, 0], [0, 5]], np.int64)},
      ["test_negatives.npy: row 2: item 5 is not an item"]),
     ({"test.csv": None}, ["split-s/test.csv: file not found"]),
+    # integrity: a negative that is the row's positive, a training positive, or repeated
+    ({"test_negatives.npy": np.array([[2, 3], [3, 2], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 1: negative item 2 is the row's own positive"]),
+    ({"test_negatives.npy": np.array([[2, 0], [3, 0], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 0: negative item 0 is a training positive of user 0"]),
+    ({"test_negatives.npy": np.array([[2, 3], [3, 3], [1, 3]], np.int32)},
+     ["test_negatives.npy: row 1: item 3 occurs twice among the negatives"]),
+    ({"valid.csv": "user,item\n0,2\n", "valid_negatives.npy": np.array([[2, 3]], np.int32)},
+     ["valid_negatives.npy: row 0: negative item 2 is the row's own positive"]),
 ])
 def test_bad_split_folder(tmp_path, files, pieces):
     ds = split_folder(tmp_path, **files)
@@ -278,7 +292,7 @@ def test_bad_split_folder(tmp_path, files, pieces):
 
 
 def test_split_folder_ok(tmp_path):
-    neg = np.array([[1, 2], [3, 0], [1, 2]], np.int64)
+    neg = np.array([[2, 3], [3, 0], [1, 2]], np.int64)
     ds = split_folder(tmp_path, **{"test_negatives.npy": neg})
     s = ds.split("s")
     assert s.valid is None and s.train_items.tolist() == [0, 1]
@@ -315,17 +329,17 @@ def test_synthetic_default():
     assert time.perf_counter() - t < 1.0
     assert isinstance(ds, Dataset) and ds.synthetic and ds.name == "synthetic"
     assert ds.source == "synthetic" and ds.features.dtype == np.float32
-    assert (ds.n_users, ds.n_items, ds.n_features) == (600, 1000, 64)
+    assert (ds.n_users, ds.n_items, ds.n_features) == (1000, 1000, 64)
     np.testing.assert_allclose(np.linalg.norm(ds.features, axis=1), 1.0, rtol=1e-5)
-    per_user = np.bincount(ds.users, minlength=600)
-    assert per_user.min() >= 15 and per_user.max() <= 40
+    per_user = np.bincount(ds.users, minlength=1000)
+    assert per_user.min() >= 5 and per_user.max() <= 8        # the sparse regime (issue 10)
     s = ds.split("loo")
-    assert s is ds.preset_splits["loo"] and len(s.test) == len(s.valid) == 600
+    assert s is ds.preset_splits["loo"] and len(s.test) == len(s.valid) == 1000
     cold = ds.meta["cold_items"]
     assert len(cold) == 200 and not np.isin(s.train_items, cold).any()
     share = np.isin(s.test.items, cold).mean()
     assert 0.12 < share < 0.28
-    assert s.test.negatives.shape == (600, 99)
+    assert s.test.negatives.shape == (1000, 99)
     seen = set(zip(ds.users.tolist(), ds.items.tolist()))
     assert not any((u, n) in seen for u, row in zip(s.test.users.tolist(), s.test.negatives.tolist())
                    for n in row)

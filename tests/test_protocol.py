@@ -48,19 +48,6 @@ def _shape(sig):
     return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
 
 
-#: (backend, name) whose signature differs from the protocol in this tree (library code is
-#: not this suite's to change: each is reported and expected to fail until it is fixed)
-SIGNATURE_KNOWN = {
-    ("numba", "full_ranks"): "kernels/cpu.py:1137 adds chunk=1024",
-}
-#: protocol names a backend module lacks in this tree (numba's eALS pair is left unmarked: the
-#: Numba backend gets it from another branch)
-MISSING_KNOWN = {
-    ("numba", "synchronize"): "kernels/cpu.py defines no synchronize (Model.fit on numba fails "
-                              "in amrlite/train.py:265)",
-}
-
-
 def test_protocol_name_lists_are_the_protocol_classes():
     declared = [n for cls in (protocol.TrainingBackend, protocol.CheckingBackend)
                 for n in list(cls.__annotations__) + [k for k, v in cls.__dict__.items()
@@ -72,20 +59,16 @@ def test_protocol_name_lists_are_the_protocol_classes():
 
 @pytest.mark.parametrize("backend", list(MODULES))
 @pytest.mark.parametrize("name", NAMES)
-def test_backend_module_provides_the_protocol(backend, name, request):
+def test_backend_module_provides_the_protocol(backend, name):
     """The name exists, NAME is the backend's name, and a function's signature (names, order,
     kinds, defaults) is the protocol method's without ``self``."""
     mod = _module(backend)
-    if (backend, name) in MISSING_KNOWN:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=MISSING_KNOWN[backend, name]))
     assert hasattr(mod, name), f"{MODULES[backend]} lacks {name}"
     if name == "NAME":
         assert mod.NAME == backend
         return
     fn = getattr(mod, name)
     assert callable(fn)
-    if (backend, name) in SIGNATURE_KNOWN:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SIGNATURE_KNOWN[backend, name]))
     want = _without_self(_protocol_method(name))
     assert _shape(inspect.signature(fn)) == _shape(want), \
         f"{MODULES[backend]}.{name}{inspect.signature(fn)} != protocol {want}"

@@ -18,12 +18,19 @@ ml100k ``split-sparse3``: K = 64, batch 512, Adagrad, loss summed over the batch
 VBPR from scratch (300 epochs, lr 0.05), then 200 more epochs (lr 0.01) of either VBPR
 ("continued VBPR", the fair baseline) or AMR (ε = 1, λ = 1) from that checkpoint.
 
-Modules: :mod:`.config` (defaults, overrides, parsers), :mod:`.store` (strict JSON, stage
-store), :mod:`.sweep` (the ε × λ sweep and its extras), :mod:`.curves` (Fig. 3),
-:mod:`.pipeline` (:func:`run_experiment` as a sequence of stages), :mod:`.report`
-(``report.md``).
+``seeds = N`` (``--seeds N``) runs every stage per seed (seed index 0 is the configured seed,
+so ``N = 1`` is the single-seed run) and reports mean ± 95% CI, the per-seed values and the
+across-seed and pooled per-user tests with Holm's correction; ``engine = "ray"``
+(``--engine ray [--address ADDRESS]``, the ``cluster`` extra) runs the sweep tasks on Ray.
+
+Modules: :mod:`.config` (defaults, overrides, parsers, :func:`~.config.seed_for`),
+:mod:`.store` (strict JSON, stage store), :mod:`.engine` (where tasks run: local processes or
+Ray), :mod:`.sweep` (the ε × λ sweep and its extras), :mod:`.seeds` (statistics over seeds),
+:mod:`.curves` (Fig. 3), :mod:`.figures` (figures with intervals), :mod:`.pipeline`
+(:func:`run_experiment` as a sequence of stages), :mod:`.report` (``report.md``).
 """
-from .config import DEFAULTS, QUICK, deep_merge, make_config, parse_float_list, parse_set
+from .config import (DEFAULTS, QUICK, deep_merge, make_config, parse_float_list, parse_set,
+                     seed_for)
 from .curves import fit_with_curve, training_curves
 from .pipeline import run_experiment
 from .report import make_report
@@ -31,5 +38,6 @@ from .store import read_json, write_json
 from .sweep import sweep
 
 __all__ = ["run_experiment", "sweep", "training_curves", "fit_with_curve", "make_config",
-           "deep_merge", "parse_set", "parse_float_list", "DEFAULTS", "QUICK", "make_report",
+           "deep_merge", "parse_set", "parse_float_list", "seed_for", "DEFAULTS", "QUICK",
+           "make_report",
            "write_json", "read_json"]

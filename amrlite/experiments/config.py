@@ -57,6 +57,22 @@ QUICK = {
 }
 
 
+def seed_for(base, index):
+    """The seed of run ``index`` (0, 1, ...) of a multi-seed experiment with base seed ``base``.
+
+    Index 0 is ``base`` itself, so ``--seeds 1`` is exactly the single-seed run (and a
+    multi-seed run reuses its stages); index k > 0 is the first 31-bit word of NumPy's
+    ``SeedSequence([base, k])``: fixed by (base, k) alone, whatever ran it, and well separated
+    from ``base + k`` (seeds 0, 1, 2 of a user's own runs do not collide with ours)."""
+    import numpy as np
+    base, index = int(base), int(index)
+    if index < 0:
+        raise AmrliteError(f"seed index {index}: must be >= 0")
+    if index == 0:
+        return base
+    return int(np.random.SeedSequence([base, index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
 def deep_merge(base, override):
     """A copy of ``base`` with ``override`` merged in (dicts recursively, everything else replaced)."""
     out = copy.deepcopy(base)

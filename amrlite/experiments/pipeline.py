@@ -18,11 +18,11 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import AmrliteError
-from .config import make_config
+from .config import make_config, seed_for
 from .curves import fit_with_curve
-from .report import make_report
+from .report import make_report, make_seeds_report
 from .store import _Stages, load_data, metrics_summary, norm_compare, write_json
-from .sweep import sweep, sweep_extras
+from .sweep import _init_path, finish_sweep, plan_sweep, run_plans, sweep_extras
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
 OBJECTIVE_FREE_ATTACKS = ("random", "certified")
@@ -66,6 +66,8 @@ class _Context:
     rank_change: dict | None = None
     sweeps: dict | None = None
     sweep_base: dict | None = None
+    sweep_per_user: dict | None = None
+    per_user: dict | None = None
     figures: dict = field(default_factory=dict)
 
     def keys(self, names):
@@ -253,27 +255,53 @@ def _sweep_plan(scfg, amr_conf):
             if e and l and (axis == "grid" or scfg[axis])]
 
 
-def stage_sweeps(ctx):
-    """Figs. 6, 7: AMR sweeps from the VBPR checkpoint, each setting tested against continued
-    VBPR and attacked at ``sweep.attack_eps``."""
-    scfg = ctx.cfg["sweep"]
-    if "amr" not in ctx.models or not (scfg["eps"] or scfg["lmd"] or scfg.get("grid")):
+def stage_sweeps(ctxs, engine="local", address=None):
+    """Figs. 6, 7: AMR sweeps from each seed's VBPR checkpoint, every (setting, seed) one task
+    of one batch on ``engine``; each setting tested against its seed's continued VBPR and
+    attacked at ``sweep.attack_eps``. Seed index 0 keeps the single-seed layout
+    (``out_dir/sweep``), seed s > 0 uses ``out_dir/sweep/seed<s>``."""
+    ctx0 = ctxs[0]
+    scfg = ctx0.cfg["sweep"]
+    if "amr" not in ctx0.models or not (scfg["eps"] or scfg["lmd"] or scfg.get("grid")):
         return
-    amr_conf = _stage_config(ctx, "amr", "amr")
-    amr_conf["eval_every"] = _stage_config(ctx, "vbpr_cont", "vbpr")["eval_every"]
-    ctx.sweeps = {}
-    for axis, eps_list, lmd_list in _sweep_plan(scfg, amr_conf):
-        ctx.log(f"[sweep {axis}] ε ∈ {eps_list}, λ ∈ {lmd_list}")
-        ctx.sweeps[axis] = sweep(ctx.ds, ctx.sp.name, init=ctx.st.model_path("vbpr"),
-                                 eps_list=eps_list, lmd_list=lmd_list, base_config=amr_conf,
-                                 out_dir=ctx.out_dir / "sweep", processes=scfg["processes"],
-                                 progress=ctx.progress, backend=ctx.backend, save_models=True)
-    ctx.sweep_base = sweep_extras(
-        ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
-        cache_path=ctx.st.dir / "sweep_extras.json", base_key=ctx.base_key,
-        attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
-        significance=_try_import("significance"), attack_mod=_try_import("attack"), log=ctx.log)
-    write_json(ctx.st.dir / "sweeps.json", {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
+    plans = []
+    for ctx in ctxs:
+        amr_conf = _stage_config(ctx, "amr", "amr")
+        amr_conf["eval_every"] = _stage_config(ctx, "vbpr_cont", "vbpr")["eval_every"]
+        sweep_dir = ctx.out_dir / "sweep" / ctx.st.tag.replace("@", "")
+        init_path = _init_path(ctx.st.model_path("vbpr"), sweep_dir)
+        ctx.sweeps = {}
+        for axis, eps_list, lmd_list in _sweep_plan(scfg, amr_conf):
+            plans.append((ctx, axis, plan_sweep(
+                ctx.ds, ctx.sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
+                base_config=amr_conf, out_dir=sweep_dir, backend=ctx.backend,
+                save_models=True)))
+    n_jobs = len({j["json"] for _, _, p in plans for j in p["jobs"]})
+    ctx0.log(f"[sweeps] {', '.join(sorted({a for _, a, _ in plans}))} × {len(ctxs)} seed(s): "
+             f"{n_jobs} task(s) to run on the {engine} engine")
+    run_plans([p for _, _, p in plans], engine=engine, address=address,
+              processes=scfg["processes"], progress=ctx0.progress, log=ctx0.log)
+    for ctx, axis, plan in plans:
+        ctx.sweeps[axis] = finish_sweep(plan)
+    for ctx in ctxs:
+        ctx.sweep_per_user = {}
+        ctx.sweep_base = sweep_extras(
+            ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
+            cache_path=ctx.st.path("sweep_extras"), base_key=ctx.base_key,
+            attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
+            significance=_try_import("significance"), attack_mod=_try_import("attack"),
+            log=ctx.log, per_user=ctx.sweep_per_user)
+        write_json(ctx.st.path("sweeps"), {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
+
+
+def stage_per_user(ctx):
+    """Per-user test HR@10/NDCG@10 of every Table 2 model (for the pooled multi-seed tests)."""
+    from .seeds import per_user_gains
+    names = [n for n in TABLE_ORDER if n in ctx.models]
+    ctx.per_user = ctx.st.cached(
+        "per_user", dict(ctx.base_key, models=ctx.keys(names)),
+        lambda: {"models": {n: per_user_gains(ctx.models[n], ctx.ds, ctx.sp) for n in names}},
+        "[per user] test gains of each model")["models"]
 
 
 def _sweep_figures(sweeps, out_dir, baseline):
@@ -317,18 +345,10 @@ def stage_figures(ctx):
 
 
 # ---------------------------------------------------------------------------- the run
-def _write_outputs(ctx, summary):
-    """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
-    (ctx.out_dir / "report.md").write_text(make_report(summary, ctx.attacks, ctx.rank_change))
-    write_json(ctx.out_dir / "summary.json",
-               {k: v for k, v in summary.items() if k != "results"} |
-               {"results": {n: {k: v for k, v in r.items() if k != "curve"}
-                            for n, r in summary["results"].items()}})
-
-
 def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, backend="auto",
-                   overrides=None, progress=True, plots=True, log=None):
-    """The paper's pipeline on ``data``, every stage resumable.
+                   overrides=None, progress=True, plots=True, log=None, seeds=1,
+                   engine="local", address=None):
+    """The paper's pipeline on ``data``, every stage resumable, once per seed.
 
     Stages: POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF, VBPR pre-training,
     continued VBPR and AMR (both with training curves); paired significance of AMR vs every
@@ -337,6 +357,14 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR;
     figures. A stage whose result exists in ``out_dir/stages`` under the same key
     (configuration, data fingerprint, checkpoints) is loaded instead of recomputed.
+
+    With ``seeds`` = S > 1 the whole chain (MF-BPR → VBPR → continued VBPR / AMR, the attacks,
+    every sweep setting) runs once per seed ``seed_for(config["seed"], k)``, k < S; seed index
+    0 is the single-seed run itself (same files, reused), seed s > 0 has files tagged
+    ``@seed<s>``. The report then gives every metric and attack drop as mean ± 95% CI with the
+    per-seed values, and AMR vs continued VBPR (and each sweep setting) by two tests, across
+    seeds and pooled per user, Holm-corrected within each table
+    (:mod:`amrlite.experiments.seeds`).
 
     Parameters
     ----------
@@ -359,6 +387,13 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         Draw the figures (needs matplotlib).
     log : callable, optional
         ``log(message)`` instead of printing to stderr.
+    seeds : int
+        Seeds (1: the single-seed run).
+    engine : {"local", "ray"}
+        Where the sweep tasks run (:func:`~amrlite.experiments.engine.run_tasks`); the model
+        chain of each seed runs in this process.
+    address : str, optional
+        The Ray cluster to join (default with ``engine="ray"``: a local one).
 
     Returns
     -------
@@ -366,7 +401,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         The summary (also written to ``summary.json``): ``version``, ``data``, ``config``,
         ``backend``, ``backend_used``, ``results`` (per model, in Table 2's order),
         ``significance``, ``attacks`` (bool), ``sweeps``, ``sweep_baseline``, ``figures``,
-        ``timings``, ``trained``, ``reused``.
+        ``timings``, ``trained``, ``reused``; with ``seeds`` > 1 these are seed index 0's,
+        plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
     from ..kernels import resolve_backend_name
     t_start = time.perf_counter()
@@ -374,6 +410,9 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         def log(msg):
             if progress:
                 print(msg, file=sys.stderr, flush=True)
+    seeds = int(seeds)
+    if seeds < 1:
+        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = make_config(quick=quick, overrides=overrides)
@@ -381,30 +420,77 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     sp = ds.split(split)
     backend_used = resolve_backend_name(backend)
     data_info = _data_info(ds, sp)
+    seed_values = [seed_for(cfg["seed"], k) for k in range(seeds)]
     write_json(out_dir / "config.json", {"config": cfg, "quick": quick, "backend": backend,
                                          "backend_used": backend_used, "data": data_info,
-                                         "version": __version__})
-    ctx = _Context(cfg=cfg, ds=ds, sp=sp, out_dir=out_dir, backend=backend, progress=progress,
-                   log=log, st=_Stages(out_dir, log),
-                   base_key={"data": data_info["fingerprint"], "split": sp.name,
-                             "backend": backend_used})
+                                         "version": __version__, "seeds": seed_values,
+                                         "engine": engine})
+    base_key = {"data": data_info["fingerprint"], "split": sp.name, "backend": backend_used}
+    ctxs = []
+    for k, seed in enumerate(seed_values):
+        seed_log = log if seeds == 1 else (lambda m, s=seed: log(f"(seed {s}) {m}"))
+        ctxs.append(_Context(cfg=dict(cfg, seed=seed), ds=ds, sp=sp, out_dir=out_dir,
+                             backend=backend, progress=progress, log=seed_log,
+                             st=_Stages(out_dir, seed_log, tag="" if k == 0 else f"@seed{seed}"),
+                             base_key=base_key))
     timings = {}
-    stages = [("models", stage_models), ("significance", stage_significance),
-              ("attacks", stage_attacks), ("sweeps", stage_sweeps),
-              ("figures", stage_figures if plots else None)]
-    for name, stage in stages:
+
+    def timed(name, fn):
         t0 = time.perf_counter()
-        if stage is not None:
-            stage(ctx)
-        timings[name] = round(time.perf_counter() - t0, 2)
-    timings["total"] = round(time.perf_counter() - t_start, 2)
+        fn()
+        timings[name] = round(timings.get(name, 0) + time.perf_counter() - t0, 2)
+
+    for ctx in ctxs:                      # each seed's whole chain, then its tests and attacks
+        for name, stage in (("models", stage_models), ("significance", stage_significance),
+                            ("attacks", stage_attacks)):
+            timed(name, lambda: stage(ctx))
+    timed("sweeps", lambda: stage_sweeps(ctxs, engine=engine, address=address))
+    if seeds > 1:
+        for ctx in ctxs:
+            timed("per_user", lambda: stage_per_user(ctx))
+    if plots and seeds == 1:           # several seeds: the figures with intervals, below
+        timed("figures", lambda: stage_figures(ctxs[0]))
+    ctx = ctxs[0]
     summary = {"version": __version__, "data": data_info, "config": cfg, "backend": backend,
                "backend_used": backend_used,
                "results": {n: ctx.results[n] for n in TABLE_ORDER if n in ctx.results},
                "significance": ctx.significance, "attacks": ctx.attacks is not None,
                "sweeps": ctx.sweeps, "sweep_baseline": ctx.sweep_base, "figures": ctx.figures,
-               "timings": timings, "trained": ctx.st.trained, "reused": ctx.st.reused}
+               "timings": timings, "engine": engine,
+               "trained": [n + c.st.tag for c in ctxs for n in c.st.trained],
+               "reused": [n + c.st.tag for c in ctxs for n in c.st.reused]}
+    if seeds > 1:
+        _multi_seed_outputs(ctxs, summary, plots)
+    timings["total"] = round(time.perf_counter() - t_start, 2)
     _write_outputs(ctx, summary)
     log(f"report: {out_dir / 'report.md'} ({timings['total']:.1f}s; trained "
-        f"{len(ctx.st.trained)}, reused {len(ctx.st.reused)})")
+        f"{len(summary['trained'])}, reused {len(summary['reused'])})")
     return summary
+
+
+def _multi_seed_outputs(ctxs, summary, plots):
+    """Aggregate the seeds into ``summary["multi"]`` and draw the figures with intervals."""
+    from .report import TABLE2_COLUMNS
+    from .seeds import aggregate_experiment
+    per_seed = [{"seed": c.cfg["seed"], "results": c.results, "per_user": c.per_user,
+                 "attacks": c.attacks, "sweeps": c.sweeps, "sweep_base": c.sweep_base,
+                 "sweep_per_user": c.sweep_per_user, "curves": c.curves} for c in ctxs]
+    names = [n for n in TABLE_ORDER if all(n in c.results for c in ctxs)]
+    multi = aggregate_experiment(per_seed, names, TABLE2_COLUMNS)
+    multi["labels"] = {n: ctxs[0].results[n]["label"] for n in names}
+    summary["seeds"] = multi["seeds"]
+    summary["multi"] = multi
+    if plots:
+        from .figures import seed_figures
+        summary["figures"] = seed_figures(multi, per_seed, ctxs[0].out_dir)
+
+
+def _write_outputs(ctx, summary):
+    """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
+    text = (make_seeds_report(summary) if summary.get("multi")
+            else make_report(summary, ctx.attacks, ctx.rank_change))
+    (ctx.out_dir / "report.md").write_text(text)
+    write_json(ctx.out_dir / "summary.json",
+               {k: v for k, v in summary.items() if k != "results"} |
+               {"results": {n: {k: v for k, v in r.items() if k != "curve"}
+                            for n, r in summary["results"].items()}})

@@ -4,12 +4,12 @@ Table 3 and the rank change, the sweeps, figures, timings, configuration), with 
 table helpers they share."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
-from .store import _jsonable, norm_compare
+from .. import jsonio
+from .store import norm_compare
 
 #: the columns of Table 2
 TABLE2_COLUMNS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
@@ -262,6 +262,15 @@ def _figures(figures):
     return L + ([] if figures else ["None."])
 
 
+def _closing(summary):
+    """Figures, timings and the configuration: the end of every report."""
+    return (_figures(summary.get("figures", {}))
+            + ["", "## Timings (seconds)", "",
+               ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
+            + ["", "## Configuration", "", "```json",
+               jsonio.dumps(summary["config"], indent=1), "```", ""])
+
+
 def make_report(summary, attacks=None, rank_change=None):
     """The Markdown report of a :func:`~amrlite.experiments.run_experiment` run.
 
@@ -292,9 +301,164 @@ def make_report(summary, attacks=None, rank_change=None):
     L += _table3(res, attacks)
     L += _rank_change(res, rank_change)
     L += _sweeps(summary)
-    L += _figures(summary.get("figures", {}))
-    L += ["", "## Timings (seconds)", "",
-          ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
-    L += ["", "## Configuration", "", "```json", json.dumps(_jsonable(summary["config"]),
-                                                           indent=1), "```", ""]
-    return "\n".join(L)
+    return "\n".join(L + _closing(summary))
+
+
+# ---------------------------------------------------------------------------- several seeds
+def _ci(s, nd=4, sign=""):
+    """``mean ± half`` of a :func:`~amrlite.experiments.seeds.mean_ci` dict (``sign="+"``:
+    the mean with its sign, for differences)."""
+    if not s or s.get("mean") is None:
+        return "–"
+    return f"{s['mean']:{sign}.{nd}f}" + (f" ± {s['half']:.{nd}f}" if s.get("half") is not None
+                                          else "")
+
+
+def _ci_pct(s):
+    if not s or s.get("mean") is None:
+        return "–"
+    return f"{100 * s['mean']:.1f}" + (f" ± {100 * s['half']:.1f}%" if s.get("half") is not None
+                                       else "%")
+
+
+def _seed_marks(cmp):
+    """``*``/``**``: pooled per-user test significant at 0.05/0.01 after Holm; ``†``: the
+    across-seed t-test significant at 0.05 after Holm."""
+    pooled = ((cmp or {}).get("pooled") or {}).get("p_holm")
+    across = ((cmp or {}).get("across") or {}).get("p_holm")
+    return (_stars(pooled) if pooled is not None else "") + (
+        "†" if across is not None and across < 0.05 else "")
+
+
+def _seed_test_cells(cmp):
+    a, p = cmp.get("across") or {}, cmp.get("pooled") or {}
+    return (f"{_p(a.get('p'))} ({_p(a.get('p_holm'))}) | {_p(p.get('p'))} "
+            f"({_p(p.get('p_holm'))}) | {_p(p.get('p_t'))}")
+
+
+SEED_NOTES = [
+    "Intervals: mean ± half-width of the t-based 95% confidence interval over seeds "
+    "(t_{0.975, S−1} · sd / √S). Each seed reruns the whole chain MF-BPR → VBPR → continued "
+    "VBPR / AMR, so the VBPR checkpoint varies too.",
+    "Tests of A vs B, each with Holm's correction within its table (p in brackets): "
+    "**across seeds**, a paired t-test on the S per-seed means (does the gain hold for a new "
+    "seed?); **pooled per user**, the Wilcoxon signed-rank test on each user's gain averaged "
+    "over the S seeds (users are the independent units: a stratified-by-seed test would count "
+    "every user S times as if independent; the paired t-test on the same user means, equal to "
+    "the mixed model gain ~ model + (1 + model | user) in this balanced design, is given too). "
+    "Marks: * / ** pooled test Holm-p < 0.05 / 0.01, † across-seed test Holm-p < 0.05.", ""]
+
+
+def _seeds_table2(multi):
+    cols = TABLE2_COLUMNS
+    labels, vs = multi["labels"], multi.get("vs_amr") or {}
+    L = ["", f"## Table 2: top-K recommendation (test), mean ± 95% CI over "
+             f"{len(multi['seeds'])} seeds", "", "| model | " + " | ".join(cols) + " |",
+         "|---|" + "---|" * len(cols)]
+    for n, m in multi["models"].items():
+        cells = [_ci(m[c]) + (_seed_marks(vs["vbpr_cont"].get(c)) if n == "amr" and
+                              "vbpr_cont" in vs and c in vs["vbpr_cont"] else "")
+                 for c in cols]
+        L.append(f"| {_row_label(n, {'label': labels[n]})} | " + " | ".join(cells) + " |")
+    L += ["", "Per seed (test HR@10 / NDCG@10; seeds " + ", ".join(map(str, multi["seeds"]))
+          + "):", "", "| model | " + " | ".join(f"seed {s}" for s in multi["seeds"])
+          + " | warm HR@10 | cold HR@10 |", "|---|" + "---|" * (len(multi["seeds"]) + 2)]
+    for n, m in multi["models"].items():
+        per = [f"{h:.4f} / {g:.4f}" for h, g in zip(m["HR@10"]["values"],
+                                                     m["NDCG@10"]["values"])]
+        L.append(f"| {_row_label(n, {'label': labels[n]})} | " + " | ".join(per)
+                 + f" | {_ci((m.get('warm') or {}).get('HR@10'))} | "
+                 f"{_ci((m.get('cold') or {}).get('HR@10'))} |")
+    if vs:
+        L += ["", "AMR vs each model (Δ = AMR − model, per seed, mean ± CI):", "",
+              "| AMR vs | metric | Δ | across-seed t-test p (Holm) | pooled per-user Wilcoxon "
+              "p (Holm) | pooled per-user t-test p |", "|---|---|---|---|---|---|"]
+        for n, t in vs.items():
+            for metric, cmp in t.items():
+                L.append(f"| {_row_label(n, {'label': labels[n]})} | {metric} | "
+                         f"{_ci(cmp['delta'], 4, '+')} | {_seed_test_cells(cmp)} |")
+    return L
+
+
+def _seeds_table3(multi):
+    att = multi.get("attacks")
+    L = _section("Table 3: NDCG@10 relative drop under attack (test), mean ± 95% CI over "
+                 "seeds", att, "attack")
+    if not att:
+        return L
+    eps = list(next(iter(att.values()))["drop"])
+    L += ["| model | attack | objective | clean NDCG@10 | " + " | ".join(f"ε={e}" for e in eps)
+          + " |", "|---|---|---|---|" + "---|" * len(eps)]
+    for key, r in att.items():
+        n, kind, objective = key.split("/")
+        L.append(f"| {_row_label(n, {'label': multi['labels'][n]})} | {kind} | {objective} | "
+                 f"{_ci(r['clean'])} | " + " | ".join(_ci_pct(r["drop"][e]) for e in eps) + " |")
+    L += ["", "Per seed (drop at each ε, one value per seed):", ""]
+    for key, r in att.items():
+        L.append(f"* {key}: " + "; ".join(
+            f"ε {e}: " + ", ".join("–" if v is None else f"{100 * v:.1f}%"
+                                   for v in r["drop"][e]["values"]) for e in eps))
+    return L
+
+
+def _seeds_grid(rows):
+    eps = sorted({r["eps"] for r in rows})
+    lmd = sorted({r["lmd"] for r in rows})
+    cell = {(r["eps"], r["lmd"]): r for r in rows}
+    out = ["Δ test HR@10 vs continued VBPR, mean ± CI over seeds (rows ε, columns λ; marks as "
+           "above, Holm over the grid's settings):", "",
+           "| ε ↓ / λ → | " + " | ".join(f"{v:g}" for v in lmd) + " |",
+           "|---|" + "---|" * len(lmd)]
+    for e in eps:
+        out.append(f"| {e:g} | " + " | ".join(
+            "–" if (e, l) not in cell else
+            _ci(cell[(e, l)]["vs_cont"]["delta"], 3, "+") + _seed_marks(cell[(e, l)]["vs_cont"])
+            for l in lmd) + " |")
+    return out + [""]
+
+
+def _seeds_sweeps(multi, cfg):
+    sw = multi.get("sweeps")
+    L = ["", "## Sweeps over ε and λ (Figs. 6, 7), mean ± 95% CI over seeds", ""]
+    if not sw:
+        return L + ["Not run."]
+    base = sw["baseline"]
+    eps_a = cfg["sweep"].get("attack_eps", 0.1)
+    L += [f"Each setting is AMR from each seed's VBPR checkpoint, compared with that seed's "
+          f"continued VBPR (test HR@10 {_ci(base['test']['HR@10'])}, NDCG@10 "
+          f"{_ci(base['test']['NDCG@10'])}, cold-item HR@10 {_ci(base['cold_HR@10'])}, NDCG@10 "
+          f"drop {_ci_pct(base['drop'])} under the adversarial test-objective attack at "
+          f"ε = {eps_a:g}).", ""]
+    for axis, a in sw["axes"].items():
+        L += [f"### {SWEEP_TITLES.get(axis, axis)}", "",
+              f"Selected by {a['selected_by']}: ε = {a['best']['eps']}, λ = "
+              f"{a['best']['lmd']}.", ""]
+        if axis == "grid":
+            L += _seeds_grid(a["runs"])
+        L += ["| ε | λ | test HR@10 | Δ HR@10 | across-seed p (Holm) | pooled Wilcoxon p "
+              "(Holm) | pooled t p | test NDCG@10 | cold HR@10 | robust drop (NDCG@10) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in a["runs"]:
+            L.append(f"| {r['eps']:g} | {r['lmd']:g} | {_ci(r['test']['HR@10'])} | "
+                     f"{_ci(r['vs_cont']['delta'], 4, '+')}{_seed_marks(r['vs_cont'])} | "
+                     f"{_seed_test_cells(r['vs_cont'])} | {_ci(r['test']['NDCG@10'])} | "
+                     f"{_ci(r['cold_HR@10'], 3)} | {_ci_pct(r['drop'])} |")
+        L.append("")
+    return L
+
+
+def make_seeds_report(summary):
+    """The Markdown report of a multi-seed :func:`~amrlite.experiments.run_experiment` run
+    (``summary["multi"]``): Table 2 and Table 3 as mean ± 95% CI with the per-seed values,
+    AMR vs each model by the across-seed and pooled per-user tests (Holm), the sweeps with
+    intervals and tests, figures, timings and the configuration."""
+    multi = summary["multi"]
+    L = _header(summary)
+    L[0] += f" ({len(multi['seeds'])} seeds)"
+    L += ["", f"Seeds: {', '.join(map(str, multi['seeds']))} (seed index 0 is the "
+              f"configuration's seed; the others derive from it). Sweep tasks ran on the "
+              f"`{summary.get('engine', 'local')}` engine.", ""] + SEED_NOTES
+    L += _seeds_table2(multi)
+    L += _seeds_table3(multi)
+    L += _seeds_sweeps(multi, summary["config"])
+    return "\n".join(L + _closing(summary))

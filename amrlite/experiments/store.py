@@ -7,40 +7,18 @@ loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 
-import numpy as np
 
+from .. import jsonio
 from ..metrics import METRIC_NAMES
 from .config import SUMMARY
 
 
-def _jsonable(obj):
-    """``obj`` with NumPy arrays/scalars as Python values and non-finite floats as None."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_json(path, obj):
-    """Write ``obj`` as strict JSON (non-finite floats as ``null``, never NaN/Infinity),
-    atomically (a temporary file, then a rename). Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
+    NaN/Infinity), atomically (a temporary file, then a rename). Returns the path."""
+    return jsonio.write_json(path, obj, indent=1)
 
 
 def read_json(path):
@@ -58,7 +36,7 @@ def read_json(path):
 
 def config_key(d):
     """A canonical text of ``d`` (sorted keys), to compare configurations."""
-    return json.dumps(_jsonable(d), sort_keys=True)
+    return jsonio.dumps(d, sort_keys=True)
 
 
 def metrics_summary(flat):
@@ -96,9 +74,14 @@ class _Stages:
     A result is stored with its ``key`` (a dict of everything it depends on: configuration,
     data fingerprint, split, backend, the keys of the models it used); :meth:`get` returns it
     only while the key is unchanged. ``trained``/``reused`` list the model stages of this run.
+
+    ``tag`` is appended to every file name: seed index 0 of a multi-seed run has none (its
+    files are those of the single-seed run, reused as they are), seed s > 0 has ``@seed<s>``.
+    The seed is also in every key (through the models' configurations).
     """
 
-    def __init__(self, out_dir, log):
+    def __init__(self, out_dir, log, tag=""):
+        self.tag = tag
         self.dir = Path(out_dir) / "stages"
         self.models = Path(out_dir) / "models"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +91,7 @@ class _Stages:
 
     def get(self, name, key):
         """The stored result of stage ``name`` if it was computed under ``key``, else None."""
-        old = read_json(self.dir / f"{name}.json")
+        old = read_json(self.path(name))
         if old is not None and old.get("key") == key:
             return old
         return None
@@ -116,7 +99,7 @@ class _Stages:
     def put(self, name, key, result):
         """Store ``result`` of stage ``name`` under ``key``; returns it with its key."""
         result = dict(result, key=key)
-        write_json(self.dir / f"{name}.json", result)
+        write_json(self.path(name), result)
         return result
 
     def cached(self, name, key, compute, message):
@@ -128,5 +111,9 @@ class _Stages:
             result = self.put(name, key, compute())
         return result
 
+    def path(self, name, ext="json"):
+        """The stored file of stage ``name`` (``stages/<name><tag>.json``)."""
+        return self.dir / f"{name}{self.tag}.{ext}"
+
     def model_path(self, name):
-        return self.models / f"{name}.npz"
+        return self.models / f"{name}{self.tag}.npz"

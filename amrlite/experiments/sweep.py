@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import AmrliteError
@@ -25,65 +23,48 @@ def _data_ref(ds):
     return ds
 
 
-@contextmanager
-def _single_threaded_children():
-    """Spawned workers inherit the environment: one BLAS/OpenMP/Numba thread each."""
-    names = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    os.environ.update({n: "1" for n in names})
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
-
-
-class _NullBar:
-    def update(self, n):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
-def _progress(total, label, enabled):
-    if not enabled or total <= 0:
-        return _NullBar()
-    import click
-    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
-
-
 def _sweep_name(eps, lmd):
     return f"amr-eps{eps:g}-lmd{lmd:g}"
 
 
-def _sweep_job(job):
-    """One AMR run of a sweep (runs in a worker process, or in-process with processes=1)."""
+def _sweep_job(job, data, init):
+    """One AMR run of a sweep: trained from ``init`` (a checkpoint path) on ``data`` (a Dataset
+    or a folder), evaluated on validation and test rows. Runs wherever the engine puts it (this
+    process, a spawned worker, a Ray worker) and writes nothing: the result, with the model's
+    ``.npz`` bytes under ``"model_npz"`` when the job keeps models, goes back to the driver,
+    which stores it (:func:`_store_result`)."""
+    import tempfile
     from ..recommender import Model, evaluate
-    ds = load_data(job["data"])
+    ds = load_data(data)
     sp = ds.split(job["split"])
     t0 = time.perf_counter()
     model = Model("amr", backend=job["backend"], **job["config"])
-    model.fit(ds, split=sp, init=job["init"])
+    model.fit(ds, split=sp, init=init)
     seconds = time.perf_counter() - t0
     res = {"name": job["name"], "eps": job["config"]["eps"], "lmd": job["config"]["lmd"],
-           "config": job["config"], "init": job["init"], "split": sp.name,
+           "config": job["config"], "init": job["init_key"], "split": sp.name,
            "best_epoch": model.history.best_epoch, "seconds": round(seconds, 3),
-           "pid": os.getpid()}
+           "pid": os.getpid(), "backend_used": model.backend_used}
     if sp.valid is not None:
         res["valid"] = metrics_summary(evaluate(model, ds, sp, on="valid"))
     res["test"] = metrics_summary(evaluate(model, ds, sp, on="test"))
     if job.get("model_path"):
-        model.save(job["model_path"])
+        with tempfile.TemporaryDirectory() as tmp:
+            res["model_npz"] = model.save(Path(tmp) / "m.npz").read_bytes()
+    return res
+
+
+def _store_result(job, res):
+    """In the driver, as each result arrives: the model (when kept) and the setting's JSON,
+    both written atomically, so that a rerun finds every finished setting."""
+    blob = res.pop("model_npz", None)
+    if blob is not None:
+        path = Path(job["model_path"])
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
         res["model"] = job["model_path"]
     write_json(job["json"], res)
-    return res
 
 
 def _init_path(init, out_dir):
@@ -103,79 +84,16 @@ def _init_path(init, out_dir):
     return str(init_path.resolve())
 
 
-def _run_jobs(jobs, processes, progress):
-    """The results of ``jobs`` (in completion order), in ``processes`` spawned workers."""
-    n_proc = processes or (os.cpu_count() or 1)
-    n_proc = max(1, min(int(n_proc), len(jobs) or 1))
-    done = []
-    with _progress(len(jobs), f"sweep ({n_proc} process{'es' if n_proc > 1 else ''})",
-                   progress) as bar:
-        if n_proc == 1:
-            for job in jobs:
-                done.append(_sweep_job(job))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-            with _single_threaded_children(), ProcessPoolExecutor(
-                    max_workers=n_proc, mp_context=mp.get_context("spawn")) as pool:
-                futures = [pool.submit(_sweep_job, job) for job in jobs]
-                for fut in as_completed(futures):
-                    done.append(fut.result())
-                    bar.update(1)
-    return done
+def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, backend,
+               save_models):
+    """The jobs of one sweep (one checkpoint, one seed) and the settings already stored.
 
-
-def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, out_dir,
-          processes=None, progress=True, backend="auto", save_models=False):
-    """Train AMR for every (ε, λ) in ``eps_list × lmd_list`` from the same VBPR checkpoint.
-
-    Each setting writes ``out_dir/amr-eps{ε}-lmd{λ}.json`` with its validation and test
-    metrics; a setting whose JSON exists with the same configuration, init and split is not
-    retrained. The whole result is also written to ``out_dir/sweep.json``.
-
-    Parameters
-    ----------
-    dataset : Dataset or str or Path or None
-        The data (workers reload a folder by path; None is the synthetic set).
-    split : str or Split
-        The split to train and evaluate on.
-    init : Model or str or Path
-        The fitted VBPR (or AMR) checkpoint every setting starts from; a Model is saved to
-        ``out_dir/init.npz``.
-    eps_list, lmd_list : list of float or str
-        The values of ε and λ (a list, or comma-separated text).
-    base_config : dict, optional
-        :class:`amrlite.train.TrainConfig` fields (epochs, lr, reg, ...); ``eps``/``lmd`` are
-        set per setting.
-    out_dir : str or Path
-        Where the per-setting JSON (and models) go.
-    processes : int, optional
-        Worker processes (default: one per core, at most one per setting; 1 runs in this
-        process).
-    progress : bool
-        Show a progress bar on stderr.
-    backend : str
-        The backend of every run (``auto``, ``numpy``, ``numba``, ``cupy``).
-    save_models : bool
-        Also keep each setting's model (``amr-eps{ε}-lmd{λ}.npz``, the ``"model"`` entry of its
-        run); a setting whose model file is missing is then retrained.
-
-    Returns
-    -------
-    dict
-        ``{"runs": [...], "best": run, "selected_by": text, "skipped": [names], "eps": [...],
-        "lmd": [...], "init": path}``; runs in ``eps_list × lmd_list`` order, the best has the
-        highest validation NDCG@10 (test NDCG@10 when the split has no validation rows).
-    """
+    Returns ``{"jobs", "done", "skipped", "eps", "lmd", "init", "out_dir"}``; a setting whose
+    JSON (and model, with ``save_models``) exists under the same configuration, checkpoint and
+    split is in ``done`` and not run again."""
     from ..train import TrainConfig
-    eps_list = parse_float_list(eps_list, "--eps")
-    lmd_list = parse_float_list(lmd_list, "--lmd")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ds = load_data(dataset)
-    sp = ds.split(split)
-    init_path = _init_path(init, out_dir)
     base = TrainConfig.from_dict(dict(base_config or {})).to_dict()
     jobs, done, skipped = [], [], []
     for eps in eps_list:
@@ -194,18 +112,142 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
                 done.append(old)
                 skipped.append(name)
                 continue
-            jobs.append({"name": name, "data": _data_ref(ds),
-                         "split": split if isinstance(split, str) else sp.name, "config": cfg,
-                         "init": init_path, "backend": backend, "json": str(path),
-                         "model_path": model_path})
-    done += _run_jobs(jobs, processes, progress)
+            jobs.append({"name": name, "data": _data_ref(ds), "split": sp.name, "config": cfg,
+                         "init": init_path, "init_key": init_path, "backend": backend,
+                         "json": str(path), "model_path": model_path})
+    return {"jobs": jobs, "done": done, "skipped": skipped, "eps": list(eps_list),
+            "lmd": list(lmd_list), "init": init_path, "out_dir": str(out_dir)}
+
+
+def run_plans(plans, *, engine="local", address=None, processes=None, progress=True, log=None):
+    """Run the jobs of every plan (all seeds, all axes) as one batch on ``engine``; a job
+    shared by two plans (the same JSON: a one-axis sweep's setting inside the grid) runs once.
+    Each result is stored as it arrives; the plans' ``done`` lists are completed in place."""
+    from .engine import run_tasks
+    unique = {}
+    for plan in plans:
+        for job in plan["jobs"]:
+            if job["json"] in unique:           # run by an earlier plan: reused here
+                plan["skipped"].append(job["name"])
+            unique.setdefault(job["json"], job)
+    results = {}
+
+    def on_result(job, res):
+        _store_result(job, res)
+        results[job["json"]] = res
+
+    run_tasks(_sweep_job, list(unique.values()), engine=engine, address=address,
+              processes=processes, progress=progress, on_result=on_result, log=log)
+    for plan in plans:
+        plan["done"] = plan["done"] + [results[j["json"]] for j in plan["jobs"]]
+        plan["jobs"] = []
+    return plans
+
+
+def finish_sweep(plan):
+    """The result of a plan whose jobs have run: runs in ε × λ order, the best by validation
+    NDCG@10 (test when there are no validation rows); also written to ``sweep.json``."""
+    eps_list, lmd_list, done = plan["eps"], plan["lmd"], list(plan["done"])
     order = {_sweep_name(e, l): k for k, (e, l) in
              enumerate((e, l) for e in eps_list for l in lmd_list)}
     done.sort(key=lambda r: order.get(r["name"], 1 << 30))
     key = "valid" if all("valid" in r for r in done) else "test"
     best = max(done, key=lambda r: r[key]["NDCG@10"]) if done else None
-    result = {"runs": done, "best": best, "selected_by": f"{key} NDCG@10", "skipped": skipped,
-              "eps": eps_list, "lmd": lmd_list, "init": init_path}
+    result = {"runs": done, "best": best, "selected_by": f"{key} NDCG@10",
+              "skipped": plan["skipped"], "eps": eps_list, "lmd": lmd_list,
+              "init": plan["init"]}
+    write_json(Path(plan["out_dir"]) / "sweep.json", result)
+    return result
+
+
+def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, out_dir,
+          processes=None, progress=True, backend="auto", save_models=False, seeds=1,
+          engine="local", address=None, log=None):
+    """Train AMR for every (ε, λ) in ``eps_list × lmd_list`` from the same VBPR checkpoint.
+
+    Each setting writes ``out_dir/amr-eps{ε}-lmd{λ}.json`` with its validation and test
+    metrics; a setting whose JSON exists with the same configuration, init and split is not
+    retrained. The whole result is also written to ``out_dir/sweep.json``. With ``seeds`` > 1
+    every setting is trained once per seed (:func:`~amrlite.experiments.config.seed_for`; seed
+    index 0 is ``base_config["seed"]`` itself, in ``out_dir``; the others in
+    ``out_dir/seed<SEED>/``), all as one batch of tasks, and each setting gets its mean ± 95%
+    confidence interval over seeds (``"aggregate"``).
+
+    Parameters
+    ----------
+    dataset : Dataset or str or Path or None
+        The data (workers reload a folder by path; None is the synthetic set).
+    split : str or Split
+        The split to train and evaluate on.
+    init : Model or str or Path
+        The fitted VBPR (or AMR) checkpoint every setting starts from; a Model is saved to
+        ``out_dir/init.npz``.
+    eps_list, lmd_list : list of float or str
+        The values of ε and λ (a list, or comma-separated text).
+    base_config : dict, optional
+        :class:`amrlite.train.TrainConfig` fields (epochs, lr, reg, seed, ...); ``eps``/``lmd``
+        are set per setting.
+    out_dir : str or Path
+        Where the per-setting JSON (and models) go.
+    processes : int, optional
+        Worker processes (default: one per core, at most one per setting; 1 runs in this
+        process); with ``engine="ray"`` and no ``address``, the CPUs of the local cluster.
+    progress : bool
+        Log tasks done / running / failed on stderr.
+    backend : str
+        The backend of every run (``auto``, ``numpy``, ``numba``, ``cupy``).
+    save_models : bool
+        Also keep each setting's model (``amr-eps{ε}-lmd{λ}.npz``, the ``"model"`` entry of its
+        run); a setting whose model file is missing is then retrained.
+    seeds : int
+        Seeds per setting (1: one run per setting, as before).
+    engine : {"local", "ray"}
+        Where the tasks run (:func:`~amrlite.experiments.engine.run_tasks`).
+    address : str, optional
+        The Ray cluster to join (default: a local one).
+    log : callable, optional
+        Where progress lines go.
+
+    Returns
+    -------
+    dict
+        ``{"runs": [...], "best": run, "selected_by": text, "skipped": [names], "eps": [...],
+        "lmd": [...], "init": path}``; runs in ``eps_list × lmd_list`` order, the best has the
+        highest validation NDCG@10 (test NDCG@10 when the split has no validation rows). With
+        ``seeds`` > 1 these are seed index 0's, plus ``"seeds"`` (the seed values),
+        ``"per_seed"`` (one such dict per seed) and ``"aggregate"`` (per setting: mean, CI and
+        per-seed values of each metric); ``"best"`` is then the best mean.
+    """
+    from .config import seed_for
+    from .seeds import aggregate_sweep
+    eps_list = parse_float_list(eps_list, "--eps")
+    lmd_list = parse_float_list(lmd_list, "--lmd")
+    seeds = int(seeds)
+    if seeds < 1:
+        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_data(dataset)
+    sp = ds.split(split)
+    init_path = _init_path(init, out_dir)
+    base_seed = int(dict(base_config or {}).get("seed", 0))
+    seed_values = [seed_for(base_seed, k) for k in range(seeds)]
+    plans = [plan_sweep(ds, sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
+                        base_config=dict(base_config or {}, seed=s),
+                        out_dir=out_dir if k == 0 else out_dir / f"seed{s}", backend=backend,
+                        save_models=save_models)
+             for k, s in enumerate(seed_values)]
+    run_plans(plans, engine=engine, address=address, processes=processes, progress=progress,
+              log=log)
+    results = [finish_sweep(p) for p in plans]
+    if seeds == 1:
+        return results[0]
+    agg = aggregate_sweep(results)
+    key = results[0]["selected_by"].split()[0]
+    best_name = max(agg, key=lambda n: agg[n][key]["NDCG@10"]["mean"])
+    result = dict(results[0], seeds=seed_values, per_seed=results, aggregate=agg,
+                  best=dict(next(r for r in results[0]["runs"] if r["name"] == best_name)),
+                  selected_by=f"mean {results[0]['selected_by']} over {seeds} seeds")
     write_json(out_dir / "sweep.json", result)
     return result
 
@@ -233,8 +275,10 @@ def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed, signi
                     attack_mod):
     """The paired test against continued VBPR and the robustness of one saved setting."""
     from ..recommender import Model
+    from .seeds import per_user_gains
     hit = {"key": key, "vs_cont": None, "robust": None}
-    model = Model.load(model_path) if significance or attack_mod else None
+    model = Model.load(model_path)
+    hit["per_user"] = per_user_gains(model, ds, sp)
     if significance is not None:
         cmp = norm_compare(significance.compare(model, cont_model, ds, sp, on="test"))
         hit["vs_cont"] = {m: cmp[m] for m in SUMMARY if m in cmp}
@@ -244,12 +288,14 @@ def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed, signi
 
 
 def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_key, attack_eps,
-                 seed, significance, attack_mod, log):
+                 seed, significance, attack_mod, log, per_user=None):
     """Per sweep setting: the paired test against continued VBPR (``run["vs_cont"]``) and the
     NDCG@10 drop under the adversarial test-objective attack at ``attack_eps``
     (``run["robust"]``), computed from the setting's saved model and cached in ``cache_path``
     (a rerun neither retrains nor re-tests). ``significance``/``attack_mod``: the optional
-    modules, or None (then that part is None). The runs of ``sweeps`` are updated in place.
+    modules, or None (then that part is None). The runs of ``sweeps`` are updated in place;
+    ``per_user`` (a dict), when given, receives each setting's per-user test HR@10/NDCG@10
+    (and continued VBPR's under ``"__baseline__"``), for the pooled multi-seed tests.
 
     Returns the continued-VBPR baseline row: ``{"test": its test metrics, "robust": ...}``."""
     cache = read_json(cache_path) or {}
@@ -271,7 +317,7 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
                 key = config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps,
                                       config=r["config"], init=r["init"],
                                       sig=significance is not None,
-                                      attack=attack_mod is not None))
+                                      attack=attack_mod is not None, per_user=True))
                 hit = cache.get(name)
                 if hit is None or hit.get("key") != key:
                     log(f"[sweep extras] {name}: paired test vs continued VBPR, attack at "
@@ -282,6 +328,16 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
                     changed = True
                 seen[name] = hit
             r["vs_cont"], r["robust"] = seen[name]["vs_cont"], seen[name]["robust"]
+            if per_user is not None:
+                per_user[name] = seen[name]["per_user"]
+    if per_user is not None:
+        from .seeds import per_user_gains
+        pkey = config_key(dict(base_key, cont=cont_key, what="baseline per user"))
+        if cache.get("baseline_per_user", {}).get("key") != pkey:
+            cache["baseline_per_user"] = {"key": pkey,
+                                          "per_user": per_user_gains(cont_model, ds, sp)}
+            changed = True
+        per_user["__baseline__"] = cache["baseline_per_user"]["per_user"]
     if changed or "baseline" in cache:
         write_json(cache_path, cache)
     return base

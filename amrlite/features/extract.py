@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AmrliteError, input_error
-from ..experiments.store import read_json, write_json
+from ..experiments.store import read_json
+from ..jsonio import write_json
 from ..train import _Progress
 
 #: Recorded in a recipe record but not compared: package versions, device, input files.

@@ -1,0 +1,276 @@
+"""Where the independent tasks of a sweep run: :func:`run_tasks` with ``engine="local"`` (this
+process, or spawned worker processes: the default) or ``engine="ray"`` (a Ray cluster: a local
+one started here, or an existing one at ``address``; the optional extra ``.[cluster]``).
+
+A task is a picklable function applied to a job dict (one AMR setting, one seed, one split,
+one data set). Whatever the engine, the task runs the same code with one BLAS/OpenMP/Numba
+thread and returns its result; the *driver* stores each result as it arrives (``on_result``),
+so an interrupted or partly failed run keeps everything that finished, and a rerun submits only
+what is missing.
+
+With Ray:
+
+* the data set and every distinct checkpoint are put into the object store once
+  (``ray.put``) and passed to the tasks by reference: each node receives them once, not once
+  per task; no file system has to be shared between the driver and the workers;
+* each task asks for one CPU, and for one GPU when the cluster has GPUs and the backend is
+  ``auto`` or ``cupy`` (Ray then pins ``CUDA_VISIBLE_DEVICES`` to that GPU, and ``auto`` in the
+  worker resolves to cupy): one task per GPU;
+* a task whose worker process dies (killed, out of memory, node lost) is retried by Ray
+  (``max_retries``); a task that raises is not retried (the same inputs raise again) and is
+  reported as failed, after the others have finished.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+
+from ..errors import AmrliteError
+
+ENGINES = ("local", "ray")
+
+#: the environment of every worker: one thread per task, so that results do not depend on
+#: how many tasks share a machine (and are the same in a worker as in this process)
+THREAD_ENV = {n: "1" for n in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                               "MKL_NUM_THREADS")}
+
+#: retries of a task whose worker died (Ray's default for tasks is 3, stated here)
+MAX_RETRIES = 3
+
+
+@contextmanager
+def _env(**values):
+    saved = {n: os.environ.get(n) for n in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def single_threaded_children():
+    """Spawned workers (and a Ray cluster started here) inherit :data:`THREAD_ENV`."""
+    return _env(**THREAD_ENV)
+
+
+class TaskFailed(AmrliteError):
+    """Some tasks failed (after the others finished and were stored); ``failures`` lists
+    ``(job name, error text)``."""
+
+    def __init__(self, failures, n_total):
+        self.failures = failures
+        names = ", ".join(n for n, _ in failures[:5]) + (" ..." if len(failures) > 5 else "")
+        super().__init__(f"{len(failures)} of {n_total} task(s) failed ({names}); every "
+                         "finished task is stored and a rerun redoes only the failed ones. "
+                         f"First error: {failures[0][1].strip().splitlines()[-1]}")
+
+
+class _Progress:
+    """``[engine] done d/total, running r, failed f`` lines on stderr (or ``log``)."""
+
+    def __init__(self, engine, total, slots, enabled, log):
+        self.engine, self.total, self.slots = engine, total, max(1, slots)
+        self.done = self.failed = 0
+        self.enabled, self.log = enabled and total > 0, log
+        self.t0 = time.perf_counter()
+
+    def line(self):
+        left = self.total - self.done - self.failed
+        running = min(left, self.slots)
+        return (f"[{self.engine}] done {self.done}/{self.total}, running {running}, queued "
+                f"{left - running}, failed {self.failed} ({time.perf_counter() - self.t0:.0f}s)")
+
+    def update(self, ok):
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        if self.enabled:
+            (self.log or (lambda m: print(m, file=sys.stderr, flush=True)))(self.line())
+
+
+def run_tasks(fn, jobs, *, engine="local", address=None, processes=None, progress=True,
+              on_result=None, log=None, gpu=None):
+    """Run ``fn(job)`` for every job; return the results in completion order.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (picklable); ``fn(job, data, init)`` with the job's
+        ``"data"`` and ``"init"`` entries passed separately (the engine ships them).
+    jobs : list of dict
+        Each with ``"name"``, ``"data"`` (a Dataset or a folder path) and ``"init"`` (a
+        checkpoint path).
+    engine : {"local", "ray"}
+        ``local``: ``processes`` spawned workers (1: this process). ``ray``: Ray tasks.
+    address : str, optional
+        Ray: the cluster to join (``auto``, ``HOST:6379``, ``ray://HOST:10001``); default: a
+        local cluster of ``processes`` CPUs (one per core) started here and stopped after.
+    processes : int, optional
+        Local workers / CPUs of the local Ray cluster (default: one per core).
+    progress : bool
+        Log done / running / failed after every task.
+    on_result : callable, optional
+        ``on_result(job, result)`` as each result arrives (the driver stores it here).
+    log : callable, optional
+        Where progress lines go (default: stderr).
+    gpu : bool, optional
+        Ray: ask one GPU per task (default: when the cluster has GPUs).
+
+    Raises
+    ------
+    TaskFailed
+        When some tasks failed; every other task has finished and was passed to ``on_result``.
+    """
+    if engine not in ENGINES:
+        raise AmrliteError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if not jobs:
+        return []
+    if engine == "ray":
+        return _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu)
+    if address:
+        raise AmrliteError("--address is for --engine ray (the local engine has no cluster)")
+    return _run_local(fn, jobs, processes, progress, on_result, log)
+
+
+def _call(fn, job):
+    return fn(job, job["data"], job["init"])
+
+
+def _run_local(fn, jobs, processes, progress, on_result, log):
+    n_proc = max(1, min(int(processes or (os.cpu_count() or 1)), len(jobs)))
+    bar = _Progress(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
+                    progress, log)
+    out = _Collector(bar, on_result)
+    if n_proc == 1:
+        for job in jobs:
+            out.take(job, lambda: _call(fn, job))
+        return out.result(len(jobs))
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    with single_threaded_children(), ProcessPoolExecutor(
+            max_workers=n_proc, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_call, fn, job): job for job in jobs}
+        for fut in as_completed(futures):
+            out.take(futures[fut], fut.result)
+    return out.result(len(jobs))
+
+
+class _Collector:
+    """The results as they arrive: passed to ``on_result`` and counted; a task that raised is
+    recorded (the others go on) and :meth:`result` raises :class:`TaskFailed` at the end."""
+
+    def __init__(self, bar, on_result):
+        self.bar, self.on_result = bar, on_result
+        self.done, self.failures = [], []
+
+    def take(self, job, get):
+        try:
+            res = get()
+        except Exception as exc:                 # noqa: BLE001 - reported, then raised
+            self.failures.append((job["name"], "".join(traceback.format_exception(exc))))
+            self.bar.update(False)
+            return
+        if self.on_result is not None:
+            self.on_result(job, res)
+        self.done.append(res)
+        self.bar.update(True)
+
+    def result(self, n_total):
+        if self.failures:
+            raise TaskFailed(self.failures, n_total)
+        return self.done
+
+
+# ---------------------------------------------------------------------------- ray
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise AmrliteError("--engine ray needs Ray: pip install -e \".[cluster]\"") from None
+    return ray
+
+
+@contextmanager
+def ray_cluster(address=None, processes=None):
+    """Ray, connected: to ``address``, to the cluster this process already joined, or to a
+    local cluster of ``processes`` CPUs started here (and shut down on exit)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address:
+        ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
+    else:
+        # Ray runs its workers at nice 15 by default (to keep its daemons responsive); on a
+        # machine shared with other processes that starves the tasks (3-10x slower here),
+        # so a cluster started here runs them at the priority of the local engine's workers
+        with single_threaded_children(), _env(RAY_worker_niceness="0"):
+            ray.init(num_cpus=int(processes or (os.cpu_count() or 1)),
+                     object_store_memory=256 * 2 ** 20, **kw)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _ray_task(fn, job, data, init_blob):
+    """In a Ray worker: the checkpoint arrives as bytes (object store), written once per
+    worker process to a private temporary file; then ``fn`` as anywhere else."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+    init = None
+    if init_blob is not None:
+        path = Path(tempfile.gettempdir()) / (
+            f"amrlite-init-{os.getpid()}-{hashlib.sha1(init_blob).hexdigest()[:16]}.npz")
+        if not path.is_file():
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(init_blob)
+            tmp.replace(path)
+        init = str(path)
+    res = fn(job, data, init)
+    return res
+
+
+def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
+    from pathlib import Path
+    from .store import load_data
+    with ray_cluster(address, processes) as ray:
+        res_total = ray.cluster_resources()
+        if gpu is None:
+            gpu = res_total.get("GPU", 0) > 0 and jobs[0].get("backend") in ("auto", "cupy")
+        slots = int(res_total.get("GPU", 0)) if gpu else int(res_total.get("CPU", 1))
+        task = ray.remote(_ray_task).options(num_cpus=1, num_gpus=1 if gpu else 0,
+                                             max_retries=MAX_RETRIES, retry_exceptions=False)
+        # the data and each checkpoint go into the object store once
+        data_refs, init_refs = {}, {}
+        pending = {}
+        for job in jobs:
+            d = job["data"]
+            dkey = d if isinstance(d, str) else id(d)
+            if dkey not in data_refs:
+                data_refs[dkey] = ray.put(load_data(d))
+            ikey = job["init"]
+            if ikey is not None and ikey not in init_refs:
+                init_refs[ikey] = ray.put(Path(ikey).read_bytes())
+            slim = {k: v for k, v in job.items() if k not in ("data", "init")}
+            ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey],
+                              init_refs.get(ikey))
+            pending[ref] = job
+        bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
+                        progress, log)
+        out = _Collector(bar, on_result)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                out.take(pending.pop(ref), lambda: ray.get(ref))
+    return out.result(len(jobs))

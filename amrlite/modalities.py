@@ -1,0 +1,340 @@
+"""Item content features: one or several *modalities*, each checked, normalised and aligned to
+the data set's items, then concatenated into the one matrix the models read.
+
+A dataset folder may hold ``features.npy`` (the default modality) and any number of
+``features-<name>.npy`` with the same rows (``f_<name>.npy`` in the official AMR layout). A
+``features=`` value is a comma-separated list of modality names and/or paths (a value ending in
+``.npy``/``.npz`` or containing a ``/`` is a path). An ``.npz`` carries its own id index (arrays
+``ids`` and ``features``), so its rows are matched to items by id; a ``.npy`` is positional (row i
+= item index i) unless an ``items`` file lists the id of each of its rows.
+
+One ``E`` over the concatenation is one projection block per modality; each modality is normalised
+by its own choice before the concatenation (``normalize="l2"`` for all, or
+``"image=l2,text=none"``). A zero row means "this item has no content of this modality" (legal;
+counted in :attr:`Modality.zero_rows`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from amrlite.errors import AmrliteError, input_error
+
+NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
+
+
+# --------------------------------------------------------------------------------------------
+# One array: read, check, normalise
+# --------------------------------------------------------------------------------------------
+
+def _row_blocks(n_rows, n_cols, budget=8_000_000):
+    step = max(1, budget // max(1, n_cols))
+    for s in range(0, n_rows, step):
+        yield s, min(n_rows, s + step)
+
+
+def check_normalize(normalize):
+    if normalize not in NORMALIZE_OPTIONS:
+        raise AmrliteError(f"option 'normalize': must be one of {', '.join(NORMALIZE_OPTIONS)}, "
+                           f"got {normalize!r}")
+    return normalize
+
+
+def _check_array(arr, path):
+    if arr.ndim != 2:
+        raise input_error(path, f"features must be 2-D [n_items, D], got shape {arr.shape}")
+    if arr.dtype.kind != "f":
+        raise input_error(path, f"features must be float32 or float64, got {arr.dtype}")
+    for s, e in _row_blocks(*arr.shape):
+        bad = ~np.isfinite(arr[s:e])
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise input_error(path, f"row {s + r} (item {s + r}) has a non-finite value "
+                              f"({arr[s + r, c]}) in column {c}")
+
+
+def normalize_array(arr, normalize):
+    """``arr`` scaled by ``normalize`` (a new float32/float64 array; ``"none"``: ``arr`` itself)."""
+    if check_normalize(normalize) == "none":
+        return arr
+    out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    out = np.empty(arr.shape, dtype=out_dtype)
+    if normalize == "maxabs":
+        m = max((float(np.abs(arr[s:e]).max(initial=0.0)) for s, e in _row_blocks(*arr.shape)),
+                default=0.0)
+        for s, e in _row_blocks(*arr.shape):
+            out[s:e] = arr[s:e] / m if m > 0 else arr[s:e]
+    else:
+        for s, e in _row_blocks(*arr.shape):
+            block = np.asarray(arr[s:e], dtype=np.float64)
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            norms[norms == 0] = 1.0
+            out[s:e] = block / norms[:, None]
+    return out
+
+
+def load_features(path, *, normalize="none"):
+    """Item features ``[n_items, D]`` from a ``.npy`` file, memory-mapped (read-only).
+
+    ``normalize``: ``"none"`` (the memory map itself), ``"maxabs"`` (divide by the global max
+    |value|, as the official AMR code does) or ``"l2"`` (each row to unit length; all-zero rows stay
+    zero). Normalised copies are float32 unless the file is float64.
+    """
+    check_normalize(normalize)
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, "features file not found" if not path.exists() else "not a file")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:   # not a .npy, truncated, object array, .npz ...
+        raise input_error(path, f"cannot read as a NumPy .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise input_error(path, "expected a single .npy array, got an archive (an .npz with "
+                          "arrays 'ids' and 'features' is read when its name ends in .npz)")
+    _check_array(arr, path)
+    return normalize_array(arr, normalize)
+
+
+def load_indexed_features(path, *, normalize="none"):
+    """``(ids, features)`` from an ``.npz`` holding arrays ``ids`` (one raw item id per row,
+    integers or strings, distinct) and ``features`` (2-D float)."""
+    check_normalize(normalize)
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, "features file not found" if not path.exists() else "not a file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+            if not {"ids", "features"} <= names:
+                raise input_error(path, "an .npz features file needs arrays 'ids' and 'features'"
+                                  f", found {', '.join(sorted(names)) or 'none'}")
+            ids, arr = z["ids"], z["features"]
+    except AmrliteError:
+        raise
+    except Exception as exc:
+        raise input_error(path, f"cannot read as a NumPy .npz archive ({exc})") from None
+    if ids.ndim != 1 or ids.dtype.kind not in "iuUS":
+        raise input_error(path, f"'ids' must be a 1-D integer or string array, got "
+                          f"{ids.dtype} {ids.shape}", field="ids")
+    _check_array(arr, path)
+    if len(ids) != arr.shape[0]:
+        raise input_error(path, f"{len(ids)} ids but {arr.shape[0]} feature rows", field="ids")
+    ids = ids.astype(str) if ids.dtype.kind == "S" else ids
+    check_distinct_ids(ids, path, "ids")
+    return ids, normalize_array(arr, normalize)
+
+
+def check_distinct_ids(ids, path, field, lines=None):
+    keys = np.asarray([str(x) for x in ids.tolist()])
+    uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        k = int(np.flatnonzero(counts > 1)[0])
+        dup_rows = np.flatnonzero(keys == uniq[k])
+        where = lines[dup_rows[1]] if lines is not None else None
+        row = "" if lines is not None else f" (rows {dup_rows[0]} and {dup_rows[1]})"
+        raise input_error(path, f"id {str(uniq[k])!r} occurs twice{row}; every feature row needs its "
+                          "own item id", line=where, field=field)
+
+
+# --------------------------------------------------------------------------------------------
+# Modalities: which files, how normalised, how aligned
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Modality:
+    """One modality as loaded: ``array`` ``[rows, dim]`` and, for an id-indexed file, ``ids``."""
+
+    name: str
+    file: Path
+    normalize: str
+    array: np.ndarray
+    ids: np.ndarray | None = None
+    zero_rows: int = 0
+    missing: int = 0
+
+    @property
+    def dim(self):
+        return int(self.array.shape[1])
+
+    def info(self):
+        return {"name": self.name, "dim": self.dim, "file": self.file.name,
+                "normalize": self.normalize, "zero_rows": int(self.zero_rows),
+                "missing": int(self.missing)}
+
+
+def is_path(value) -> bool:
+    """A ``features`` value that names a file rather than a modality."""
+    if isinstance(value, Path):
+        return True
+    v = str(value)
+    return v.endswith((".npy", ".npz")) or "/" in v or "\\" in v
+
+
+def _modality_name(path):
+    stem = Path(path).stem
+    for prefix in ("features-", "f_"):
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            return stem[len(prefix):]
+    return "default" if stem == "features" else stem
+
+
+def available_modalities(folder, layout):
+    """``{name: path}`` of the feature files of a dataset folder."""
+    folder = Path(folder)
+    out = {}
+    if layout == "native":
+        if (folder / "features.npy").is_file():
+            out["default"] = folder / "features.npy"
+        for f in sorted(folder.glob("features-*.np[yz]")):
+            out.setdefault(_modality_name(f), f)
+        if "default" in out and "text" not in out:
+            out["text"] = out["default"]   # the native convention (ml100k): features.npy is text
+    elif layout == "official":
+        for f in sorted(folder.glob("f_*.np[yz]")):
+            out.setdefault(_modality_name(f), f)
+    return out
+
+
+def resolve_features(spec, folder=None, layout="plain"):
+    """``[(name, path), ...]`` for a ``features`` value (``None``: the folder's default)."""
+    found = available_modalities(folder, layout) if folder is not None else {}
+    if spec is None:
+        if layout == "native":
+            return [("default", found["default"])] if "default" in found else []
+        if layout == "official":
+            names = sorted({p.name: n for n, p in found.items()}.items())
+            if len(names) > 1:
+                raise input_error(folder, "several feature files (" + ", ".join(f for f, _ in names)
+                                  + "); choose one with features='<name>'", field="features")
+            return [(names[0][1], found[names[0][1]])] if names else []
+        return []
+    parts = [spec] if isinstance(spec, Path) else [p.strip() for p in str(spec).split(",")]
+    if not parts or any(not p for p in parts if not isinstance(p, Path)):
+        raise AmrliteError(f"option 'features': empty modality name in {str(spec)!r}")
+    out = []
+    for p in parts:
+        if is_path(p):
+            out.append((_modality_name(p), Path(p)))
+            continue
+        if folder is None:
+            raise AmrliteError(f"option 'features': {p!r} is a modality name, which needs a dataset "
+                               "folder; give a features file path (.npy or .npz)")
+        if p not in found:
+            have = ", ".join(f"{n} ({f.name})" for n, f in found.items()) or "none"
+            raise input_error(folder, f"no feature modality {p!r} (no features-{p}.npy"
+                              + (f" or f_{p}.npy" if layout == "official" else "")
+                              + f"); available: {have}", field="features")
+        out.append((p, found[p]))
+    names = [n for n, _ in out]
+    dup = [n for n in names if names.count(n) > 1]
+    if dup:
+        raise AmrliteError(f"option 'features': modality {dup[0]!r} is given twice")
+    return out
+
+
+def parse_normalize(normalize, names):
+    """``{name: option}`` from ``"l2"`` (every modality) or ``"image=l2,text=none"``."""
+    if isinstance(normalize, dict):
+        spec = dict(normalize)
+        default = spec.pop("*", "none")
+    elif "=" in str(normalize):
+        spec, default = {}, "none"
+        for item in str(normalize).split(","):
+            key, _, val = item.partition("=")
+            key, val = key.strip(), val.strip()
+            if not key or not val:
+                raise AmrliteError(f"option 'normalize': expected NAME=OPTION, got {item!r}")
+            spec[key] = val
+    else:
+        return {n: check_normalize(normalize) for n in names}
+    unknown = [k for k in spec if k not in names]
+    if unknown:
+        raise AmrliteError(f"option 'normalize': no modality {unknown[0]!r} among the chosen "
+                           f"features ({', '.join(names) or 'none'})")
+    return {n: check_normalize(spec.get(n, default)) for n in names}
+
+
+def load_modalities(spec, normalize="none", *, folder=None, layout="plain", row_ids=None):
+    """Load the modalities ``spec`` names: a list of :class:`Modality`.
+
+    ``row_ids`` (raw ids, one per row, from an ``items`` file) gives the id of each row of every
+    ``.npy`` modality; without it a ``.npy`` is positional. An ``.npz`` brings its own ``ids``.
+    """
+    entries = resolve_features(spec, folder, layout)
+    norm = parse_normalize(normalize, [n for n, _ in entries])
+    out = []
+    for name, path in entries:
+        if path.suffix == ".npz":
+            ids, arr = load_indexed_features(path, normalize=norm[name])
+        else:
+            arr, ids = load_features(path, normalize=norm[name]), row_ids
+            if ids is not None and len(ids) != arr.shape[0]:
+                raise input_error(path, f"{arr.shape[0]} feature rows but the items file lists "
+                                  f"{len(ids)} item ids (one per feature row)")
+        out.append(Modality(name=name, file=path, normalize=norm[name], array=arr, ids=ids))
+    return out
+
+
+def align_by_id(mod: Modality, item_ids, missing="error"):
+    """Rows of ``mod`` reordered to ``item_ids`` (raw ids of the data set's items, in index order).
+
+    An item without a row is an error (``missing="error"``) or gets a zero row (``"zero"``,
+    counted in ``mod.missing``). Rows of items absent from the data set are dropped.
+    """
+    if missing not in ("error", "zero"):
+        raise AmrliteError(f"option 'missing_features': must be error or zero, got {missing!r}")
+    keys = np.asarray([str(x) for x in mod.ids.tolist()])
+    want = np.asarray([str(x) for x in np.asarray(item_ids).tolist()])
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], want)
+    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+    hit = (pos < len(keys)) & (keys[order][pos_c] == want) if len(keys) else \
+        np.zeros(len(want), dtype=bool)
+    n_miss = int((~hit).sum())
+    if n_miss and missing == "error":
+        first = want[~hit][0]
+        raise input_error(mod.file, f"no feature row for item {str(first)!r} ({n_miss} of {len(want)} "
+                          "items of the interactions have none); add them, or pass "
+                          "--missing-features zero to give them a zero content row",
+                          field=mod.name)
+    arr = np.zeros((len(want), mod.dim), dtype=mod.array.dtype)
+    arr[hit] = mod.array[order[pos_c[hit]]]
+    mod.array, mod.ids, mod.missing = arr, None, n_miss
+    return mod
+
+
+def combine(mods):
+    """The concatenated feature matrix (a single modality: its array as it is) and each
+    modality's zero-row count filled in."""
+    if not mods:
+        return None
+    for m in mods:
+        zero = 0
+        for s, e in _row_blocks(*m.array.shape):
+            zero += int((~np.asarray(m.array[s:e]).any(axis=1)).sum())
+        m.zero_rows = zero - m.missing      # the missing items' zero rows are counted apart
+    rows = {m.array.shape[0] for m in mods}
+    if len(rows) > 1:
+        raise input_error(mods[1].file, f"{mods[1].array.shape[0]} rows but "
+                          f"{mods[0].file.name} has {mods[0].array.shape[0]}: every modality needs "
+                          "one row per item")
+    if len(mods) == 1:
+        return mods[0].array
+    dtype = np.float64 if all(m.array.dtype == np.float64 for m in mods) else np.float32
+    return np.concatenate([np.asarray(m.array, dtype=dtype) for m in mods], axis=1)
+
+
+def describe(info):
+    """One line per data set: ``image 1280-d (l2; 15 zero rows), text 384-d``."""
+    parts = []
+    for m in info:
+        extra = [m["normalize"]] if m["normalize"] != "none" else []
+        if m.get("zero_rows"):
+            extra.append(f"{m['zero_rows']} all-zero rows = items without {m['name']} content")
+        if m.get("missing"):
+            extra.append(f"{m['missing']} items missing from {m['file']}, given zero rows")
+        parts.append(f"{m['name']} {m['dim']}-d from {m['file']}"
+                     + (f" ({'; '.join(extra)})" if extra else ""))
+    return ", ".join(parts)

@@ -1,0 +1,257 @@
+"""Seeds as an axis (derivation, statistics, the multi-seed pipeline and report) and the
+engines: the local process pool and a real local Ray cluster (skipped without the ``cluster``
+extra), with a worker killed mid-sweep."""
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from amrlite import experiments as ex
+from amrlite.experiments import engine as eng
+from amrlite.experiments import seeds as sd
+import importlib
+from amrlite.recommender import Model
+from amrlite.synthetic import make_synthetic
+
+sweep_mod = importlib.import_module("amrlite.experiments.sweep")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic(n_users=80, n_items=120, n_features=12, n_latent=4, seed=3,
+                          min_per_user=5, max_per_user=10, n_negatives=20)
+
+
+@pytest.fixture(scope="module")
+def vbpr(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("init") / "vbpr.npz"
+    Model("vbpr", backend="numpy", dim=8, epochs=2).fit(tiny, split="loo").save(path)
+    return path
+
+
+# ---------------------------------------------------------------------------- statistics
+def test_seed_for_keeps_index_zero_and_is_fixed():
+    assert ex.config.seed_for(0, 0) == 0 and ex.config.seed_for(42, 0) == 42
+    s = [ex.config.seed_for(0, k) for k in range(6)]
+    assert len(set(s)) == 6 and all(0 <= v < 2 ** 31 for v in s)
+    assert s == [ex.config.seed_for(0, k) for k in range(6)]      # fixed by (base, k)
+    assert ex.config.seed_for(1, 1) != s[1]
+
+
+def test_mean_ci_by_hand():
+    r = sd.mean_ci([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / math.sqrt(3)         # t_{0.975, 2} · sd (= 1) / √3
+    assert r["mean"] == 2.0 and r["sd"] == pytest.approx(1.0)
+    assert r["half"] == pytest.approx(half) and r["lo"] == pytest.approx(2 - half)
+    one = sd.mean_ci([0.5])
+    assert one["mean"] == 0.5 and one["half"] is None and one["n"] == 1
+
+
+def test_holm_by_hand():
+    # sorted: 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → running max 0.06; None ignored
+    assert sd.holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert sd.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_pooled_user_test_by_hand():
+    # per-user means over 2 seeds: A − B = [0.5, 1, −0.25, 0.75, 1.5]; |d| ranks 2, 4, 1, 3, 5
+    # W− = 1, W+ = 14; exact two-sided p = 2 · P(W− ≤ 1) = 2 · 2/32 = 0.125 (n = 5)
+    a = [[0.5, 1, 0, 1, 2], [0.5, 1, 0, 0.5, 1]]
+    b = [[0, 0, 0.25, 0, 0], [0, 0, 0.25, 0, 0]]
+    r = sd.pooled_user_test(a, b)
+    assert r["p"] == pytest.approx(0.125) and r["n_users"] == 5 and r["n_seeds"] == 2
+    assert r["diff"] == pytest.approx(np.mean([0.5, 1, -0.25, 0.75, 1.5]))
+    d = np.array([0.5, 1, -0.25, 0.75, 1.5])
+    assert r["p_t"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    across = sd.across_seed_test([0.30, 0.35, 0.32], [0.28, 0.30, 0.31])
+    assert across["p"] == pytest.approx(stats.ttest_rel([0.30, 0.35, 0.32],
+                                                        [0.28, 0.30, 0.31]).pvalue)
+    assert sd.across_seed_test([0.3], [0.2])["p"] is None
+
+
+# ---------------------------------------------------------------------------- the pipeline
+TINY = {"eval_every": 1, "dim": 8,
+        "stages": {"mf": {"epochs": 2}, "duif": {"epochs": 2}, "vbpr": {"epochs": 3},
+                   "vbpr_cont": {"epochs": 2}, "amr": {"epochs": 2, "eps": 0.5}},
+        "attack": {"eps": [0.1, 0.5], "repeats": 1, "objectives": ["test"], "pgd_steps": 2},
+        "sweep": {"eps": [0.1, 1.0], "lmd": [1.0], "processes": 1}}
+
+
+def test_multi_seed_pipeline_reuses_seed_zero_and_reports_intervals(tiny, tmp_path):
+    out = tmp_path / "exp"
+    one = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=TINY,
+                            progress=False, plots=False)
+    two = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=TINY,
+                            progress=False, seeds=2)
+    s1 = ex.config.seed_for(0, 1)
+    # seed index 0 is the single-seed run: reused, not retrained; seed 1 trains its own chain
+    assert set(two["reused"]) == set(one["trained"])
+    assert set(two["trained"]) == {f"{n}@seed{s1}" for n in one["trained"]}
+    assert two["seeds"] == [0, s1]
+    multi = two["multi"]
+    for m in ("HR@10", "NDCG@10"):
+        vals = multi["models"]["amr"][m]["values"]
+        assert vals[0] == one["results"]["amr"]["test"][m]
+        seed1 = json.loads((out / "stages" / f"amr@seed{s1}.json").read_text())
+        assert vals[1] == seed1["test"][m]
+        assert multi["models"]["amr"][m]["mean"] == pytest.approx(np.mean(vals))
+    cmp = multi["vs_amr"]["vbpr_cont"]["HR@10"]
+    assert cmp["pooled"]["n_seeds"] == 2 and "p_holm" in cmp["pooled"]
+    assert cmp["across"]["p"] is None or 0 <= cmp["across"]["p"] <= 1
+    grid = multi["sweeps"]["axes"]["eps"]["runs"]
+    assert len(grid) == 2 and all(r["vs_cont"]["pooled"] for r in grid)
+    assert (out / "sweep" / f"seed{s1}" / "amr-eps0.1-lmd1.json").is_file()
+    report = (out / "report.md").read_text()
+    for needle in ("(2 seeds)", "mean ± 95% CI", "across-seed", "pooled per-user Wilcoxon",
+                   "Holm", f"seed {s1}", "Table 3", "Fig. 6"):
+        assert needle in report, needle
+    for png in ("fig3_training_curves.png", "fig6_sweep_eps.png", "attack_drop.png"):
+        assert (out / png).stat().st_size > 5000, png
+    json.loads((out / "summary.json").read_text(), parse_constant=pytest.fail)   # strict
+    again = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=TINY,
+                              progress=False, plots=False, seeds=2)
+    assert again["trained"] == []
+    assert again["multi"]["models"] == multi["models"]
+
+
+def test_local_engine_reports_failures_after_the_rest(tmp_path):
+    stored = []
+    jobs = [{"name": f"j{k}", "data": None, "init": None, "k": k} for k in range(4)]
+    with pytest.raises(eng.TaskFailed, match="1 of 4 task"):
+        eng.run_tasks(_fails_on_two, jobs, engine="local", processes=1, progress=False,
+                      on_result=lambda job, res: stored.append(res))
+    assert sorted(stored) == [0, 1, 3]
+
+
+def _fails_on_two(job, data, init):
+    if job["k"] == 2:
+        raise ValueError("task 2 fails")
+    return job["k"]
+
+
+def test_engine_arguments_are_checked():
+    with pytest.raises(Exception, match="--engine"):
+        eng.run_tasks(_fails_on_two, [{"name": "a"}], engine="spark")
+    with pytest.raises(Exception, match="--address"):
+        eng.run_tasks(_fails_on_two, [{"name": "a", "data": None, "init": None, "k": 0}],
+                      engine="local", address="auto")
+
+
+# ---------------------------------------------------------------------------- Ray
+SWEEP = dict(eps_list=[0.1, 0.5, 1.0], lmd_list=[1.0], seeds=2, save_models=True,
+             base_config={"dim": 8, "epochs": 3, "eval_every": 0, "seed": 5},
+             progress=False, backend="numpy")
+
+
+def _npz(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if k != "header"}
+
+
+def _same(a, b):
+    """Two sweeps' per-seed runs are equal bit for bit: metrics and every saved array."""
+    for ra, rb in zip(a["per_seed"], b["per_seed"]):
+        assert [r["name"] for r in ra["runs"]] == [r["name"] for r in rb["runs"]]
+        for x, y in zip(ra["runs"], rb["runs"]):
+            assert x["test"] == y["test"] and x["valid"] == y["valid"]
+            za, zb = _npz(x["model"]), _npz(y["model"])
+            assert za.keys() == zb.keys()
+            for k in za:
+                assert np.array_equal(za[k], zb[k]), k
+
+
+def _dead(pid, wait=10.0):
+    """The process is gone or a zombie (its parent, Ray's raylet, may not have reaped it yet)."""
+    import time
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < wait:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    with eng.ray_cluster(processes=2):
+        yield ray
+
+
+def test_ray_sweep_equals_local_survives_a_killed_worker_and_resumes(
+        tiny, vbpr, tmp_path, ray_cluster, monkeypatch):
+    local = ex.sweep(tiny, "loo", init=vbpr, out_dir=tmp_path / "local", engine="local",
+                     processes=2, **SWEEP)
+    on_ray = ex.sweep(tiny, "loo", init=vbpr, out_dir=tmp_path / "ray", engine="ray", **SWEEP)
+    _same(local, on_ray)
+    assert {r["pid"] for p in on_ray["per_seed"] for r in p["runs"]} - {os.getpid()}
+
+    # kill the worker that delivered the first result (Ray hands it the next task at once):
+    # Ray retries what it was running, the sweep completes with every result
+    store, killed = sweep_mod._store_result, []
+
+    def store_and_kill(job, res):
+        if not killed:
+            killed.append(res["pid"])
+            os.kill(res["pid"], signal.SIGKILL)
+        store(job, res)
+    monkeypatch.setattr(sweep_mod, "_store_result", store_and_kill)
+    hurt = ex.sweep(tiny, "loo", init=vbpr, out_dir=tmp_path / "killed", engine="ray",
+                    **SWEEP)
+    monkeypatch.setattr(sweep_mod, "_store_result", store)
+    assert killed and all(len(p["runs"]) == 3 for p in hurt["per_seed"])
+    assert _dead(killed[0])
+    _same(local, hurt)
+
+    # a rerun does no work: every setting of every seed is found in the store
+    files = sorted((tmp_path / "killed").rglob("amr-*.json"))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    calls = []
+    monkeypatch.setattr(eng, "_run_ray", lambda *a, **k: calls.append(a) or [])
+    again = ex.sweep(tiny, "loo", init=vbpr, out_dir=tmp_path / "killed", engine="ray",
+                     **SWEEP)
+    assert calls == [] and all(len(p["skipped"]) == 3 for p in again["per_seed"])
+    assert [f.stat().st_mtime_ns for f in files] == mtimes and len(files) == 6
+    _same(local, again)
+
+
+def test_cli_sweep_with_seeds(tmp_path):
+    from click.testing import CliRunner
+    from amrlite.cli import cli
+    from amrlite.experiments.store import load_data
+    init = tmp_path / "vbpr.npz"
+    Model("vbpr", backend="numpy", dim=8, epochs=1).fit(load_data(None), split="loo").save(init)
+    args = ["sweep", "--init", str(init), "--eps", "0.1,1", "--epochs", "1", "--seed", "3",
+            "--processes", "1", "--backend", "numpy", "-q", "--out", str(tmp_path / "sw"),
+            "--seeds", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "mean ± 95% CI over 2 seeds" in result.output and " ± " in result.output
+    s1 = ex.config.seed_for(3, 1)
+    assert len(list((tmp_path / "sw" / f"seed{s1}").glob("amr-*.json"))) == 2
+    saved = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert saved["seeds"] == [3, s1] and set(saved["aggregate"]) == {"amr-eps0.1-lmd1",
+                                                                    "amr-eps1-lmd1"}
+    assert (tmp_path / "sw" / "fig6_sweep_eps.png").stat().st_size > 5000
+    bad = CliRunner().invoke(cli, args[:-1] + ["0"])
+    assert bad.exit_code != 0 and "--seeds" in bad.output
+
+
+def test_multi_seed_pipeline_is_the_same_on_ray(tiny, tmp_path, ray_cluster):
+    over = ex.deep_merge(TINY, {"sweep": {"processes": 2}})
+    runs = {e: ex.run_experiment(tiny, "loo", tmp_path / e, quick=True, backend="numpy",
+                                 overrides=over, progress=False, plots=False, seeds=2,
+                                 engine=e)
+            for e in ("local", "ray")}
+    a, b = runs["local"]["multi"], runs["ray"]["multi"]
+    assert a["sweeps"] == b["sweeps"] and a["models"] == b["models"]
+    assert runs["ray"]["engine"] == "ray"
