@@ -158,10 +158,18 @@ def _default(name):
 
 
 def hyper_option(name, type_, help_):
-    """A hyper-parameter option whose default is the library's (``None`` here: Model decides)."""
+    """A hyper-parameter option showing the library's default; only values given on the command
+    line are passed on (:func:`_given`), so the model kind's defaults apply to the rest."""
     flag = "--" + name.replace("_", "-")
-    return click.option(flag, name, type=type_, default=None, help=help_,
-                        show_default=str(_default(name)))
+    return click.option(flag, name, type=type_, default=_default(name), help=help_,
+                        show_default=True)
+
+
+def _given(values):
+    """The options of ``values`` that the user set (not click's displayed defaults)."""
+    ctx = click.get_current_context()
+    return {k: v for k, v in values.items()
+            if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
 
 
 @cli.command()
@@ -182,8 +190,8 @@ def hyper_option(name, type_, help_):
 @hyper_option("reg_e", float, "β_E: L2 on E (and w).")
 @hyper_option("eps", float, "Adversary radius ε.")
 @hyper_option("lmd", float, "Adversarial weight λ.")
-@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]), default=None,
-              show_default=_default("adversary"))
+@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]),
+              default=_default("adversary"), show_default=True)
 @backend_option
 @hyper_option("seed", int, "Seed of the initialisation, the triples and the adversary.")
 @hyper_option("eval_every", int,
@@ -201,7 +209,7 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
     """Train a model and report its test metrics."""
     from .recommender import evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
-    hyper = {k: v for k, v in hyper.items() if v is not None}
+    hyper = _given(hyper)
     ds, sp = _load(**data_args)
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:
