@@ -158,10 +158,18 @@ def _default(name):
 
 
 def hyper_option(name, type_, help_):
-    """A hyper-parameter option whose default is the library's (``None`` here: Model decides)."""
+    """A hyper-parameter option showing the library's default; only values given on the command
+    line are passed on (:func:`_given`), so the model kind's defaults apply to the rest."""
     flag = "--" + name.replace("_", "-")
-    return click.option(flag, name, type=type_, default=None, help=help_,
-                        show_default=str(_default(name)))
+    return click.option(flag, name, type=type_, default=_default(name), help=help_,
+                        show_default=True)
+
+
+def _given(values):
+    """The options of ``values`` that the user set (not click's displayed defaults)."""
+    ctx = click.get_current_context()
+    return {k: v for k, v in values.items()
+            if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
 
 
 @cli.command()
@@ -182,8 +190,8 @@ def hyper_option(name, type_, help_):
 @hyper_option("reg_e", float, "β_E: L2 on E (and w).")
 @hyper_option("eps", float, "Adversary radius ε.")
 @hyper_option("lmd", float, "Adversarial weight λ.")
-@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]), default=None,
-              show_default=_default("adversary"))
+@click.option("--adversary", type=click.Choice(["grad", "sign", "random"]),
+              default=_default("adversary"), show_default=True)
 @backend_option
 @hyper_option("seed", int, "Seed of the initialisation, the triples and the adversary.")
 @hyper_option("eval_every", int,
@@ -201,7 +209,7 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
     """Train a model and report its test metrics."""
     from .recommender import evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
-    hyper = {k: v for k, v in hyper.items() if v is not None}
+    hyper = _given(hyper)
     ds, sp = _load(**data_args)
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:
@@ -712,6 +720,79 @@ def experiment(data, split, features, normalize, out_dir, quick, backend, config
         click.echo(f"{n:<10} test HR@10 {r['test']['HR@10']:.4f}  NDCG@10 "
                    f"{r['test']['NDCG@10']:.4f}")
     click.echo(f"report: {Path(out_dir) / 'report.md'} ({summary['timings']['total']:.1f}s)")
+
+
+
+# ---------------------------------------------------------------------------- features
+@cli.group()
+def features():
+    """Deep item features from raw inputs (extras: amrlite[images], amrlite[text])."""
+
+
+def _features_options(name, what, batch):
+    """The options both ``features`` commands share (--data, --batch, --out, --overwrite, …)."""
+    def wrap(f):
+        for opt in reversed([
+            click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
+                         required=True, help=f"Dataset folder holding the {what} CSV."),
+            click.option("--batch", type=click.IntRange(min=1), default=batch, show_default=True),
+            click.option("--out", type=click.Path(dir_okay=False), default=None,
+                         help=f"Output .npy. Default: DATA/features-{name}.npy (give it when "
+                              "DATA is read-only)."),
+            click.option("--overwrite", is_flag=True,
+                         help="Replace features made with another recipe."),
+            click.option("--device", default=None,
+                         help="torch device. Default: cuda when available, else cpu."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        ]):
+            f = opt(f)
+        return f
+    return wrap
+
+
+def _features_done(path):
+    from .features.extract import sidecars
+    meta, report, _ = sidecars(path)
+    click.echo(f"features: {path} (recipe: {meta.name}, report: {report.name})")
+    return json.loads(report.read_text())
+
+
+@features.command("image")
+@_features_options("image", "images", 64)
+@click.option("--images", "images_csv", default="images.csv", show_default=True,
+              help="CSV item,path (a relative path is relative to the CSV's folder).")
+@click.option("--model", default="efficientnet-lite0", show_default=True)
+@click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
+def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, device, quiet):
+    """Image features (CNN, global average pool) of every item; resumable."""
+    from .features import extract_image_features
+    path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
+                                  strict=strict, progress=not quiet, overwrite=overwrite,
+                                  device=device)
+    report = _features_done(path)
+    click.echo(f"{report['n_images']} image(s), {report['n_zero_rows']} zero row(s), "
+               f"{len(report['converted'])} converted to RGB")
+
+
+@features.command("text")
+@_features_options("text", "items", 128)
+@click.option("--items", "items_csv", default="items.csv", show_default=True)
+@click.option("--columns", default="title,genres", show_default=True,
+              help="Columns of the items CSV that make the text.")
+@click.option("--template", default=None,
+              help="str.format template over the columns. Default: '{c1}. C2: {c2}.', i.e. "
+                   "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
+                   "'|'-joined values are joined by ', '.")
+@click.option("--model", default="all-MiniLM-L6-v2", show_default=True)
+def features_text(data_dir, items_csv, columns, template, model, batch, out, overwrite, device,
+                  quiet):
+    """Text features (sentence embeddings) of every item; resumable."""
+    from .features import extract_text_features
+    cols = tuple(c.strip() for c in columns.split(",") if c.strip())
+    path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
+                                 template=template, batch=batch, progress=not quiet,
+                                 overwrite=overwrite, device=device)
+    _features_done(path)
 
 
 def main():
