@@ -516,8 +516,8 @@ def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, fig
     try:
         from .features.pixel_attack import attack_images as run, eps_label, figure1
     except ImportError as exc:
-        raise AmrliteError(f"attack-images needs torch, pillow and efficientnet-lite-pytorch "
-                           f"(the images extra): {exc}") from None
+        raise AmrliteError(f"attack-images needs the images extra (pip install amrlite[images]: "
+                           f"torch, pillow, efficientnet-lite-pytorch): {exc}") from None
     eps_list = parse_eps_list(eps_text)
     model = Model.load(model_path)
     ds, sp = _load_for_model(model, _data_args(kw))
