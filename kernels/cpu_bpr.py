@@ -499,10 +499,11 @@ def _add_adversarial_dense(Mt, Et, ME, gE):
 # 7. the regulariser (float64, loss only)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, fastmath=FAST, boundscheck=False)
 def _regulariser(blk, t, flags, reg, reg_e):
     """``R`` of the reference: β Σ_b (‖p_u‖² + ‖h_u‖² + ‖q_i‖² + ‖q_j‖² + b_i² + b_j²) + β_E ‖Ẽ‖²
-    (‖Ẽ‖² = ‖E‖² + ‖w‖²), in float64."""
+    (‖Ẽ‖² = ‖E‖² + ‖w‖²), in float64. Loss only; fastmath lets the sums vectorise (serial, they
+    cost ~20% of an ml100k VBPR epoch); AMR and VBPR call this same function on the same rows."""
     P, Q, H, Et, bb = blk.P, blk.Q, blk.H, blk.Et, blk.b
     u, i, j = t.u, t.i, t.j
     K = P.shape[1]
