@@ -513,13 +513,6 @@ def adagrad_update(params, accum, grads, lr, xp=np, eps=1e-10):
             params[name] -= lr * grad / (xp.sqrt(accum[name]) + eps)
 
 
-def train_batch(spec, params, accum, features, u, i, j, hp, rng=None, xp=np):
-    """One Adagrad step on one batch; returns the batch loss (before the step)."""
-    loss, grads = batch_gradients(spec, params, features, u, i, j, hp, rng, xp)
-    adagrad_update(params, accum, grads, hp.lr, xp)
-    return loss
-
-
 # ----------------------------------------------------------------------------------------------
 # evaluation
 # ----------------------------------------------------------------------------------------------
@@ -544,7 +537,7 @@ def count_at_least(scores, pos, xp):
 
 
 def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=count_at_least):
-    """:func:`amrlite.metrics.full_ranks` with the training mask built once on the host and
+    """:func:`.reference.full_ranks` with the training mask built once on the host and
     moved to ``xp`` once (no per-chunk host work): rank of ``items[r]`` among all items outside
     the user's training set, ties against the positive. Returns host int64 ranks.
     ``count(scores, pos, xp)`` counts per row (the GPU backend passes a one-launch kernel)."""

@@ -34,7 +34,7 @@ def _sampled_ranks(U, V, users, items, negatives):
 
 def sampled_ranks(U, V, users, items, negatives):
     """Rank of ``items[r]`` among ``negatives[r]`` (ties against the positive), as
-    :func:`amrlite.metrics.sampled_ranks`. ``U`` None (POP) scores by ``V`` alone."""
+    :func:`.reference.sampled_ranks`. ``U`` None (POP) scores by ``V`` alone."""
     users, items = i32(users), i32(items)
     if U is None:
         U = np.ones((int(users.max(initial=0)) + 1, 1), dtype=np.float64)
@@ -69,7 +69,7 @@ def _count_full(scores, items, users, indptr, indices):
 
 def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row, as
-    :func:`amrlite.metrics.full_ranks`: the scores are one BLAS product per chunk (the same as
+    :func:`.reference.full_ranks`: the scores are one BLAS product per chunk (the same as
     there), the counting a parallel kernel that skips training items."""
     users, items = i32(users), i32(items)
     if U is None:
