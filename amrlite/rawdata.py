@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from amrlite.errors import AmrliteError, input_error
+from amrlite.modalities import check_distinct_ids
 
 USER_COLUMNS = ("user", "user_id", "userid", "reviewerid", "customer", "customer_id",
                 "customerid", "uid", "visitorid", "member_id", "client_id", "u")
@@ -398,7 +399,6 @@ def _read_id_column(path, column=None):
         lines.append(n)
     if not vals:
         raise input_error(path, "no data rows after the header", line=no)
-    from amrlite.modalities import check_distinct_ids
     arr = np.asarray(vals)
     check_distinct_ids(arr, path, head[k] if has_header else None, lines=lines)
     return arr
