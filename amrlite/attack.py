@@ -40,6 +40,7 @@ from .errors import AmrliteError
 from .metrics import METRIC_NAMES, metrics_from_ranks
 from .models import content_user_vectors, factors
 from .evaluation import evaluate_factors
+from .kernels import reference as ref
 from .recommender import _as_split
 
 KINDS = ("adversarial", "random", "sign", "certified")
@@ -163,7 +164,6 @@ class _Attacker:
     def _pairs(self, objective, seed):
         sp, rows = self.sp, self.rows
         if objective == "train":
-            from .kernels import reference as ref
             indptr, indices = sp.train_csr
             pool = np.flatnonzero(sp.warm_items).astype(np.int32)
             rng = np.random.default_rng([seed, 7])

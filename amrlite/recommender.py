@@ -22,6 +22,7 @@ from .eals import EalsEpochs
 from .errors import AmrliteError
 from .evaluation import evaluate_params
 from .jsonio import dumps
+from .negatives import user_label
 from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
 from .train import BprEpochs, History, TrainConfig, run_epochs
 
@@ -134,9 +135,9 @@ class Model:
 
         def validate(params):
             return evaluate_params(self.spec, params, features, sp, rows, backend=backend)["all"]
-        self.params, self.history = run_epochs(runner, cfg, evaluate=validate if rows is not None else None,
-                                               callback=callback,
-                                               keep=keep, progress=progress, log_file=log_file)
+        self.params, self.history = run_epochs(
+            runner, cfg, evaluate=None if rows is None else validate, callback=callback, keep=keep,
+            progress=progress, log_file=log_file)
         self._refresh_factors(features)
         return self
 
@@ -259,7 +260,6 @@ def _check_negatives_exist(sp, user_ids):
     per_user = np.diff(sp.train_csr[0])
     full = np.flatnonzero(per_user >= n_warm)
     if len(full):
-        from .negatives import user_label
         raise AmrliteError(f"split {sp.name!r}: user {user_label(user_ids, int(full[0]))} has "
                            f"interacted with all {n_warm} training items, so BPR has no negative "
                            f"to draw for it ({len(full)} user(s)); the data set is too small "

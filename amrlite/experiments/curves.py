@@ -52,7 +52,7 @@ def fit_with_curve(kind, ds, sp, *, init=None, config, backend="auto", select="f
         one ``{"HR@10", "NDCG@10"}`` dict per evaluated epoch in ``valid`` and ``test``.
     """
     from ..evaluation import evaluate_params
-    from ..kernels import get_backend
+    from ..backends import get_backend
     from ..recommender import Model
     config = dict(config)
     every = int(config.get("eval_every") or 0)

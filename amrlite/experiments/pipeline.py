@@ -473,7 +473,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         ``timings``, ``trained``, ``reused``; with ``seeds`` > 1 these are seed index 0's,
         plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
-    from ..kernels import resolve_backend_name
+    from ..backends import resolve_backend_name
     t_start = time.perf_counter()
     if log is None:
         def log(msg):
