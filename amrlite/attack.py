@@ -21,8 +21,10 @@ Objectives of Γ:
 
 * ``test``: the BPR loss of every evaluation row's positive against each of its (sampled)
   negatives (all non-training items under full ranking): a white-box attack on the evaluation;
-* ``train``: the BPR loss over the training pairs, each with one seeded uniformly drawn warm
-  negative. Cold items never occur in training: Γ is zero for them and they are not moved.
+* ``train``: the BPR loss over the training pairs, each with one seeded negative drawn
+  uniformly from the pool the model was trained with (``Model.warm``: the warm items by
+  default, every item with ``negative_pool="all"``). Items outside that pool never occur in the
+  objective: Γ is zero for them and they are not moved.
 
 Γ in closed form: ``Γ_k = Ẽᵀ ṽ_k`` with ``ṽ_k`` a segment sum of ``±s g̃_u`` over the objective's
 pairs (``docs/closed-form-adversary.md``, last section), so the pairs only ever meet K-dim
@@ -41,7 +43,7 @@ from .metrics import METRIC_NAMES, metrics_from_ranks
 from .models import content_user_vectors, factors
 from .evaluation import evaluate_factors
 from .kernels import reference as ref
-from .recommender import _as_split
+from .recommender import _as_split, model_id_items
 
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")
@@ -148,6 +150,7 @@ class _Attacker:
     def __init__(self, model, sp, rows, features, objective, seed, full_ranking):
         self.spec, self.params = model.spec, model.params
         self.sp, self.rows, self.features = sp, rows, features
+        self.id_items = model_id_items(model, sp)
         self.full = bool(full_ranking or rows.negatives is None)
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
         if not self.spec.has_content:
@@ -165,7 +168,7 @@ class _Attacker:
         sp, rows = self.sp, self.rows
         if objective == "train":
             indptr, indices = sp.train_csr
-            pool = np.flatnonzero(sp.warm_items).astype(np.int32)
+            pool = np.flatnonzero(self.id_items).astype(np.int32)
             rng = np.random.default_rng([seed, 7])
             return ref.sample_epoch(sp.train_users, sp.train_items, indptr, indices, pool, rng)
         if not self.full:
@@ -188,7 +191,7 @@ class _Attacker:
     # ---- loss and Γ at features c + Δ
     def loss_and_gamma(self, delta, want_gamma=True, chunk=1 << 16):
         c = self.c if delta is None else self.c + delta
-        U, V = factors(self.spec, self.p64, c, self.sp.warm_items)
+        U, V = factors(self.spec, self.p64, c, self.id_items)
         x = np.empty(len(self.u))
         for s in range(0, len(self.u), chunk):
             sl = slice(s, s + chunk)
@@ -213,7 +216,7 @@ class _Attacker:
     # ---- metrics
     def ranks_and_metrics(self, delta=None):
         feats = self.features if delta is None else self.features + delta
-        U, V = factors(self.spec, self.params, feats, self.sp.warm_items,
+        U, V = factors(self.spec, self.params, feats, self.id_items,
                        popularity=self.popularity)
         res = evaluate_factors(U, V, self.sp, self.rows, full_ranking=self.full)
         return res["ranks"], _metric_summary(res)
@@ -285,7 +288,7 @@ def _candidate_scores(attacker, chunk=1024):
     candidates' clean scores (float64; −inf where an item is not a candidate), computed with the
     model's own dtype exactly as the evaluation does."""
     sp, rows = attacker.sp, attacker.rows
-    U, V = factors(attacker.spec, attacker.params, attacker.features, sp.warm_items)
+    U, V = factors(attacker.spec, attacker.params, attacker.features, attacker.id_items)
     indptr, indices = sp.train_csr
     for s in range(0, len(rows), chunk):
         sl = slice(s, s + chunk)

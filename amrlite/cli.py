@@ -192,6 +192,11 @@ def _given(values):
 @hyper_option("lmd", float, "Adversarial weight λ.")
 @click.option("--adversary", type=click.Choice(["grad", "sign", "random"]),
               default=_default("adversary"), show_default=True)
+@click.option("--negative-pool", type=click.Choice(["warm", "all"]),
+              default=_default("negative_pool"),
+              show_default=True,
+              help="BPR negatives from the items seen in training (unseen items are scored by "
+                   "content alone) or from the whole catalogue.")
 @backend_option
 @hyper_option("seed", int, "Seed of the initialisation, the triples and the adversary.")
 @hyper_option("eval_every", int,
@@ -636,7 +641,7 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
         dim = int(init.config.dim)
     ds, sp = _load(**_data_args(kw))
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
-                eval_every=eval_every, seed=seed)
+                eval_every=eval_every, seed=seed, negative_pool=init.config.negative_pool)
     res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
                     base_config=base, out_dir=out_dir, processes=processes,
                     progress=not quiet, backend=backend, seeds=seeds, engine=engine,

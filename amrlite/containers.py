@@ -48,12 +48,22 @@ class Split:
     def warm_items(self) -> np.ndarray:
         """Boolean mask ``[n_items]``: the item occurs in the training set.
 
-        Items that never occur in training are *cold*: they are scored by content alone (zero ID
-        embedding) and are never drawn as training negatives.
+        Items that never occur in training are *cold*: by default (``negative_pool="warm"``, see
+        :meth:`id_items`) they are never drawn as training negatives and are scored by content
+        alone (zero ID embedding). Evaluation reports warm and cold test rows by this mask.
         """
         mask = np.zeros(self.n_items, dtype=bool)
         mask[self.train_items] = True
         return mask
+
+    def id_items(self, negative_pool="warm") -> np.ndarray:
+        """Boolean mask ``[n_items]``: the items a BPR model trained with ``negative_pool``
+        (:attr:`amrlite.train.TrainConfig.negative_pool`) draws negatives from, and so the items that
+        get an ID embedding; the others are scored by content alone. ``"warm"``:
+        :attr:`warm_items`; ``"all"``: every item."""
+        if negative_pool == "all":
+            return np.ones(self.n_items, dtype=bool)
+        return self.warm_items
 
     @cached_property
     def train_csr(self) -> tuple[np.ndarray, np.ndarray]:

@@ -48,9 +48,11 @@ def evaluate_factors(U, V, split, rows, *, full_ranking=False, backend=None):
             "ranks": ranks}
 
 
-def evaluate_params(spec, params, features, split, rows, *, popularity=None, full_ranking=False,
-                    backend=None):
-    """:func:`evaluate_factors` of a model's parameters: cold items (``~split.warm_items``) are
+def evaluate_params(spec, params, features, split, rows, *, id_items=None, popularity=None,
+                    full_ranking=False, backend=None):
+    """:func:`evaluate_factors` of a model's parameters: items outside ``id_items`` (the
+    model's ID-embedded items, :attr:`amrlite.Model.warm`; default ``split.warm_items``) are
     scored by content alone; ``popularity`` gives POP's scores."""
-    U, V = factors(spec, params, features, split.warm_items, popularity=popularity)
+    id_items = split.warm_items if id_items is None else id_items
+    U, V = factors(spec, params, features, id_items, popularity=popularity)
     return evaluate_factors(U, V, split, rows, full_ranking=full_ranking, backend=backend)

@@ -41,8 +41,10 @@ class Model:
     McAuley ``form``, with the hyper-parameters of :class:`amrlite.train.TrainConfig` as
     keywords (those not given take :data:`amrlite.models.KIND_DEFAULTS`, then TrainConfig's).
 
-    After ``fit``: ``params`` (host NumPy arrays by block name), ``history``, and the item-side
-    scoring matrix used by ``score``/``recommend`` (so a loaded model needs no data set).
+    After ``fit``: ``params`` (host NumPy arrays by block name), ``history``, the item-side
+    scoring matrix used by ``score``/``recommend`` (so a loaded model needs no data set), and
+    ``warm``: the mask of items scored with their ID embedding (the pool its training negatives
+    came from, see :attr:`amrlite.train.TrainConfig.negative_pool`); the rest by content alone.
     """
 
     def __init__(self, kind="amr", *, form="eq4", backend="auto", **hyper):
@@ -104,14 +106,15 @@ class Model:
         cfg = self.config
         backend = get_backend(self.backend_name)
         self.backend_used = backend.NAME
-        self.warm = sp.warm_items.copy()
+        self.warm = (sp.id_items(cfg.negative_pool) if self.spec.trains_by_bpr
+                     else sp.warm_items).copy()
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
         self._seen = sp.train_csr
         self.history = History()
         self.user_ids = getattr(data, "user_ids", None)
         self.item_ids = getattr(data, "item_ids", None)
         if self.spec.trains_by_bpr:
-            _check_negatives_exist(sp, self.user_ids)
+            _check_negatives_exist(sp, self.warm, self.user_ids)
         if self.spec.kind == "pop":
             self._refresh_factors(None)
             return self
@@ -134,7 +137,8 @@ class Model:
         rows = getattr(sp, evaluate_on) if evaluate_on else None
 
         def validate(params):
-            return evaluate_params(self.spec, params, features, sp, rows, backend=backend)["all"]
+            return evaluate_params(self.spec, params, features, sp, rows, id_items=self.warm,
+                                   backend=backend)["all"]
         self.params, self.history = run_epochs(
             runner, cfg, evaluate=None if rows is None else validate, callback=callback, keep=keep,
             progress=progress, log_file=log_file)
@@ -251,17 +255,18 @@ class Model:
         return f"Model({self.spec.kind!r}, form={self.spec.form!r}, dim={self.config.dim})"
 
 
-def _check_negatives_exist(sp, user_ids):
-    """BPR draws each training negative from the warm items the user has not seen: a user who
-    has seen every warm item (a tiny or degenerate split) has none to draw."""
+def _check_negatives_exist(sp, pool, user_ids):
+    """BPR draws each training negative from the ``pool`` items (a mask: the warm items, or all
+    with ``negative_pool="all"``) the user has not seen: a user who has seen every one of them (a
+    tiny or degenerate split) has none to draw."""
     if not sp.n_train:
         raise AmrliteError(f"split {sp.name!r} has no training rows")
-    n_warm = int(sp.warm_items.sum())
+    n_warm = int(pool.sum())
     per_user = np.diff(sp.train_csr[0])
     full = np.flatnonzero(per_user >= n_warm)
     if len(full):
         raise AmrliteError(f"split {sp.name!r}: user {user_label(user_ids, int(full[0]))} has "
-                           f"interacted with all {n_warm} training items, so BPR has no negative "
+                           f"interacted with all {n_warm} items negatives are drawn from, so BPR has no negative "
                            f"to draw for it ({len(full)} user(s)); the data set is too small "
                            "(add items or users, or drop such users)")
 
@@ -370,8 +375,15 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     if features is None:
         features = getattr(data, "features", None)
     popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
-    return evaluate_params(model.spec, model.params, features, sp, rows, popularity=popularity,
+    return evaluate_params(model.spec, model.params, features, sp, rows,
+                           id_items=model_id_items(model, sp), popularity=popularity,
                            full_ranking=full_ranking, backend=get_backend(backend))
+
+
+def model_id_items(model, sp):
+    """The items ``model`` scores with their ID embedding (:attr:`Model.warm`: the pool its
+    negatives were drawn from), or ``sp``'s warm items for a model that records none."""
+    return sp.warm_items if model.warm is None else np.asarray(model.warm, dtype=bool)
 
 
 def evaluate(model, data, split="loo", *, on="test", full_ranking=False, features=None,

@@ -19,6 +19,9 @@ import numpy as np
 from . import jsonio
 from .errors import AmrliteError
 
+#: the values of :attr:`TrainConfig.negative_pool`
+NEGATIVE_POOLS = ("warm", "all")
+
 
 @dataclass
 class TrainConfig:
@@ -26,6 +29,12 @@ class TrainConfig:
 
     ``reg`` is β (L2 on the rows a triple touches), ``reg_e`` is β_E (L2 on E and w, once per
     batch; 0 as in the official code), ``eps`` the adversary's radius ε, ``lmd`` its weight λ.
+    ``negative_pool`` is where BPR draws each triple's negative item j (never one of the user's
+    training items): ``"warm"`` — only items that occur in training, so an item without a
+    training interaction keeps no ID embedding and is scored by content alone (right for item
+    cold start: split-cold's test items must stay unseen); ``"all"`` — the whole catalogue
+    (Rendle et al.'s j ∈ I ∖ I_u⁺, the usual BPR sampler), so every item gets an ID
+    embedding, pushed down for items seen only as negatives.
     """
 
     dim: int = 64
@@ -42,6 +51,7 @@ class TrainConfig:
     patience: int = 0
     dtype: str = "float32"
     init_std: float = 0.01
+    negative_pool: str = "warm"
     # MF-eALS only (He et al. 2016): missing-data confidence c_i = c0 f_i^alpha / Σ f^alpha,
     # observed pairs weighted w_pos (reg is its λ)
     c0: float = 512.0
@@ -64,6 +74,9 @@ class TrainConfig:
         if self.adversary not in ("grad", "sign", "random"):
             raise AmrliteError(f"option --adversary: {self.adversary!r} is not one of grad, sign, "
                                "random")
+        if self.negative_pool not in NEGATIVE_POOLS:
+            raise AmrliteError(f"option --negative-pool: {self.negative_pool!r} is not one of "
+                               + ", ".join(NEGATIVE_POOLS))
         if self.dtype not in ("float32", "float64"):
             raise AmrliteError(f"option --dtype: {self.dtype!r} is not float32 or float64")
         return self
@@ -250,7 +263,7 @@ class BprEpochs:
         self.features = None if features is None else backend.to_device(
             np.ascontiguousarray(features, dtype=cfg.dtype))
         self.indptr, self.indices = split.train_csr
-        self.pool = np.flatnonzero(split.warm_items).astype(np.int32)
+        self.pool = np.flatnonzero(split.id_items(cfg.negative_pool)).astype(np.int32)
 
     def run_epoch(self, epoch):
         sample_rng, adversary_rng = epoch_rngs(self.cfg.seed, epoch)

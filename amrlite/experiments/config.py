@@ -16,6 +16,9 @@ SUMMARY = ("HR@10", "NDCG@10")
 #: overrides of the shared values)
 DEFAULTS = {
     "dim": 64, "batch_size": 512, "reg": 1e-3, "seed": 0,
+    # where BPR draws its negatives (amrlite.train.TrainConfig.negative_pool): "warm" (items seen in
+    # training; unseen items scored by content alone) or "all" (the whole catalogue)
+    "negative_pool": "warm",
     # "valid": keep the epoch with the best validation NDCG@10; "final": the last epoch
     "select": "final",
     "eval_every": 10,              # validation (and, for the curves, test) every N epochs

@@ -69,7 +69,7 @@ def fit_with_curve(kind, ds, sp, *, init=None, config, backend="auto", select="f
     def record(info):
         if info.valid is not None:
             test = evaluate_params(m.spec, info.params(), features, sp, sp.test,
-                                   backend=ranker)["all"]
+                                   id_items=m.warm, backend=ranker)["all"]
             curve["epoch"].append(info.epoch)
             curve["valid"].append(_summary(info.valid))
             curve["test"].append(_summary(test))

@@ -34,7 +34,7 @@ TABLE_ORDER = ("pop", "eals", "mf", "duif", "vbpr", "vbpr_cont", "amr")
 ATTACKED = ("vbpr_cont", "amr")
 
 #: the values of the configuration shared by every model stage (a stage's own entries win)
-SHARED = ("dim", "batch_size", "reg", "seed")
+SHARED = ("dim", "batch_size", "reg", "seed", "negative_pool")
 
 
 def _try_import(name):

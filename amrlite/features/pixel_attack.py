@@ -332,7 +332,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
 
         def scores(delta):
             feats = pa.att.features if delta is None else pa.att.features + delta
-            U, V = factors(model.spec, model.params, feats, sp.warm_items)
+            U, V = factors(model.spec, model.params, feats, pa.att.id_items)
             return [float(U[u] @ V[j]) for j in items]
         before, after = scores(None), scores(ev["delta"])
         p = psnr(x, pa.x0)
