@@ -53,8 +53,8 @@ from numba import njit, prange
 
 from . import reference as ref
 from .cpu_adagrad import adagrad_dense, adagrad_rows, adagrad_vec_rows
-from .cpu_common import (FAST, Blocks, Triples, flags_of, i32, neg_sigmoid_neg, one_blas_thread,
-                         scalars_of, softplus_neg)
+from .cpu_common import (FAST, Blocks, Triples, bpr_terms, flags_of, i32, one_blas_thread,
+                         scalars_of)
 from .cpu_mf import epoch_mf
 
 #: fixed number of row blocks the batch's B×D×K′ products (and the K′×K′×D ones of AMR) are
@@ -208,9 +208,9 @@ def _scores(P, Q, Gu, bb, f, u, i, j, has_q, has_c, has_b, x, s, lossv, ct):
         if has_b:
             xb += bb[i[b]] - bb[j[b]]
         x[b] = xb
-        sb = neg_sigmoid_neg(xb)
+        sb, lb = bpr_terms(xb)
         s[b] = sb
-        lossv[b] = softplus_neg(xb)
+        lossv[b] = lb
         if has_c:
             fb = f[b]
             cb = ct[b]
@@ -323,8 +323,9 @@ def _adversary(Gu, Gt, u, s, x, f, urows, uptr, uocc, iptr, iocc, eps, lmd, s_ad
                 f_adv[b, k] = f[b, k] + dk
                 acc += gu[k] * dk
             xa = x[b] + acc
-            s_adv[b] = lmd * neg_sigmoid_neg(xa)
-            lossv_adv[b] = softplus_neg(xa)
+            sa, la = bpr_terms(xa)
+            s_adv[b] = lmd * sa
+            lossv_adv[b] = la
     Mw = np.empty((ni, Kp), dt)               # rows α_k m̃_k
     for c in prange(N_BLOCKS):
         k0 = c * ni // N_BLOCKS
@@ -384,8 +385,12 @@ def _add_adversarial_weights(s, s_adv, f_adv, has_c, s_id, ct):
 # ----------------------------------------------------------------------------------------------
 # 5. row gradients, summed over occurrences (old parameters only)
 # ----------------------------------------------------------------------------------------------
+# Not fastmath (their k-loops vectorise without it): with fastmath, the code numba *loaded from
+# its on-disk cache* for these loops inside _batch differed from the code it had just compiled
+# (1 ulp in ∂P), so a run's numbers depended on whether the cache was warm
+# (tests/test_cpu_backend.py::test_results_do_not_depend_on_the_numba_cache).
 
-@njit(cache=True, fastmath=FAST, boundscheck=False)
+@njit(cache=True, boundscheck=False)
 def _user_gradients(blk, t, uptr, uocc, nu, s_id, ct, has_q, has_c, sep, two_beta):
     """``(gP, gH)`` per unique user, summed over its occurrences as the reference does:
     ``∂p = (s_id d + 2β p) + [tied form] ct``, ``∂h = ct + 2β h`` (``d = q_i − q_j``,
@@ -429,7 +434,7 @@ def _user_gradients(blk, t, uptr, uocc, nu, s_id, ct, has_q, has_c, sep, two_bet
     return gP, gH
 
 
-@njit(cache=True, fastmath=FAST, boundscheck=False)
+@njit(cache=True, boundscheck=False)
 def _item_gradients(blk, t, iptr, iocc, ni, s_id, has_q, has_b, two_beta):
     """``(gQ, gb)`` per unique item: ``±s_id p_u + 2β q`` and ``±s_id + 2β b`` summed over its
     occurrences (positives first, then negatives)."""
@@ -484,15 +489,19 @@ def _dense_gradient(Gu, u, s_id, diff, Et, two_re, gEp, gE):
             gE[k, t] = _block_sum(gEp, k, t) + two_re * Et[k, t]
 
 
-@njit(cache=True, boundscheck=False)
+@njit(cache=True, parallel=True, boundscheck=False)
 def _add_adversarial_dense(Mt, Et, ME, gE):
     """``gE += M̃ Ẽ``: the adversarial Ẽ-gradient, added last, without fastmath (an exact zero
-    when M̃ = 0)."""
-    _rows_dot(Mt, Et, ME)
+    when M̃ = 0). By ``N_BLOCKS`` blocks of rows, each block's product then its elementwise
+    sum in one ``prange`` unit (the sum is order-free: the same bits for any thread count)."""
     Kp, D = gE.shape
-    for k in range(Kp):
-        for t in range(D):
-            gE[k, t] = gE[k, t] + ME[k, t]
+    for c in prange(N_BLOCKS):
+        r0 = c * Kp // N_BLOCKS
+        r1 = (c + 1) * Kp // N_BLOCKS
+        ME[r0:r1] = np.dot(Mt[r0:r1], Et)
+        for k in range(r0, r1):
+            for t in range(D):
+                gE[k, t] = gE[k, t] + ME[k, t]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-r"""What the Numba kernels share: the argument tuples, two scalar functions, the BLAS pin.
+r"""What the Numba kernels share: the argument tuples, the BPR scalar terms, the BLAS pin.
 
 The fused kernels take their arrays and scalars packed in named tuples (numba compiles a
 ``NamedTuple`` argument like any tuple: attribute access is free, nothing is boxed):
@@ -80,20 +80,15 @@ def i32(a):
 
 
 @njit(cache=True, inline="always")
-def neg_sigmoid_neg(x):
-    """−σ(−x), stable (evaluated in float64, stored by the caller in the parameters' dtype)."""
+def bpr_terms(x):
+    """``(−σ(−x), softplus(−x))`` of one score difference, stable, in float64 (the first is
+    stored by the caller in the parameters' dtype; the second only feeds the loss). Both come
+    from one ``e = exp(−|x|)``: ``σ(−x) = e/(1+e)`` for x ≥ 0 and ``1/(1+e)`` otherwise;
+    ``softplus(−x) = max(−x, 0) + log1p(e)``."""
     y = float(x)
-    if y >= 0:
-        ex = math.exp(-y)
-        return -(ex / (1.0 + ex))
-    return -(1.0 / (1.0 + math.exp(y)))
-
-
-@njit(cache=True, inline="always")
-def softplus_neg(x):
-    """softplus(−x) = max(−x, 0) + log1p(e^{−|x|}), in float64 (it only feeds the loss)."""
-    y = -float(x)
-    return max(y, 0.0) + math.log1p(math.exp(-abs(y)))
+    ex = math.exp(-abs(y))
+    s = -(ex / (1.0 + ex)) if y >= 0 else -(1.0 / (1.0 + ex))
+    return s, max(-y, 0.0) + math.log1p(ex)
 
 
 _BLAS = None

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from .cpu_adagrad import adagrad_step
-from .cpu_common import FAST, neg_sigmoid_neg, softplus_neg
+from .cpu_common import FAST, bpr_terms
 
 
 @njit(inline="always", boundscheck=False)
@@ -94,12 +94,13 @@ def epoch_mf(blk, acc, t, batch, sc):
             acc = zero
             for k in range(K):
                 acc += pu[k] * (qi[k] - qj[k])
-            s[b] = neg_sigmoid_neg(acc)
+            sb, lb = bpr_terms(acc)
+            s[b] = sb
             r2 = 0.0
             for k in range(K):
                 r2 += float(pu[k]) * float(pu[k]) + float(qi[k]) * float(qi[k]) \
                     + float(qj[k]) * float(qj[k])
-            lossv[b] = softplus_neg(acc) + reg * r2
+            lossv[b] = lb + reg * r2
         # gradients summed per unique row (old parameters only), then one Adagrad step per row
         for r in range(nu):
             for k in range(K):

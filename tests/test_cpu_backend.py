@@ -1,6 +1,7 @@
 """What only the Numba backend has: its gradients against finite differences, the closed-form
 adversary against the reference's explicit D-dimensional Γ → Δ (float64, rel. err < 1e-10), the
-sampler's chunked seeding (uniform, independent of the thread count) and chunked rank counting.
+sampler's chunked seeding (uniform, independent of the thread count), results independent of
+numba's on-disk cache, and chunked rank counting.
 
 Parity with the reference — one step and three epochs (float32 ≤ 2e-6·max|θ| per block, float64
 ≤ 1e-10), λ = 0 ⇒ VBPR bit for bit, same seed ⇒ same parameters, identical ranks, eALS — is
@@ -139,6 +140,47 @@ def test_sampler_does_not_depend_on_the_thread_count():
     finally:
         numba.set_num_threads(before)
     assert all(np.array_equal(x, y) for x, y in zip(one, two))
+
+
+# the script each subprocess runs: two epochs of every fused content model on a small random
+# problem, printing a hash of the parameters per model
+_CACHE_SCRIPT = r'''
+import hashlib, sys
+import numpy as np
+from amrlite.kernels import cpu
+from amrlite.models import ModelSpec, init_params
+from amrlite.train import TrainConfig
+rng = np.random.default_rng(0)
+n_users, n_items, D, K = 300, 400, 384, 64
+u = rng.integers(0, n_users, 2048).astype(np.int32)
+i = rng.integers(0, n_items, 2048).astype(np.int32)
+j = rng.integers(0, n_items, 2048).astype(np.int32)
+F = rng.standard_normal((n_items, D)).astype(np.float32)
+hp = TrainConfig(dim=K, batch_size=512, lr=0.05, reg=1e-3, eps=0.5, lmd=1.0)
+for kind, form in (("duif", "eq4"), ("vbpr", "eq4"), ("vbpr", "hm"), ("amr", "eq4"), ("amr", "hm")):
+    spec = ModelSpec(kind, form)
+    params = init_params(spec, n_users, n_items, K, D, seed=1, std=0.1, dtype=np.dtype("float32"))
+    acc = {k: np.zeros_like(v) for k, v in params.items()}
+    for _ in range(2):
+        cpu.train_epoch(spec, params, acc, F, (u, i, j), hp)
+    print(kind, form, hashlib.sha1(b"".join(params[k].tobytes() for k in sorted(params))).hexdigest())
+'''
+
+
+def test_results_do_not_depend_on_the_numba_cache(tmp_path):
+    """The same epoch gives the same bits whether numba compiles its kernels afresh or loads them
+    from its on-disk cache: two processes share an empty ``NUMBA_CACHE_DIR``, the first compiles
+    (and fills it), the second loads. (With fastmath on the row-gradient loops, the code numba
+    loaded for ``_batch`` differed from the code it had just compiled, by an ulp in ∂P, so a
+    run's numbers depended on whether the cache was warm.)"""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    runs = [subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, capture_output=True,
+                           text=True, check=True, timeout=600).stdout for _ in range(2)]
+    assert len(runs[0].splitlines()) == 5
+    assert runs[0] == runs[1]
 
 
 
