@@ -1,10 +1,13 @@
-"""Where the independent tasks of a sweep run: :func:`run_tasks` with ``engine="local"`` (this
-process, or spawned worker processes: the default) or ``engine="ray"`` (a Ray cluster: a local
-one started here, or an existing one at ``address``; the optional extra ``.[cluster]``).
+"""Where the independent tasks of an experiment run: :func:`run_tasks` with ``engine="local"``
+(this process, or spawned worker processes: the default) or ``engine="ray"`` (a Ray cluster: a
+local one started here, or an existing one at ``address``; the optional extra ``.[cluster]``).
 
-A task is a picklable function applied to a job dict (one AMR setting, one seed, one split,
-one data set). Whatever the engine, the task runs the same code with one BLAS/OpenMP/Numba
-thread and returns its result; the *driver* stores each result as it arrives (``on_result``),
+A task is a picklable function applied to a job dict: one seed's model chain (trained,
+evaluated, tested and attacked: :func:`amrlite.experiments.pipeline._seed_chain_job`) or one
+sweep setting of one seed (:func:`amrlite.experiments.sweep._sweep_job`), for one split and
+one data set. Whatever the engine, the task runs the same code (in a worker with one
+BLAS/OpenMP/Numba thread, :data:`THREAD_ENV`; in this process with its own threads, which
+gives the same numbers: the kernels do not depend on the thread count) and returns its result; the *driver* stores each result as it arrives (``on_result``),
 so an interrupted or partly failed run keeps everything that finished, and a rerun submits only
 what is missing.
 
@@ -23,10 +26,11 @@ With Ray:
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ..errors import AmrliteError
 
@@ -39,6 +43,16 @@ THREAD_ENV = {n: "1" for n in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS
 
 #: retries of a task whose worker died (Ray's default for tasks is 3, stated here)
 MAX_RETRIES = 3
+
+#: the Ray task id while a Ray worker runs a task here (:func:`_ray_task`), else None
+_RAY_TASK = None
+
+
+def where():
+    """Where the calling code runs: ``{"host", "pid", "ray_task"}``, ``ray_task`` being the id
+    Ray gave the task when it runs in a Ray worker (None elsewhere: this process or a local
+    worker)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "ray_task": _RAY_TASK}
 
 
 @contextmanager
@@ -222,23 +236,35 @@ def ray_cluster(address=None, processes=None):
         ray.shutdown()
 
 
+def session(engine, address=None, processes=None):
+    """A context in which several :func:`run_tasks` calls share one engine: for Ray, one
+    cluster joined (or started, with ``processes`` CPUs) for all of them instead of one per
+    call; nothing for the local engine."""
+    return ray_cluster(address, processes) if engine == "ray" else nullcontext()
+
+
 def _ray_task(fn, job, data, init_blob):
     """In a Ray worker: the checkpoint arrives as bytes (object store), written once per
-    worker process to a private temporary file; then ``fn`` as anywhere else."""
+    worker process to a private temporary file; then ``fn`` as anywhere else (with
+    :func:`where` telling it the Ray task id)."""
+    global _RAY_TASK
     import hashlib
     import tempfile
     from pathlib import Path
+    from .store import write_bytes
     init = None
     if init_blob is not None:
         path = Path(tempfile.gettempdir()) / (
             f"amrlite-init-{os.getpid()}-{hashlib.sha1(init_blob).hexdigest()[:16]}.npz")
         if not path.is_file():
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(init_blob)
-            tmp.replace(path)
+            write_bytes(path, init_blob)
         init = str(path)
-    res = fn(job, data, init)
-    return res
+    import ray
+    _RAY_TASK = ray.get_runtime_context().get_task_id()
+    try:
+        return fn(job, data, init)
+    finally:
+        _RAY_TASK = None
 
 
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
