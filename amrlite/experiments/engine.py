@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 import traceback
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 
 from ..errors import AmrliteError
 
@@ -236,11 +236,37 @@ def ray_cluster(address=None, processes=None):
         ray.shutdown()
 
 
+#: the open :func:`session` contexts (innermost last)
+_SESSIONS = []
+
+
+@contextmanager
 def session(engine, address=None, processes=None):
-    """A context in which several :func:`run_tasks` calls share one engine: for Ray, one
-    cluster joined (or started, with ``processes`` CPUs) for all of them instead of one per
-    call; nothing for the local engine."""
-    return ray_cluster(address, processes) if engine == "ray" else nullcontext()
+    """A context in which several :func:`run_tasks` calls share one engine: for Ray, the first
+    call that has tasks joins (or starts) the cluster, the later ones use it, and it is left at
+    the end of the context, not after each call (a local Ray cluster takes seconds to start).
+    Nothing for the local engine."""
+    if engine != "ray":
+        yield
+        return
+    with ExitStack() as stack:
+        _SESSIONS.append(stack)
+        try:
+            yield
+        finally:
+            _SESSIONS.pop()
+
+
+@contextmanager
+def _connected(address, processes):
+    """Ray, connected for one :func:`run_tasks` call: through the open :func:`session` (which
+    leaves the cluster at its end), else through :func:`ray_cluster` for this call alone."""
+    ray = _import_ray()
+    if _SESSIONS and not ray.is_initialized():
+        yield _SESSIONS[-1].enter_context(ray_cluster(address, processes))
+        return
+    with ray_cluster(address, processes) as ray:
+        yield ray
 
 
 def _ray_task(fn, job, data, init_blob):
@@ -270,7 +296,7 @@ def _ray_task(fn, job, data, init_blob):
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
     from pathlib import Path
     from .store import load_data
-    with ray_cluster(address, processes) as ray:
+    with _connected(address, processes) as ray:
         res_total = ray.cluster_resources()
         if gpu is None:
             gpu = res_total.get("GPU", 0) > 0 and jobs[0].get("backend") in ("auto", "cupy")
