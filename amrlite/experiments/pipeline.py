@@ -9,6 +9,7 @@ not failed.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -377,7 +378,8 @@ def _seed_chain_job(job, data, init):
             live(msg)
     ds = load_data(data)
     base_key = dict(job["base_key"], backend=resolve_backend_name(job["backend"]))
-    with tempfile.TemporaryDirectory(prefix="amrlite-chain-") as tmp:
+    # named by this process's id: one left behind by a killed worker is recognisable
+    with tempfile.TemporaryDirectory(prefix=f"amrlite-chain-{os.getpid()}-") as tmp:
         root = Path(job["store"] or tmp)
         st = _Stages(root, log, tag=job["tag"])
         st.restore(job["files"])
