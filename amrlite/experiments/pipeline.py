@@ -3,6 +3,12 @@ significance, attacks and rank change, sweeps, figures) sharing one :class:`_Con
 stage resumable through the stage store (:class:`~amrlite.experiments.store._Stages`), then
 ``report.md`` and ``summary.json``.
 
+Each seed's chain of model, significance, attack and pixel-attack stages (:data:`CHAIN`) is
+one engine task (:func:`_seed_chain_job`, submitted by :func:`stage_chains`), the seeds in
+parallel; then every (sweep setting, seed) is one task (:func:`stage_sweeps`). The driver
+stores what the tasks return and replays each chain against the store (a load), so the later
+stages find every seed's models and results in its :class:`_Context`.
+
 The optional modules ``amrlite.attack``, ``amrlite.significance`` and ``amrlite.eals`` are
 imported lazily (:func:`_try_import`); a stage whose module is missing is recorded as skipped,
 not failed.
@@ -437,27 +443,33 @@ def stage_chains(ctxs, timings, engine="local", address=None, processes=None):
                   progress=ctx0.progress, on_result=on_result, log=ctx0.log)
     finally:
         _DRIVER_LOGS.clear()
-    records = []
-    for tag, ctx in by_tag.items():
-        res = ran.get(tag)
-        log = ctx.log
-        if res is not None:            # loaded just after being stored: no "done before" lines
-            ctx.log = _quiet
-        try:
-            _add(timings, _run_chain(ctx))
-        finally:
-            ctx.log = log
-        if res is not None:
-            _add(timings, res["timings"])
-            ctx.st.trained = res["trained"] + ctx.st.trained
-            ctx.st.reused = [n for n in ctx.st.reused if n not in res["trained"]]
-            records.append(dict(res["where"], seed=ctx.cfg["seed"], trained=res["trained"],
-                                backend_used=res["base_key"]["backend"],
-                                seconds=round(sum(res["timings"].values()), 2)))
-    return records
+    records = [_replay(ctx, ran.get(tag), timings) for tag, ctx in by_tag.items()]
+    return [r for r in records if r is not None]
+
+
+def _replay(ctx, res, timings):
+    """Load ``ctx``'s chain from the store into ``ctx``; ``res``: the result of its task this
+    run (None: it was stored before), whose models count as trained, not reused. Adds the
+    stages' seconds to ``timings``; returns the chain's record (None without ``res``)."""
+    log = ctx.log
+    if res is not None:                # loaded just after being stored: no "done before" lines
+        ctx.log = _quiet
+    try:
+        _add(timings, _run_chain(ctx))
+    finally:
+        ctx.log = log
+    if res is None:
+        return None
+    _add(timings, res["timings"])
+    ctx.st.trained = res["trained"] + ctx.st.trained
+    ctx.st.reused = [n for n in ctx.st.reused if n not in res["trained"]]
+    return dict(res["where"], seed=ctx.cfg["seed"], trained=res["trained"],
+                backend_used=res["base_key"]["backend"],
+                seconds=round(sum(res["timings"].values()), 2))
 
 
 def _add(timings, more):
+    """Add the seconds of ``more`` to ``timings``, stage by stage."""
     for k, v in more.items():
         timings[k] = round(timings.get(k, 0) + v, 2)
 
@@ -616,8 +628,13 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     seeds : int
         Seeds (1: the single-seed run).
     engine : {"local", "ray"}
-        Where the sweep tasks run (:func:`~amrlite.experiments.engine.run_tasks`); the model
-        chain of each seed runs in this process.
+        Where the tasks run (:func:`~amrlite.experiments.engine.run_tasks`): first each seed's
+        chain (its models, significance, attacks and pixel attack: one task per seed, the
+        seeds in parallel; ``local``: ``processes`` spawned workers, or this process when
+        ``processes`` is 1 or one seed is left to run), then every (sweep setting, seed) (one
+        task each, ``sweep.processes`` workers). The same seeds give the same numbers on
+        either engine. A seed whose chain is stored whole is not submitted; each task's
+        result is stored as it arrives, so an interrupted run resumes with the missing tasks.
     address : str, optional
         The Ray cluster to join (default with ``engine="ray"``: a local one).
     features : str, optional
@@ -633,7 +650,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         The summary (also written to ``summary.json``): ``version``, ``data``, ``config``,
         ``backend``, ``backend_used``, ``results`` (per model, in Table 2's order),
         ``significance``, ``attacks`` (bool), ``sweeps``, ``sweep_baseline``, ``figures``,
-        ``timings``, ``trained``, ``reused``; with ``seeds`` > 1 these are seed index 0's,
+        ``timings``, ``trained``, ``reused``, ``engine``, ``chains`` (one record per chain
+        that ran this time, :func:`stage_chains`); with ``seeds`` > 1 these are seed index 0's,
         plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
     from ..backends import resolve_backend_name
