@@ -17,6 +17,7 @@ from amrlite import experiments as ex
 from amrlite.experiments import engine as eng
 from amrlite.experiments import seeds as sd
 import importlib
+from amrlite.containers import Dataset
 from amrlite.recommender import Model
 from amrlite.synthetic import make_synthetic
 
@@ -301,8 +302,16 @@ def test_seed_chains_are_tasks_and_the_same_on_every_engine(tiny, tmp_path, in_d
     out1, one = in_driver
     seeds = one["seeds"]
     assert [c["pid"] for c in one["chains"]] == [os.getpid()] * 2      # ran in this process
+    put, data_puts = ray_cluster.put, []
+
+    def counting_put(obj, **kw):
+        data_puts.extend([obj] if isinstance(obj, Dataset) else [])
+        return put(obj, **kw)
+    monkeypatch.setattr(ray_cluster, "put", counting_put)
     runs = {"local": _experiment(tiny, tmp_path / "local", "local", processes=2),
             "ray": _experiment(tiny, tmp_path / "ray", "ray")}
+    monkeypatch.undo()
+    assert len(data_puts) == 1          # the data went into the object store once, for both batches
     for engine, run in runs.items():
         # each seed's chain was one task, run in a worker process: spawned, or a Ray worker
         # (the Ray task id comes from Ray's runtime in the process that ran it)

@@ -7,9 +7,9 @@ evaluated, tested and attacked: :func:`amrlite.experiments.pipeline._seed_chain_
 sweep setting of one seed (:func:`amrlite.experiments.sweep._sweep_job`), for one split and
 one data set. Whatever the engine, the task runs the same code (in a worker with one
 BLAS/OpenMP/Numba thread, :data:`THREAD_ENV`; in this process with its own threads, which
-gives the same numbers: the kernels do not depend on the thread count) and returns its result; the *driver* stores each result as it arrives (``on_result``),
-so an interrupted or partly failed run keeps everything that finished, and a rerun submits only
-what is missing.
+gives the same numbers: the kernels do not depend on the thread count) and returns its
+result; the *driver* stores each result as it arrives (``on_result``), so an interrupted or
+partly failed run keeps everything that finished, and a rerun submits only what is missing.
 
 With Ray:
 
@@ -236,6 +236,14 @@ def ray_cluster(address=None, processes=None):
         ray.shutdown()
 
 
+class _Session:
+    """An open :func:`session`: what leaves the cluster at its end, and the data sets already
+    in the object store (``{key: (data, ref)}``, the data kept alive with its reference)."""
+
+    def __init__(self, stack):
+        self.stack, self.data = stack, {}
+
+
 #: the open :func:`session` contexts (innermost last)
 _SESSIONS = []
 
@@ -244,13 +252,14 @@ _SESSIONS = []
 def session(engine, address=None, processes=None):
     """A context in which several :func:`run_tasks` calls share one engine: for Ray, the first
     call that has tasks joins (or starts) the cluster, the later ones use it, and it is left at
-    the end of the context, not after each call (a local Ray cluster takes seconds to start).
-    Nothing for the local engine."""
+    the end of the context, not after each call (a local Ray cluster takes seconds to start);
+    a data set put into the object store by one call is passed by reference to the later
+    ones, not put again. Nothing for the local engine."""
     if engine != "ray":
         yield
         return
     with ExitStack() as stack:
-        _SESSIONS.append(stack)
+        _SESSIONS.append(_Session(stack))
         try:
             yield
         finally:
@@ -259,14 +268,18 @@ def session(engine, address=None, processes=None):
 
 @contextmanager
 def _connected(address, processes):
-    """Ray, connected for one :func:`run_tasks` call: through the open :func:`session` (which
-    leaves the cluster at its end), else through :func:`ray_cluster` for this call alone."""
+    """Ray, connected for one :func:`run_tasks` call, and where its data references go:
+    through the open :func:`session` (which leaves the cluster at its end and keeps the
+    references), else through :func:`ray_cluster` for this call alone."""
     ray = _import_ray()
-    if _SESSIONS and not ray.is_initialized():
-        yield _SESSIONS[-1].enter_context(ray_cluster(address, processes))
+    if _SESSIONS:
+        sess = _SESSIONS[-1]
+        if not ray.is_initialized():
+            sess.stack.enter_context(ray_cluster(address, processes))
+        yield ray, sess.data
         return
     with ray_cluster(address, processes) as ray:
-        yield ray
+        yield ray, {}
 
 
 def _ray_task(fn, job, data, init_blob):
@@ -296,26 +309,25 @@ def _ray_task(fn, job, data, init_blob):
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
     from pathlib import Path
     from .store import load_data
-    with _connected(address, processes) as ray:
+    with _connected(address, processes) as (ray, data_refs):
         res_total = ray.cluster_resources()
         if gpu is None:
             gpu = res_total.get("GPU", 0) > 0 and jobs[0].get("backend") in ("auto", "cupy")
         slots = int(res_total.get("GPU", 0)) if gpu else int(res_total.get("CPU", 1))
         task = ray.remote(_ray_task).options(num_cpus=1, num_gpus=1 if gpu else 0,
                                              max_retries=MAX_RETRIES, retry_exceptions=False)
-        # the data and each checkpoint go into the object store once
-        data_refs, init_refs = {}, {}
-        pending = {}
+        # the data (once per session) and each checkpoint go into the object store once
+        init_refs, pending = {}, {}
         for job in jobs:
             d = job["data"]
             dkey = d if isinstance(d, str) else id(d)
             if dkey not in data_refs:
-                data_refs[dkey] = ray.put(load_data(d))
+                data_refs[dkey] = (d, ray.put(load_data(d)))
             ikey = job["init"]
             if ikey is not None and ikey not in init_refs:
                 init_refs[ikey] = ray.put(Path(ikey).read_bytes())
             slim = {k: v for k, v in job.items() if k not in ("data", "init")}
-            ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey],
+            ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey][1],
                               init_refs.get(ikey))
             pending[ref] = job
         bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,

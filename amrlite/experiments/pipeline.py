@@ -30,7 +30,8 @@ from .curves import fit_with_curve
 from .report import make_report, make_seeds_report
 from .engine import run_tasks, session, where
 from .store import NotStored, _Stages, load_data, metrics_summary, norm_compare, write_json
-from .sweep import _init_path, finish_sweep, plan_sweep, run_plans, sweep_extras
+from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
+                    sweep_extras)
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
 OBJECTIVE_FREE_ATTACKS = ("random", "certified")
@@ -351,9 +352,13 @@ def _chain_job(ctx, engine):
     """The engine job of ``ctx``'s chain. Local workers share the driver's file system: they
     read and write ``out_dir``'s store directly (``"store"``), each stage as it finishes. Ray
     workers may be on other nodes: the seed's finished stage files travel with the job
-    (``"files"``) and what the chain adds comes back with its result."""
+    (``"files"``) and what the chain adds comes back with its result, and the data set is
+    named as the sweep jobs name it (:func:`~amrlite.experiments.sweep._data_ref`), so that
+    both batches use the one copy in the object store. Local jobs carry the Dataset itself (a
+    chain run in the driver uses it as it is)."""
     shared = engine == "local"
-    return {"name": f"seed {ctx.cfg['seed']}", "data": ctx.ds, "init": None,
+    return {"name": f"seed {ctx.cfg['seed']}", "init": None,
+            "data": ctx.ds if shared else _data_ref(ctx.ds),
             "split": ctx.sp.name, "cfg": ctx.cfg, "base_key": ctx.base_key,
             "backend": ctx.backend, "tag": ctx.st.tag, "progress": ctx.progress,
             "store": str(ctx.out_dir.resolve()) if shared else None,

@@ -119,7 +119,8 @@ class _Stages:
         self.trained, self.reused = [], []
 
     def computing(self, name):
-        """Called before stage ``name`` is computed: a load-only store raises :class:`NotStored`."""
+        """Called before stage ``name`` is computed: a load-only store raises
+        :class:`NotStored`."""
         if self.load_only:
             raise NotStored(name)
 
