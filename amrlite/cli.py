@@ -587,8 +587,9 @@ def seeds_engine_options(f):
                           "ray://HOST:10001); default: a local cluster started here.")(f)
     f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
                      show_default=True,
-                     help="Where the sweep tasks run: local processes, or Ray (pip install "
-                          "-e '.[cluster]').")(f)
+                     help="Where the tasks run (experiment: each seed's model chain, then "
+                          "each sweep setting × seed; sweep: each setting × seed): local "
+                          "processes, or Ray (pip install -e '.[cluster]').")(f)
     return click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
                         help="Runs per setting, seed index 0 being --seed (or the config's "
                              "seed); results as mean ± 95% CI.")(f)

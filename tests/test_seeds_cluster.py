@@ -1,10 +1,13 @@
 """Seeds as an axis (derivation, statistics, the multi-seed pipeline and report) and the
 engines: the local process pool and a real local Ray cluster (skipped without the ``cluster``
-extra), with a worker killed mid-sweep."""
+extra). Sweep settings and each seed's model chain are engine tasks: the same numbers in the
+driver, in spawned processes and on Ray workers, a rerun submits nothing, and a worker killed
+mid-sweep or mid-chain costs a retry, not a result."""
 import json
 import math
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from amrlite import experiments as ex
 from amrlite.experiments import engine as eng
 from amrlite.experiments import seeds as sd
 import importlib
+from amrlite.containers import Dataset
 from amrlite.recommender import Model
 from amrlite.synthetic import make_synthetic
 
@@ -246,12 +250,134 @@ def test_cli_sweep_with_seeds(tmp_path):
     assert bad.exit_code != 0 and "--seeds" in bad.output
 
 
-def test_multi_seed_pipeline_is_the_same_on_ray(tiny, tmp_path, ray_cluster):
-    over = ex.deep_merge(TINY, {"sweep": {"processes": 2}})
-    runs = {e: ex.run_experiment(tiny, "loo", tmp_path / e, quick=True, backend="numpy",
-                                 overrides=over, progress=False, plots=False, seeds=2,
-                                 engine=e)
-            for e in ("local", "ray")}
-    a, b = runs["local"]["multi"], runs["ray"]["multi"]
-    assert a["sweeps"] == b["sweeps"] and a["models"] == b["models"]
-    assert runs["ray"]["engine"] == "ray"
+# ---------------------------------------------------------------------------- chains on engines
+CHAINS = ex.deep_merge(TINY, {"sweep": {"processes": 2}})
+
+
+def _experiment(tiny, out, engine, processes=None):
+    over = ex.deep_merge(CHAINS, {"processes": processes})
+    return ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=over,
+                             progress=False, plots=False, seeds=2, engine=engine)
+
+
+def _stored(out):
+    """Every stored result of an experiment folder, ``{relative path: content}``: each JSON
+    (out_dir spelt ``OUT``, without the timings and process ids that differ between runs) and
+    every array of every model (``path:array``). Left out: timings, process ids and a sweep's
+    ``skipped`` list (what a rerun reused), which say how a run went, not what it found."""
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in ("seconds", "pid", "skipped")}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+    got = {}
+    for f in sorted(out.rglob("*")):
+        rel = f.relative_to(out).as_posix()
+        if f.suffix == ".json" and rel not in ("summary.json", "config.json"):
+            got[rel] = strip(json.loads(f.read_text().replace(str(out), "OUT")))
+        elif f.suffix == ".npz":
+            got.update({f"{rel}:{k}": v for k, v in _npz(f).items()})
+    return got
+
+
+def _assert_same_store(a, b):
+    sa, sb = _stored(a), _stored(b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        same = np.array_equal(sa[k], sb[k]) if isinstance(sa[k], np.ndarray) else sa[k] == sb[k]
+        assert same, k
+
+
+@pytest.fixture(scope="module")
+def in_driver(tiny, tmp_path_factory):
+    """The two-seed experiment with the local engine in one process (the driver's threads)."""
+    out = tmp_path_factory.mktemp("in_driver")
+    return out, _experiment(tiny, out, "local", processes=1)
+
+
+CHAIN_MODELS = ["pop", "eals", "mf", "duif", "vbpr", "vbpr_cont", "amr"]
+
+
+def test_seed_chains_are_tasks_and_the_same_on_every_engine(tiny, tmp_path, in_driver,
+                                                            ray_cluster, monkeypatch):
+    out1, one = in_driver
+    seeds = one["seeds"]
+    assert [c["pid"] for c in one["chains"]] == [os.getpid()] * 2      # ran in this process
+    put, data_puts = ray_cluster.put, []
+
+    def counting_put(obj, **kw):
+        data_puts.extend([obj] if isinstance(obj, Dataset) else [])
+        return put(obj, **kw)
+    monkeypatch.setattr(ray_cluster, "put", counting_put)
+    runs = {"local": _experiment(tiny, tmp_path / "local", "local", processes=2),
+            "ray": _experiment(tiny, tmp_path / "ray", "ray")}
+    monkeypatch.undo()
+    assert len(data_puts) == 1          # the data went into the object store once, for both batches
+    for engine, run in runs.items():
+        # each seed's chain was one task, run in a worker process: spawned, or a Ray worker
+        # (the Ray task id comes from Ray's runtime in the process that ran it)
+        chains = {c["seed"]: c for c in run["chains"]}
+        assert sorted(chains) == sorted(seeds), engine
+        for c in chains.values():
+            assert c["pid"] != os.getpid() and c["trained"] == CHAIN_MODELS, (engine, c)
+            assert (c["ray_task"] is not None) == (engine == "ray"), (engine, c)
+        assert run["multi"]["models"] == one["multi"]["models"], engine
+        assert run["multi"]["sweeps"] == one["multi"]["sweeps"], engine
+        _assert_same_store(out1, tmp_path / engine)          # every metric, every parameter
+    assert "Ray task" in (tmp_path / "ray" / "report.md").read_text()
+
+    # a rerun submits nothing and trains nothing: every seed's chain is found in the store
+    models = sorted((tmp_path / "ray" / "models").glob("*.npz"))
+    mtimes = [f.stat().st_mtime_ns for f in models]
+    calls = []
+    monkeypatch.setattr(eng, "_run_ray", lambda *a, **k: calls.append(a) or [])
+    again = _experiment(tiny, tmp_path / "ray", "ray")
+    monkeypatch.undo()
+    assert calls == [] and again["trained"] == [] and again["chains"] == []
+    assert [f.stat().st_mtime_ns for f in models] == mtimes and len(models) == 14
+
+    # a seed missing one model: its chain runs again on a Ray worker, which gets the seed's
+    # finished stages with the job (it has no out_dir) and trains that model alone
+    s1 = seeds[1]
+    for f in (f"stages/amr@seed{s1}.json", f"models/amr@seed{s1}.npz"):
+        (tmp_path / "ray" / f).unlink()
+    part = _experiment(tiny, tmp_path / "ray", "ray")
+    assert part["trained"] == [f"amr@seed{s1}"]
+    assert [c["seed"] for c in part["chains"]] == [s1] and part["chains"][0]["ray_task"]
+    _assert_same_store(out1, tmp_path / "ray")
+
+
+def test_ray_chain_survives_a_killed_worker(tiny, tmp_path, in_driver, ray_cluster):
+    """A Ray worker killed in the middle of a seed's chain (its private store already holds
+    the VBPR checkpoint): Ray reruns the chain on another worker, every result is there."""
+    import glob
+    import shutil
+    import tempfile
+    import threading
+    pattern = os.path.join(tempfile.gettempdir(), "amrlite-chain-*", "models", "vbpr*.npz")
+    before = set(glob.glob(pattern))
+    killed, stop = [], threading.Event()
+
+    def kill_mid_chain():
+        while not stop.is_set() and not killed:
+            for f in set(glob.glob(pattern)) - before:
+                pid = int(Path(f).parents[1].name.split("-")[2])
+                os.kill(pid, signal.SIGKILL)
+                killed.append((pid, Path(f).parents[1]))
+                break
+            stop.wait(0.005)
+    watcher = threading.Thread(target=kill_mid_chain)
+    watcher.start()
+    try:
+        run = _experiment(tiny, tmp_path / "killed", "ray")
+    finally:
+        stop.set()
+        watcher.join()
+        for _, left in killed:            # the killed worker's private store stays behind
+            shutil.rmtree(left, ignore_errors=True)
+    assert killed, "no chain was seen running on a Ray worker"
+    pid = killed[0][0]
+    assert _dead(pid)
+    assert sorted(c["seed"] for c in run["chains"]) == sorted(in_driver[1]["seeds"])
+    assert pid not in {c["pid"] for c in run["chains"]}          # the retry ran elsewhere
+    assert all(c["trained"] == CHAIN_MODELS for c in run["chains"])
+    _assert_same_store(in_driver[0], tmp_path / "killed")

@@ -20,8 +20,10 @@ VBPR from scratch (300 epochs, lr 0.05), then 200 more epochs (lr 0.01) of eithe
 
 ``seeds = N`` (``--seeds N``) runs every stage per seed (seed index 0 is the configured seed,
 so ``N = 1`` is the single-seed run) and reports mean ± 95% CI, the per-seed values and the
-across-seed and pooled per-user tests with Holm's correction; ``engine = "ray"``
-(``--engine ray [--address ADDRESS]``, the ``cluster`` extra) runs the sweep tasks on Ray.
+across-seed and pooled per-user tests with Holm's correction. Each seed's model chain
+(models, significance, attacks) is one task and each sweep setting of each seed another, run
+in local processes or, with ``engine = "ray"`` (``--engine ray [--address ADDRESS]``, the
+``cluster`` extra), on Ray; the same seeds give the same numbers on either.
 
 Modules: :mod:`.config` (defaults, overrides, parsers, :func:`~.config.seed_for`),
 :mod:`.store` (strict JSON, stage store), :mod:`.engine` (where tasks run: local processes or

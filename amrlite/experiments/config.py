@@ -23,6 +23,10 @@ DEFAULTS = {
     "select": "final",
     "eval_every": 10,              # validation (and, for the curves, test) every N epochs
     "vbpr_init": "scratch",        # VBPR pre-training from "scratch" or from "mf"
+    # the local engine's worker processes for the seeds' chains (default: one per core, at most
+    # one per seed; 1: this process); with --engine ray and no --address, the CPUs of the
+    # local cluster started for the chains and the sweeps
+    "processes": None,
     "stages": {
         "mf": {"epochs": 300, "lr": 0.05},
         "duif": {"epochs": 300, "lr": 0.05},

@@ -1,12 +1,15 @@
-"""Where the independent tasks of a sweep run: :func:`run_tasks` with ``engine="local"`` (this
-process, or spawned worker processes: the default) or ``engine="ray"`` (a Ray cluster: a local
-one started here, or an existing one at ``address``; the optional extra ``.[cluster]``).
+"""Where the independent tasks of an experiment run: :func:`run_tasks` with ``engine="local"``
+(this process, or spawned worker processes: the default) or ``engine="ray"`` (a Ray cluster: a
+local one started here, or an existing one at ``address``; the optional extra ``.[cluster]``).
 
-A task is a picklable function applied to a job dict (one AMR setting, one seed, one split,
-one data set). Whatever the engine, the task runs the same code with one BLAS/OpenMP/Numba
-thread and returns its result; the *driver* stores each result as it arrives (``on_result``),
-so an interrupted or partly failed run keeps everything that finished, and a rerun submits only
-what is missing.
+A task is a picklable function applied to a job dict: one seed's model chain (trained,
+evaluated, tested and attacked: :func:`amrlite.experiments.pipeline._seed_chain_job`) or one
+sweep setting of one seed (:func:`amrlite.experiments.sweep._sweep_job`), for one split and
+one data set. Whatever the engine, the task runs the same code (in a worker with one
+BLAS/OpenMP/Numba thread, :data:`THREAD_ENV`; in this process with its own threads, which
+gives the same numbers: the kernels do not depend on the thread count) and returns its
+result; the *driver* stores each result as it arrives (``on_result``), so an interrupted or
+partly failed run keeps everything that finished, and a rerun submits only what is missing.
 
 With Ray:
 
@@ -23,10 +26,11 @@ With Ray:
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from ..errors import AmrliteError
 
@@ -39,6 +43,16 @@ THREAD_ENV = {n: "1" for n in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS
 
 #: retries of a task whose worker died (Ray's default for tasks is 3, stated here)
 MAX_RETRIES = 3
+
+#: the Ray task id while a Ray worker runs a task here (:func:`_ray_task`), else None
+_RAY_TASK = None
+
+
+def where():
+    """Where the calling code runs: ``{"host", "pid", "ray_task"}``, ``ray_task`` being the id
+    Ray gave the task when it runs in a Ray worker (None elsewhere: this process or a local
+    worker)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "ray_task": _RAY_TASK}
 
 
 @contextmanager
@@ -222,48 +236,98 @@ def ray_cluster(address=None, processes=None):
         ray.shutdown()
 
 
+class _Session:
+    """An open :func:`session`: what leaves the cluster at its end, and the data sets already
+    in the object store (``{key: (data, ref)}``, the data kept alive with its reference)."""
+
+    def __init__(self, stack):
+        self.stack, self.data = stack, {}
+
+
+#: the open :func:`session` contexts (innermost last)
+_SESSIONS = []
+
+
+@contextmanager
+def session(engine, address=None, processes=None):
+    """A context in which several :func:`run_tasks` calls share one engine: for Ray, the first
+    call that has tasks joins (or starts) the cluster, the later ones use it, and it is left at
+    the end of the context, not after each call (a local Ray cluster takes seconds to start);
+    a data set put into the object store by one call is passed by reference to the later
+    ones, not put again. Nothing for the local engine."""
+    if engine != "ray":
+        yield
+        return
+    with ExitStack() as stack:
+        _SESSIONS.append(_Session(stack))
+        try:
+            yield
+        finally:
+            _SESSIONS.pop()
+
+
+@contextmanager
+def _connected(address, processes):
+    """Ray, connected for one :func:`run_tasks` call, and where its data references go:
+    through the open :func:`session` (which leaves the cluster at its end and keeps the
+    references), else through :func:`ray_cluster` for this call alone."""
+    ray = _import_ray()
+    if _SESSIONS:
+        sess = _SESSIONS[-1]
+        if not ray.is_initialized():
+            sess.stack.enter_context(ray_cluster(address, processes))
+        yield ray, sess.data
+        return
+    with ray_cluster(address, processes) as ray:
+        yield ray, {}
+
+
 def _ray_task(fn, job, data, init_blob):
     """In a Ray worker: the checkpoint arrives as bytes (object store), written once per
-    worker process to a private temporary file; then ``fn`` as anywhere else."""
+    worker process to a private temporary file; then ``fn`` as anywhere else (with
+    :func:`where` telling it the Ray task id)."""
+    global _RAY_TASK
     import hashlib
     import tempfile
     from pathlib import Path
+    from .store import write_bytes
     init = None
     if init_blob is not None:
         path = Path(tempfile.gettempdir()) / (
             f"amrlite-init-{os.getpid()}-{hashlib.sha1(init_blob).hexdigest()[:16]}.npz")
         if not path.is_file():
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(init_blob)
-            tmp.replace(path)
+            write_bytes(path, init_blob)
         init = str(path)
-    res = fn(job, data, init)
-    return res
+    import ray
+    _RAY_TASK = ray.get_runtime_context().get_task_id()
+    try:
+        return fn(job, data, init)
+    finally:
+        _RAY_TASK = None
 
 
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
     from pathlib import Path
     from .store import load_data
-    with ray_cluster(address, processes) as ray:
+    with _connected(address, processes) as (ray, data_refs):
         res_total = ray.cluster_resources()
         if gpu is None:
             gpu = res_total.get("GPU", 0) > 0 and jobs[0].get("backend") in ("auto", "cupy")
         slots = int(res_total.get("GPU", 0)) if gpu else int(res_total.get("CPU", 1))
         task = ray.remote(_ray_task).options(num_cpus=1, num_gpus=1 if gpu else 0,
                                              max_retries=MAX_RETRIES, retry_exceptions=False)
-        # the data and each checkpoint go into the object store once
-        data_refs, init_refs = {}, {}
-        pending = {}
+        # the data (once per session) and each checkpoint go into the object store once
+        init_refs, pending = {}, {}
         for job in jobs:
             d = job["data"]
             dkey = d if isinstance(d, str) else id(d)
             if dkey not in data_refs:
-                data_refs[dkey] = ray.put(load_data(d))
+                data_refs[dkey] = (d, ray.put(load_data(d)))
             ikey = job["init"]
             if ikey is not None and ikey not in init_refs:
                 init_refs[ikey] = ray.put(Path(ikey).read_bytes())
             slim = {k: v for k, v in job.items() if k not in ("data", "init")}
-            ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey],
+            ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey][1],
                               init_refs.get(ikey))
             pending[ref] = job
         bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,

@@ -3,15 +3,22 @@ significance, attacks and rank change, sweeps, figures) sharing one :class:`_Con
 stage resumable through the stage store (:class:`~amrlite.experiments.store._Stages`), then
 ``report.md`` and ``summary.json``.
 
+Each seed's chain of model, significance, attack and pixel-attack stages (:data:`CHAIN`) is
+one engine task (:func:`_seed_chain_job`, submitted by :func:`stage_chains`), the seeds in
+parallel; then every (sweep setting, seed) is one task (:func:`stage_sweeps`). The driver
+stores what the tasks return and replays each chain against the store (a load), so the later
+stages find every seed's models and results in its :class:`_Context`.
+
 The optional modules ``amrlite.attack``, ``amrlite.significance`` and ``amrlite.eals`` are
 imported lazily (:func:`_try_import`); a stage whose module is missing is recorded as skipped,
 not failed.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +28,10 @@ from ..errors import AmrliteError
 from .config import make_config, seed_for
 from .curves import fit_with_curve
 from .report import make_report, make_seeds_report
-from .store import _Stages, load_data, metrics_summary, norm_compare, write_json
-from .sweep import _init_path, finish_sweep, plan_sweep, run_plans, sweep_extras
+from .engine import run_tasks, session, where
+from .store import NotStored, _Stages, load_data, metrics_summary, norm_compare, write_json
+from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
+                    sweep_extras)
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
 OBJECTIVE_FREE_ATTACKS = ("random", "certified")
@@ -143,6 +152,7 @@ def _train(ctx, name, kind, init_name=None, curve=False):
         ctx.curves[name] = old.get("curve")
         st.reused.append(name)
         return
+    st.computing(name)
     ctx.log(f"[{name}] training {kind} ({conf['epochs']} epochs, lr {conf['lr']}"
             + (f", from {init_name}" if init_name else "") + ")")
     t0 = time.perf_counter()
@@ -299,6 +309,176 @@ def stage_pixel_attack(ctx):
         f"{', '.join(f'{e:.4g}' for e in pcfg['eps'])}, steps {pcfg['steps']}")
 
 
+# ---------------------------------------------------------------------------- each seed's chain
+#: the stages of one seed's chain, in order (each needs the ones before): one engine task
+CHAIN = (("models", stage_models), ("significance", stage_significance),
+         ("attacks", stage_attacks), ("pixel_attack", stage_pixel_attack))
+
+#: the stored stages of a chain (their JSON, and the model where there is one)
+CHAIN_FILES = TABLE_ORDER + ("significance", "attacks", "rank_change", "pixel_attack")
+
+#: store tag → the driver's log of that seed, while the local engine runs chains in the
+#: driver's own process (:func:`stage_chains`); empty in every worker process
+_DRIVER_LOGS = {}
+
+
+def _quiet(_msg):
+    pass
+
+
+def _run_chain(ctx):
+    """Run (or load) the stages of ``ctx``'s chain in order; their seconds by stage."""
+    timings = {}
+    for name, stage in CHAIN:
+        t0 = time.perf_counter()
+        stage(ctx)
+        timings[name] = round(time.perf_counter() - t0, 2)
+    return timings
+
+
+def _chain_stored(ctx):
+    """Whether every stage of ``ctx``'s chain is stored under its current key, found by
+    running the chain, silently, over a load-only view of the store (nothing is computed)."""
+    probe = replace(ctx, log=_quiet, models={}, results={}, curves={},
+                    st=_Stages(ctx.out_dir, _quiet, tag=ctx.st.tag, load_only=True))
+    try:
+        _run_chain(probe)
+    except NotStored:
+        return False
+    return True
+
+
+def _chain_job(ctx, engine):
+    """The engine job of ``ctx``'s chain. Local workers share the driver's file system: they
+    read and write ``out_dir``'s store directly (``"store"``), each stage as it finishes. Ray
+    workers may be on other nodes: the seed's finished stage files travel with the job
+    (``"files"``) and what the chain adds comes back with its result, and the data set is
+    named as the sweep jobs name it (:func:`~amrlite.experiments.sweep._data_ref`), so that
+    both batches use the one copy in the object store. Local jobs carry the Dataset itself (a
+    chain run in the driver uses it as it is)."""
+    shared = engine == "local"
+    return {"name": f"seed {ctx.cfg['seed']}", "init": None,
+            "data": ctx.ds if shared else _data_ref(ctx.ds),
+            "split": ctx.sp.name, "cfg": ctx.cfg, "base_key": ctx.base_key,
+            "backend": ctx.backend, "tag": ctx.st.tag, "progress": ctx.progress,
+            "store": str(ctx.out_dir.resolve()) if shared else None,
+            "files": {} if shared else ctx.st.files(CHAIN_FILES)}
+
+
+def _seed_chain_job(job, data, init):
+    """One seed's chain (:data:`CHAIN`: models, significance, attacks, pixel attack) as an
+    engine task, wherever the engine runs it; ``init`` is unused (the chain trains its own).
+
+    The stages run over ``job["store"]`` (the driver's out_dir) or, without one, over a
+    private temporary store filled with ``job["files"]``; either way a stage already stored
+    under its key is loaded, not recomputed. The backend is resolved here (``auto``: cupy on a
+    worker with a GPU) and goes into every stage key. In the driver's own process the chain
+    logs live (with progress bars); elsewhere its log lines come back in the result.
+
+    Returns ``{"where", "base_key", "trained", "reused", "timings", "files", "log",
+    "live"}``: ``files`` are the stage files the chain added or changed (none when it wrote
+    into ``job["store"]``), as :meth:`~amrlite.experiments.store._Stages.files` gives them."""
+    import tempfile
+    from ..backends import resolve_backend_name
+    live = _DRIVER_LOGS.get(job["tag"])
+    lines = []
+
+    def log(msg):
+        lines.append(msg)
+        if live is not None:
+            live(msg)
+    ds = load_data(data)
+    base_key = dict(job["base_key"], backend=resolve_backend_name(job["backend"]))
+    # named by this process's id: one left behind by a killed worker is recognisable
+    with tempfile.TemporaryDirectory(prefix=f"amrlite-chain-{os.getpid()}-") as tmp:
+        root = Path(job["store"] or tmp)
+        st = _Stages(root, log, tag=job["tag"])
+        st.restore(job["files"])
+        ctx = _Context(cfg=job["cfg"], ds=ds, sp=ds.split(job["split"]), out_dir=root,
+                       backend=job["backend"], progress=job["progress"] and live is not None,
+                       log=log, st=st, base_key=base_key)
+        timings = _run_chain(ctx)
+        files = {} if job["store"] else {k: v for k, v in st.files(CHAIN_FILES).items()
+                                         if job["files"].get(k) != v}
+    return {"where": where(), "base_key": base_key, "trained": st.trained,
+            "reused": st.reused, "timings": timings, "files": files, "log": lines,
+            "live": live is not None}
+
+
+def _took_chain(ctx, res):
+    """In the driver, as a seed's chain result arrives: store its files, adopt its stage
+    keys' backend, log what it logged (unless it did so live) and where it ran."""
+    ctx.st.restore(res["files"])
+    ctx.base_key = res["base_key"]
+    if not res["live"]:
+        for msg in res["log"]:
+            ctx.log(msg)
+    w = res["where"]
+    ctx.log(f"[chain] ran on {w['host']}, pid {w['pid']}"
+            + (f", Ray task {w['ray_task']}" if w["ray_task"] else "")
+            + f": trained {', '.join(res['trained']) or 'nothing'} "
+            f"({sum(res['timings'].values()):.1f}s)")
+
+
+def stage_chains(ctxs, timings, engine="local", address=None, processes=None):
+    """Every seed's chain (:data:`CHAIN`), each one task on ``engine``, the seeds in parallel.
+
+    A seed whose chain is stored whole is not submitted. The driver stores each seed's
+    result as it arrives, then replays every chain against the store: each stage finds its
+    result there and loads it into the seed's context (a stage no worker could run, e.g. the
+    pixel attack on a worker without the images, is computed here). ``timings`` receives the
+    seconds of each stage (the workers' and the replay's, summed over seeds).
+
+    Returns one record per chain that ran: ``{"seed", "host", "pid", "ray_task",
+    "backend_used", "trained", "seconds"}``."""
+    ctx0 = ctxs[0]
+    by_tag = {ctx.st.tag: ctx for ctx in ctxs}
+    jobs = [_chain_job(ctx, engine) for ctx in ctxs if not _chain_stored(ctx)]
+    ran = {}
+
+    def on_result(job, res):
+        _took_chain(by_tag[job["tag"]], res)
+        ran[job["tag"]] = res
+
+    if jobs:
+        ctx0.log(f"[chains] {len(jobs)} of {len(ctxs)} seed(s) to run on the {engine} engine")
+    _DRIVER_LOGS.update({tag: ctx.log for tag, ctx in by_tag.items()})
+    try:
+        run_tasks(_seed_chain_job, jobs, engine=engine, address=address, processes=processes,
+                  progress=ctx0.progress, on_result=on_result, log=ctx0.log)
+    finally:
+        _DRIVER_LOGS.clear()
+    records = [_replay(ctx, ran.get(tag), timings) for tag, ctx in by_tag.items()]
+    return [r for r in records if r is not None]
+
+
+def _replay(ctx, res, timings):
+    """Load ``ctx``'s chain from the store into ``ctx``; ``res``: the result of its task this
+    run (None: it was stored before), whose models count as trained, not reused. Adds the
+    stages' seconds to ``timings``; returns the chain's record (None without ``res``)."""
+    log = ctx.log
+    if res is not None:                # loaded just after being stored: no "done before" lines
+        ctx.log = _quiet
+    try:
+        _add(timings, _run_chain(ctx))
+    finally:
+        ctx.log = log
+    if res is None:
+        return None
+    _add(timings, res["timings"])
+    ctx.st.trained = res["trained"] + ctx.st.trained
+    ctx.st.reused = [n for n in ctx.st.reused if n not in res["trained"]]
+    return dict(res["where"], seed=ctx.cfg["seed"], trained=res["trained"],
+                backend_used=res["base_key"]["backend"],
+                seconds=round(sum(res["timings"].values()), 2))
+
+
+def _add(timings, more):
+    """Add the seconds of ``more`` to ``timings``, stage by stage."""
+    for k, v in more.items():
+        timings[k] = round(timings.get(k, 0) + v, 2)
+
+
 # ---------------------------------------------------------------------------- sweeps, figures
 def _sweep_plan(scfg, amr_conf):
     """``(axis, eps_list, lmd_list)`` of each sweep to run: the grid first (the one-axis sweeps
@@ -453,8 +633,13 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     seeds : int
         Seeds (1: the single-seed run).
     engine : {"local", "ray"}
-        Where the sweep tasks run (:func:`~amrlite.experiments.engine.run_tasks`); the model
-        chain of each seed runs in this process.
+        Where the tasks run (:func:`~amrlite.experiments.engine.run_tasks`): first each seed's
+        chain (its models, significance, attacks and pixel attack: one task per seed, the
+        seeds in parallel; ``local``: ``processes`` spawned workers, or this process when
+        ``processes`` is 1 or one seed is left to run), then every (sweep setting, seed) (one
+        task each, ``sweep.processes`` workers). The same seeds give the same numbers on
+        either engine. A seed whose chain is stored whole is not submitted; each task's
+        result is stored as it arrives, so an interrupted run resumes with the missing tasks.
     address : str, optional
         The Ray cluster to join (default with ``engine="ray"``: a local one).
     features : str, optional
@@ -470,7 +655,8 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         The summary (also written to ``summary.json``): ``version``, ``data``, ``config``,
         ``backend``, ``backend_used``, ``results`` (per model, in Table 2's order),
         ``significance``, ``attacks`` (bool), ``sweeps``, ``sweep_baseline``, ``figures``,
-        ``timings``, ``trained``, ``reused``; with ``seeds`` > 1 these are seed index 0's,
+        ``timings``, ``trained``, ``reused``, ``engine``, ``chains`` (one record per chain
+        that ran this time, :func:`stage_chains`); with ``seeds`` > 1 these are seed index 0's,
         plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
     from ..backends import resolve_backend_name
@@ -507,14 +693,15 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
 
     def timed(name, fn):
         t0 = time.perf_counter()
-        fn()
+        out = fn()
         timings[name] = round(timings.get(name, 0) + time.perf_counter() - t0, 2)
+        return out
 
-    for ctx in ctxs:                      # each seed's whole chain, then its tests and attacks
-        for name, stage in (("models", stage_models), ("significance", stage_significance),
-                            ("attacks", stage_attacks), ("pixel_attack", stage_pixel_attack)):
-            timed(name, lambda: stage(ctx))
-    timed("sweeps", lambda: stage_sweeps(ctxs, engine=engine, address=address))
+    with session(engine, address, cfg["processes"]):     # one Ray cluster for both batches
+        chains = timed("chains", lambda: stage_chains(ctxs, timings, engine=engine,
+                                                      address=address,
+                                                      processes=cfg["processes"]))
+        timed("sweeps", lambda: stage_sweeps(ctxs, engine=engine, address=address))
     if seeds > 1:
         for ctx in ctxs:
             timed("per_user", lambda: stage_per_user(ctx))
@@ -527,7 +714,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                "significance": ctx.significance, "attacks": ctx.attacks is not None,
                "pixel_attack": ctx.pixel_attack is not None,
                "sweeps": ctx.sweeps, "sweep_baseline": ctx.sweep_base, "figures": ctx.figures,
-               "timings": timings, "engine": engine,
+               "timings": timings, "engine": engine, "chains": chains,
                "trained": [n + c.st.tag for c in ctxs for n in c.st.trained],
                "reused": [n + c.st.tag for c in ctxs for n in c.st.reused]}
     if seeds > 1:

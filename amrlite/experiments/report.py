@@ -298,11 +298,30 @@ def _figures(figures):
     return L + ([] if figures else ["None."])
 
 
+def _where(summary):
+    """Where each seed's chain ran this time (one engine task per seed)."""
+    chains = summary.get("chains") or []
+    L = ["", "## Where the chains ran", "",
+         f"Each seed's chain (models, significance, attacks) is one task on the "
+         f"`{summary.get('engine', 'local')}` engine, and so is each sweep setting of each seed."]
+    if not chains:
+        return L + ["Every chain was stored before: none ran this time."]
+    L += [""]
+    for c in chains:
+        L.append(f"* seed {c['seed']}: host `{c['host']}`, pid {c['pid']}"
+                 + (f", Ray task `{c['ray_task']}`" if c.get("ray_task") else "")
+                 + f", backend {c['backend_used']}; trained "
+                 f"{', '.join(c['trained']) or 'nothing'} ({c['seconds']}s)")
+    return L
+
+
 def _closing(summary):
-    """Figures, timings and the configuration: the end of every report."""
+    """Figures, timings, where the chains ran and the configuration: the end of every
+    report."""
     return (_figures(summary.get("figures", {}))
             + ["", "## Timings (seconds)", "",
                ", ".join(f"{k} {v}" for k, v in summary["timings"].items())]
+            + _where(summary)
             + ["", "## Configuration", "", "```json",
                jsonio.dumps(summary["config"], indent=1), "```", ""])
 
@@ -495,8 +514,8 @@ def make_seeds_report(summary):
     L = _header(summary)
     L[0] += f" ({len(multi['seeds'])} seeds)"
     L += ["", f"Seeds: {', '.join(map(str, multi['seeds']))} (seed index 0 is the "
-              f"configuration's seed; the others derive from it). Sweep tasks ran on the "
-              f"`{summary.get('engine', 'local')}` engine.", ""] + SEED_NOTES
+              f"configuration's seed; the others derive from it). Chain and sweep tasks ran "
+              f"on the `{summary.get('engine', 'local')}` engine.", ""] + SEED_NOTES
     L += _seeds_table2(multi)
     L += _seeds_table3(multi)
     L += _seeds_sweeps(multi, summary["config"])

@@ -7,8 +7,8 @@ loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-
 
 from .. import jsonio
 from ..errors import AmrliteError
@@ -20,6 +20,16 @@ def write_json(path, obj):
     """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
     NaN/Infinity), atomically (a temporary file, then a rename). Returns the path."""
     return jsonio.write_json(path, obj, indent=1)
+
+
+def write_bytes(path, blob):
+    """Write ``blob`` to ``path`` atomically (a temporary file of this process, then a rename).
+    Returns the path."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+    return path
 
 
 def read_json(path):
@@ -77,6 +87,12 @@ def load_data(data, features=None, normalize="none"):
                         normalize=normalize)
 
 
+class NotStored(Exception):
+    """A load-only store (``_Stages(load_only=True)``) was asked to compute a stage: the stage
+    is not stored under its current key. Not an :class:`AmrliteError`, so that no stage takes
+    it for a skip."""
+
+
 class _Stages:
     """Stage results as JSON files in ``out_dir/stages`` and models in ``out_dir/models``.
 
@@ -87,16 +103,26 @@ class _Stages:
     ``tag`` is appended to every file name: seed index 0 of a multi-seed run has none (its
     files are those of the single-seed run, reused as they are), seed s > 0 has ``@seed<s>``.
     The seed is also in every key (through the models' configurations).
+
+    ``load_only``: a stage that is not stored raises :class:`NotStored` instead of being
+    computed (to ask whether a seed's chain is complete without running it).
     """
 
-    def __init__(self, out_dir, log, tag=""):
-        self.tag = tag
-        self.dir = Path(out_dir) / "stages"
-        self.models = Path(out_dir) / "models"
+    def __init__(self, out_dir, log, tag="", load_only=False):
+        self.tag, self.load_only = tag, load_only
+        self.root = Path(out_dir)
+        self.dir = self.root / "stages"
+        self.models = self.root / "models"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.models.mkdir(parents=True, exist_ok=True)
         self.log = log
         self.trained, self.reused = [], []
+
+    def computing(self, name):
+        """Called before stage ``name`` is computed: a load-only store raises
+        :class:`NotStored`."""
+        if self.load_only:
+            raise NotStored(name)
 
     def get(self, name, key):
         """The stored result of stage ``name`` if it was computed under ``key``, else None."""
@@ -116,6 +142,7 @@ class _Stages:
         stored under it."""
         result = self.get(name, key)
         if result is None:
+            self.computing(name)
             self.log(message)
             result = self.put(name, key, compute())
         return result
@@ -126,3 +153,18 @@ class _Stages:
 
     def model_path(self, name):
         return self.models / f"{name}{self.tag}.npz"
+
+    def files(self, names):
+        """The stored files of the stages ``names`` (JSON and model, where they exist) as
+        ``{path relative to out_dir: bytes}``: what travels to and from a worker that has no
+        access to ``out_dir``."""
+        paths = [p for n in names for p in (self.path(n), self.model_path(n)) if p.is_file()]
+        return {p.relative_to(self.root).as_posix(): p.read_bytes() for p in paths}
+
+    def restore(self, files):
+        """Write ``files`` (as :meth:`files` gives them) into this store, each atomically."""
+        for rel, blob in files.items():
+            path = self.root / rel
+            if path.parent not in (self.dir, self.models):
+                raise AmrliteError(f"{rel}: not a stage file")
+            write_bytes(path, blob)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..errors import AmrliteError
 from .config import SUMMARY, parse_float_list
-from .store import config_key, load_data, metrics_summary, norm_compare, read_json, write_json
+from .store import (config_key, load_data, metrics_summary, norm_compare, read_json,
+                    write_bytes, write_json)
 
 
 def _data_ref(ds):
@@ -62,10 +63,7 @@ def _store_result(job, res):
     both written atomically, so that a rerun finds every finished setting."""
     blob = res.pop("model_npz", None)
     if blob is not None:
-        path = Path(job["model_path"])
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
+        write_bytes(job["model_path"], blob)
         res["model"] = job["model_path"]
     write_json(job["json"], res)
 
