@@ -283,27 +283,25 @@ def _connected(address, processes):
 
 
 def _ray_task(fn, job, data, init_blob):
-    """In a Ray worker: the checkpoint arrives as bytes (object store), written once per
-    worker process to a private temporary file; then ``fn`` as anywhere else (with
-    :func:`where` telling it the Ray task id)."""
+    """In a Ray worker: the checkpoint arrives as bytes (object store) and is written to a
+    temporary directory of this task, removed when it ends (a killed worker leaves it to the
+    system's temporary-file cleaning); then ``fn`` as anywhere else (with :func:`where` telling
+    it the Ray task id)."""
     global _RAY_TASK
-    import hashlib
     import tempfile
     from pathlib import Path
-    from .store import write_bytes
-    init = None
-    if init_blob is not None:
-        path = Path(tempfile.gettempdir()) / (
-            f"amrlite-init-{os.getpid()}-{hashlib.sha1(init_blob).hexdigest()[:16]}.npz")
-        if not path.is_file():
-            write_bytes(path, init_blob)
-        init = str(path)
     import ray
-    _RAY_TASK = ray.get_runtime_context().get_task_id()
-    try:
-        return fn(job, data, init)
-    finally:
-        _RAY_TASK = None
+    from .store import write_bytes
+    with tempfile.TemporaryDirectory(prefix="amrlite-task-") as tmp:
+        init = None
+        if init_blob is not None:
+            init = str(Path(tmp) / "init.npz")
+            write_bytes(Path(init), init_blob)
+        _RAY_TASK = ray.get_runtime_context().get_task_id()
+        try:
+            return fn(job, data, init)
+        finally:
+            _RAY_TASK = None
 
 
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
