@@ -261,12 +261,13 @@ def _check_negatives_exist(sp, pool, user_ids):
     tiny or degenerate split) has none to draw."""
     if not sp.n_train:
         raise AmrliteError(f"split {sp.name!r} has no training rows")
-    n_warm = int(pool.sum())
+    n_pool = int(pool.sum())
+    what = "items" if pool.all() else "training items"
     per_user = np.diff(sp.train_csr[0])
-    full = np.flatnonzero(per_user >= n_warm)
+    full = np.flatnonzero(per_user >= n_pool)
     if len(full):
         raise AmrliteError(f"split {sp.name!r}: user {user_label(user_ids, int(full[0]))} has "
-                           f"interacted with all {n_warm} items negatives are drawn from, so BPR has no negative "
+                           f"interacted with all {n_pool} {what}, so BPR has no negative "
                            f"to draw for it ({len(full)} user(s)); the data set is too small "
                            "(add items or users, or drop such users)")
 
