@@ -146,12 +146,25 @@ def carry_over(params, init_params_, spec):
     return carried
 
 
-def factors(spec, params, features, warm=None, *, xp=np, popularity=None):
+def projected_content(spec, params, features, *, xp=np):
+    """``(E c_i, w · c_i)`` of every item: ``features @ Eᵀ`` (n_items × K) and, in the He &
+    McAuley form, ``features @ w`` (else None), in the parameters' dtype; ``(None, None)`` for a
+    model without content."""
+    if not spec.has_content:
+        return None, None
+    dtype = params["P"].dtype
+    content = xp.asarray(features, dtype=dtype) @ params["E"].T
+    visual = xp.asarray(features, dtype=dtype) @ params["w"] if spec.has_bias else None
+    return content, visual
+
+
+def factors(spec, params, features, warm=None, *, xp=np, popularity=None, projected=None):
     """User and item matrices ``U`` (n_users × F), ``V`` (n_items × F) with score(u,i) = U[u]·V[i].
 
     ``warm`` (bool mask over items) zeroes the ID parts ``q_i`` and ``b_i`` of cold items, which
     are then scored by content alone. ``xp`` is the array module (numpy or cupy); all arrays
-    must live on it. ``popularity`` gives POP's item scores.
+    must live on it. ``popularity`` gives POP's item scores. ``projected``: the items'
+    :func:`projected_content`, computed elsewhere (``features`` is then not read).
     """
     if spec.kind == "pop":
         V = xp.asarray(popularity, dtype=xp.float64)[:, None]
@@ -164,12 +177,10 @@ def factors(spec, params, features, warm=None, *, xp=np, popularity=None):
         return block if keep is None else block * keep
 
     users, items = [P], []
-    content = None
-    if spec.has_content:
-        content = xp.asarray(features, dtype=dtype) @ params["E"].T       # n_items × K
+    content, visual = (projected_content(spec, params, features, xp=xp) if projected is None
+                       else projected)                                     # n_items × K, n_items
     if spec.separate_content_user:                                         # He & McAuley
-        bias = xp.asarray(features, dtype=dtype) @ params["w"] + params["b"] * (
-            1 if keep is None else keep[:, 0])
+        bias = visual + params["b"] * (1 if keep is None else keep[:, 0])
         users += [params["H"], xp.ones((P.shape[0], 1), dtype=dtype)]
         items += [ids(params["Q"]), content, bias[:, None]]
     elif spec.has_item_factors and content is not None:                   # Eq. 4

@@ -371,6 +371,15 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 
 #: evaluation rows scored at once (bounds the memory of the score block)
 RANK_CHUNK = 1024
+#: at most this many scores in one full-ranking block (128 MB in float32): fewer rows than
+#: RANK_CHUNK per block once the catalogue has more than 32,768 items
+SCORE_BUDGET = 1 << 25
+
+
+def score_rows(n_items, rows=RANK_CHUNK):
+    """Rows of one full-ranking score block: ``rows``, or fewer so that the block holds at most
+    :data:`SCORE_BUDGET` scores (memory bounded at any catalogue size; at least one row)."""
+    return max(1, min(int(rows), SCORE_BUDGET // max(int(n_items), 1)))
 
 
 def _user_rows(U, users, dtype):
@@ -397,8 +406,9 @@ def sampled_ranks(U, V, users, items, negatives):
 def full_ranks(U, V, users, items, indptr, indices):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row
     ``indices[indptr[u]:indptr[u+1]]``: training items are set to −∞ before counting, and the
-    positive itself is not counted (host int64)."""
-    chunk = RANK_CHUNK
+    positive itself is not counted (host int64). Rows are scored in blocks of
+    :func:`score_rows` rows."""
+    chunk = score_rows(V.shape[0])
     users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
     out = np.zeros(len(users), dtype=np.int64)
     for start in range(0, len(users), chunk):
