@@ -16,14 +16,16 @@ _EMPTY = np.iinfo(np.int32).max   # an unfilled slot: sorts after every draw
 def csr(n_users, users, items):
     """``(indptr, indices)``: each user's distinct items, sorted (users and items int64 arrays;
     a repeated interaction counts once)."""
-    order = np.lexsort((items, users))
-    users, items = users[order], items[order]
-    first = np.ones(len(users), dtype=bool)
-    first[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
-    counts = np.bincount(users[first], minlength=n_users)
+    width = int(items.max(initial=-1)) + 1
+    pairs = np.sort(users * width + items)              # by user, then item
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    pairs = pairs[first]
+    users, items = pairs // max(width, 1), pairs % max(width, 1)
+    counts = np.bincount(users, minlength=n_users)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return indptr, items[first]
+    return indptr, items
 
 
 def _segments(indptr, indices, rows_users):
