@@ -353,7 +353,8 @@ class Recommendations:
     Attributes
     ----------
     users : ndarray [m]
-        The users as asked (raw ids or indices; every user of the model for ``users=None``).
+        The users: raw ids (indices for data without raw ids) as the model knows them, and an
+        unknown user as it was given (then an object array).
     user_index : ndarray int64 [m]
         Their indices in the model, −1 for a user it does not know.
     source : ndarray str [m]
@@ -407,11 +408,15 @@ class _RecommendPlan:
         else:
             if isinstance(users, (str, bytes, int, np.integer)):
                 users = [users]
-            self.users = np.asarray(list(users))
-            self.index = _lookup(model.user_ids, n_users, self.users, "user")
+            given = list(users)
+            self.index = _lookup(model.user_ids, n_users, given)
+            ids = self.index if model.user_ids is None else model.user_ids[self.index]
+            self.users = (ids if (self.index >= 0).all() else np.array(
+                [i if k >= 0 else g for i, k, g in zip(ids.tolist(), self.index, given)],
+                dtype=object))
         missing = np.flatnonzero(self.index < 0)
         if len(missing) and unknown == "error":
-            raw = self.users[missing[0]].item()
+            raw = given[missing[0]]
             raise AmrliteError(f"{param} {raw}: no such user ("
                                + _id_hint(model.user_ids, n_users, "user") + ")")
         n_items = len(model._V)
@@ -425,7 +430,7 @@ class _RecommendPlan:
                 raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of "
                                    "item ids")
             given = np.asarray(list(candidates))
-            cand = _lookup(model.item_ids, n_items, given, "item")
+            cand = _lookup(model.item_ids, n_items, given)
             if (cand < 0).any():
                 bad = given[np.flatnonzero(cand < 0)[0]].item()
                 raise AmrliteError(f"candidates: item {bad}: no such item ("
@@ -473,10 +478,10 @@ class _RecommendPlan:
                 scores=scores)
 
 
-def _lookup(ids, n, raw, what):
+def _lookup(ids, n, raw):
     """Indices of the raw ids ``raw`` in the id map ``ids`` (None: the ids are the indices
     0..n−1; text ``"42"`` finds 42), −1 for an id the map does not hold."""
-    text = [str(x).strip() for x in np.asarray(raw).tolist()]
+    text = [str(x).strip() for x in raw]
     if ids is None or ids.dtype.kind in "iu":
         keys = []
         for t in text:
