@@ -401,75 +401,87 @@ class _RecommendPlan:
     def __init__(self, model, users, exclude, candidates, unknown, param):
         self.model = model
         n_users = len(model._seen[0]) - 1
-        if users is None:
-            self.users = (np.arange(n_users) if model.user_ids is None
-                          else np.asarray(model.user_ids))
-            self.index = np.arange(n_users, dtype=np.int64)
-        else:
-            if isinstance(users, (str, bytes, int, np.integer)):
-                users = [users]
-            given = list(users)
-            self.index = _lookup(model.user_ids, n_users, given)
-            ids = self.index if model.user_ids is None else model.user_ids[self.index]
-            self.users = (ids if (self.index >= 0).all() else np.array(
-                [i if k >= 0 else g for i, k, g in zip(ids.tolist(), self.index, given)],
-                dtype=object))
-        missing = np.flatnonzero(self.index < 0)
-        if len(missing) and unknown == "error":
-            raw = given[missing[0]]
-            raise AmrliteError(f"{param} {raw}: no such user ("
-                               + _id_hint(model.user_ids, n_users, "user") + ")")
-        n_items = len(model._V)
-        if isinstance(candidates, str) and candidates in ("all", "new"):
-            cand = None if candidates == "all" else model.catalogue_items("new")
-            if cand is not None and not len(cand):
-                raise AmrliteError("candidates 'new': every item of the model's catalogue has "
-                                   "interactions, so there is no new item to recommend")
-        else:
-            if isinstance(candidates, str):
-                raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of "
-                                   "item ids")
-            given = np.asarray(list(candidates))
-            cand = _lookup(model.item_ids, n_items, given)
-            if (cand < 0).any():
-                bad = given[np.flatnonzero(cand < 0)[0]].item()
-                raise AmrliteError(f"candidates: item {bad}: no such item ("
-                                   + _id_hint(model.item_ids, n_items, "item") + ")")
-            cand = np.unique(cand)
-            if not len(cand):
-                raise AmrliteError("candidates: the list of items is empty")
-        self.candidates = cand
-        self.V = model._V if cand is None else np.ascontiguousarray(model._V[cand])
-        if exclude == "seen" and len(missing) < len(self.index):
-            self.indptr, self.indices = _restrict(*model._exclusions(), cand, n_items)
+        self.users, self.index = self._users(users, n_users, unknown, param)
+        self.candidates = self._candidates(candidates)
+        self.V = model._V if self.candidates is None else model._V[self.candidates]
+        if exclude == "seen" and (self.index >= 0).any():
+            self.indptr, self.indices = _restrict(*model._exclusions(), self.candidates,
+                                                  len(model._V))
         else:
             self.indptr, self.indices = np.zeros(n_users + 1, np.int64), np.zeros(0, np.int32)
-        self.n_candidates = n_items if cand is None else len(cand)
+
+    def _users(self, users, n_users, unknown, param):
+        """``(ids, indices)``: the users as the model knows them (an unknown one as given,
+        index −1)."""
+        ids = self.model.user_ids
+        if users is None:
+            return (np.arange(n_users) if ids is None else np.asarray(ids),
+                    np.arange(n_users, dtype=np.int64))
+        given = [users] if isinstance(users, (str, bytes, int, np.integer)) else list(users)
+        index = _lookup(ids, n_users, given)
+        known = index if ids is None else ids[index]
+        missing = np.flatnonzero(index < 0)
+        if len(missing) and unknown == "error":
+            raise AmrliteError(f"{param} {given[missing[0]]}: no such user ("
+                               + _id_hint(ids, n_users, "user") + ")")
+        if len(missing):
+            known = np.array([k if i >= 0 else g for k, i, g in zip(known.tolist(), index,
+                                                                    given)], dtype=object)
+        return known, index
+
+    def _candidates(self, candidates):
+        """Sorted candidate item indices (None: every item)."""
+        model = self.model
+        if isinstance(candidates, str) and candidates in ("all", "new"):
+            if candidates == "all":
+                return None
+            new = model.catalogue_items("new")
+            if not len(new):
+                raise AmrliteError("candidates 'new': every item of the model's catalogue has "
+                                   "interactions, so there is no new item to recommend")
+            return new
+        if isinstance(candidates, str):
+            raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of item "
+                               "ids")
+        listed = list(candidates)
+        index = _lookup(model.item_ids, len(model._V), listed)
+        if (index < 0).any():
+            raise AmrliteError(f"candidates: item {listed[np.flatnonzero(index < 0)[0]]}: no "
+                               "such item (" + _id_hint(model.item_ids, len(model._V), "item")
+                               + ")")
+        if not len(index):
+            raise AmrliteError("candidates: the list of items is empty")
+        return np.unique(index)
 
     def _item_ids(self, local):
+        """``(item indices, raw item ids)`` of candidate positions ``local`` (−1 kept)."""
         idx = local if self.candidates is None else np.where(
             local >= 0, self.candidates[np.maximum(local, 0)], -1)
         ids = self.model.item_ids
         return idx, (idx if ids is None else ids[np.maximum(idx, 0)])
 
     def chunks(self, n, chunk_size, backend):
+        """Yield :class:`Recommendations`, ``chunk_size`` users at a time."""
         model = self.model
+        U = None if model._U is None else backend.to_device(model._U)
+        V = backend.to_device(self.V)
+        dtype = self.V.dtype if model._U is None else np.result_type(model._U, self.V)
         popular = None
         if (self.index < 0).any():
             pop = np.asarray(model.popularity, dtype=np.float64)
             pop = pop if self.candidates is None else pop[self.candidates]
-            popular = backend.top_items(None, pop[:, None], np.zeros(1, np.int64), n,
-                                        np.zeros(2, np.int64), np.zeros(0, np.int32))
+            popular = backend.top_items(None, backend.to_device(pop[:, None]),
+                                        np.zeros(1, np.int64), n, np.zeros(2, np.int64),
+                                        np.zeros(0, np.int32))
         for start in range(0, len(self.index), chunk_size):
             index = self.index[start:start + chunk_size]
             known = index >= 0
             local = np.full((len(index), n), -1, dtype=np.int64)
-            dtype = self.V.dtype if model._U is None else np.result_type(model._U, self.V)
             scores = np.full((len(index), n), -np.inf, dtype=dtype)
             if known.any():
                 local[known], scores[known] = backend.top_items(
-                    model._U, self.V, index[known], n, self.indptr, self.indices)
-            if popular is not None and not known.all():
+                    U, V, index[known], n, self.indptr, self.indices)
+            if not known.all():
                 local[~known], scores[~known] = popular[0][0], popular[1][0]
             idx, ids = self._item_ids(local)
             yield Recommendations(
