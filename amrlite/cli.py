@@ -361,7 +361,7 @@ def evaluate(model_path, full_ranking, on, backend, metrics_out, **kw):
 @click.option("--unknown", type=click.Choice(["popular", "error"]), default="popular",
               show_default=True,
               help="A user the model does not know: the most popular candidates (source "
-                   "'popular'), or an error.")
+                   "'popular'), or an error (the default with --user).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv",
               show_default=True,
               help="csv/parquet: columns user,rank,item,score[,title],source; jsonl: one JSON "
@@ -394,9 +394,11 @@ def recommend(model_path, users, user, n, exclude, include_seen, candidates, unk
     flags = {"users": "--user" if user is not None else "--users", "n": "-n",
              "candidates": "--candidates", "chunk_size": "--chunk-size"}
     try:
-        if user is not None:
-            chunks = model.recommend_many([user], n, exclude=exclude, candidates=candidates,
-                                          unknown=unknown, backend=backend)
+        if user is not None:     # as before --users: an unknown user is an error by default
+            given = click.get_current_context().get_parameter_source("unknown")
+            chunks = model.recommend_many(
+                [user], n, exclude=exclude, candidates=candidates, backend=backend,
+                unknown=unknown if given.name == "COMMANDLINE" else "error")
             return _print_one_list(next(iter(chunks)), model, titles)
         if users == "all":
             wanted = None

@@ -237,6 +237,10 @@ def test_cli_errors_are_one_line_and_the_single_user_table_stays(saved, tmp_path
     assert res.exit_code == 0 and len(res.stdout.splitlines()) == 4
     res = _run(saved, "--user", "C-0001", "--users", "all")
     assert res.exit_code == 2
+    res = _run(saved, "--user", "nobody")                 # --user: unknown is an error ...
+    assert res.exit_code == 2 and "--user nobody: no such user" in res.output
+    res = _run(saved, "--user", "nobody", "--unknown", "popular", "-n", "3")   # ... unless asked
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 3
     (tmp_path / "r.csv").write_text("keep me")
     res = _run(saved, "--users", "all", "--candidates", tmp_path / "none.txt",
                "--out", tmp_path / "r.csv")
