@@ -9,10 +9,11 @@ random factors (recommendation costs the same whatever the values), runs
   (``VmHWM`` reset before it, minus the resident memory before it);
 * the floor: the scoring products are ``2·U·I·K`` FLOP; the machine's float32 GEMM rate is
   measured here with numpy (both the whole-chunk product ``(1024×K)·(K×I)`` on every core, and
-  the kernel's own block shape run by one thread per core), the floor is the FLOP at the best
-  of those rates, and the ratio is seconds / floor;
-* the same run with K = 1 factors: the products 64× cheaper, what is left is mostly the
-  selection (its share of the run says whether the top-n selection is well below the GEMM);
+  the kernel's own block shape run by one thread per core), before and after the runs; the
+  floor is the FLOP at the best rate measured, and the ratio is seconds / floor;
+* the kernel's two halves timed apart on one thread (``TOP_ROWS`` × ``TOP_TILE`` products
+  with numpy, then :func:`amrlite.kernels.cpu_ranking.merge_top` on each block, fresh top
+  lists): how the top-n selection compares with the products;
 * the load average before and after (the machine may be shared: the ratio is measured in one
   run, against a rate measured in the same process).
 
@@ -110,6 +111,30 @@ def gemm_rates(U, V, seconds=2.0):
             "block_shape": [R, K, T], "block_threads": threads, "block_gflops": block / 1e9}
 
 
+def selection_vs_product(U, V, n, blocks=4):
+    """Seconds of the products and of the selection of ``blocks`` user blocks over every item,
+    on one thread, block by block as the kernel runs them (no excluded items)."""
+    R, T = cpu_ranking.TOP_ROWS, min(cpu_ranking.TOP_TILE, len(V))
+    buf = np.empty((R, T), dtype=U.dtype)
+    none = np.zeros(0, dtype=np.int32)
+    product = selection = 0.0
+    with threadpool_limits(1, user_api="blas"):
+        for b in range(blocks):
+            Ub = np.ascontiguousarray(U[b * R:(b + 1) * R])
+            best = np.full((len(Ub), n), -np.inf, dtype=U.dtype)
+            best_items = np.full((len(Ub), n), -1, dtype=np.int64)
+            cursor = stop = np.zeros(len(Ub), dtype=np.int64)
+            for s in range(0, len(V) - T + 1, T):
+                t = time.perf_counter()
+                np.matmul(Ub, V[s:s + T].T, out=buf[:len(Ub)])
+                t1 = time.perf_counter()
+                cpu_ranking.merge_top(buf, len(Ub), s, best, best_items, cursor, stop, none)
+                product += t1 - t
+                selection += time.perf_counter() - t1
+    return {"users": blocks * R, "product_seconds": product, "selection_seconds": selection,
+            "share": selection / product}
+
+
 def run_once(model, n):
     reset_peak()
     before = rss_kib()
@@ -157,37 +182,41 @@ def main(argv=None):
     model = synthetic_model(args.users, args.items, args.interactions, args.dim)
     small = synthetic_model(300, 5000, 1000, args.dim, seed=1)    # compiles the kernels
     list(small.recommend_many(None, args.n, backend="numba"))
+    selection_vs_product(small._U, small._V, args.n, blocks=1)
     flop = 2 * args.users * args.items * args.dim
     print(f"problem: {args.users:,} users × {args.items:,} items, K = {args.dim}, top {args.n}, "
           f"{len(model._interactions[1]):,} interactions excluded; products {flop / 1e12:.2f} "
           f"TFLOP; load average {load0[0]:.2f}", flush=True)
+    rates = [gemm_rates(model._U, model._V)]
     runs = []
     for r in range(args.repeats):
         runs.append(run_once(model, args.n))
         print(f"run {r + 1}: {runs[-1]['seconds']:.1f} s, peak extra memory "
               f"{runs[-1]['peak_extra_mib']:.0f} MiB (load average {os.getloadavg()[0]:.2f})",
               flush=True)
-    thin = synthetic_model(args.users, args.items, args.interactions, 1, seed=2)
-    selection = run_once(thin, args.n)["seconds"]
-    print(f"the same with K = 1 (products {args.dim}× cheaper: mostly the top-{args.n} "
-          f"selection and the score traffic): {selection:.1f} s", flush=True)
-    del thin
-    rates = gemm_rates(model._U, model._V)
-    best_rate = max(rates["chunk_gflops"], rates["block_gflops"]) * 1e9
+    selection = selection_vs_product(model._U, model._V, args.n)
+    print(f"one thread, {selection['users']} users × all items, block by block: products "
+          f"{selection['product_seconds']:.2f} s, top-{args.n} selection "
+          f"{selection['selection_seconds']:.2f} s ({selection['share']:.0%} of the products)",
+          flush=True)
+    rates.append(gemm_rates(model._U, model._V))
+    best_rate = max(max(r["chunk_gflops"], r["block_gflops"]) for r in rates) * 1e9
     floor = flop / best_rate
     best = min(x["seconds"] for x in runs)
-    print(f"sgemm: {rates['chunk_gflops']:.1f} GFLOP/s on the chunk shape "
-          f"{tuple(rates['chunk_shape'])}, {rates['block_gflops']:.1f} GFLOP/s on the block "
-          f"shape {tuple(rates['block_shape'])} × {rates['block_threads']} threads")
-    print(f"floor {floor:.1f} s; best run {best:.1f} s = {best / floor:.2f} × the floor "
+    for when, r in zip(("before", "after"), rates):
+        print(f"sgemm {when} the runs: {r['chunk_gflops']:.1f} GFLOP/s on the chunk shape "
+              f"{tuple(r['chunk_shape'])}, {r['block_gflops']:.1f} GFLOP/s on the block shape "
+              f"{tuple(r['block_shape'])} × {r['block_threads']} threads")
+    print(f"floor {floor:.1f} s (at the best rate measured); best run {best:.1f} s = {best / floor:.2f} × the floor "
           f"(target ≤ 2×); peak extra memory {max(x['peak_extra_mib'] for x in runs):.0f} MiB "
           f"(target < 2048); load average {os.getloadavg()[0]:.2f} after")
     result = {
         "problem": {"users": args.users, "items": args.items, "dim": args.dim, "n": args.n,
                     "excluded_interactions": int(len(model._interactions[1])),
                     "dtype": "float32", "tflop": flop / 1e12},
-        "runs": runs, "best_seconds": best, "selection_k1_seconds": selection,
-        "selection_share": selection / best, "gemm": rates, "floor_seconds": floor,
+        "runs": runs, "best_seconds": best, "selection_vs_product": selection,
+        "gemm_before_after": rates,
+        "gemm_best_gflops": best_rate / 1e9, "floor_seconds": floor,
         "ratio_to_floor": best / floor,
         "peak_extra_mib": max(x["peak_extra_mib"] for x in runs),
         "load_average": {"before": load0, "after": os.getloadavg()},

@@ -112,7 +112,7 @@ def _insert(score, item, best, best_items):
 
 
 @njit(cache=True, nogil=True)
-def _select_tile(scores, n_rows, offset, best, best_items, cursor, stop, indices):
+def merge_top(scores, n_rows, offset, best, best_items, cursor, stop, indices):
     """Merge one score block (items ``offset …``) into the rows' top lists: first the rows'
     excluded items of the block are set to −∞ (``cursor[r]`` walks the sorted CSR row up to
     ``stop[r]``), then each row is scanned in ascending item order, ``TOP_LANES`` at a time, and
@@ -166,7 +166,7 @@ def _top_items(U, V, users, indptr, indices, best, best_items):
                 tile = buf
             else:
                 tile = np.dot(Ub, V[s:e].T)
-            _select_tile(tile, r1 - r0, s, best[r0:r1], best_items[r0:r1], cursor, stop,
+            merge_top(tile, r1 - r0, s, best[r0:r1], best_items[r0:r1], cursor, stop,
                          indices)
 
 
