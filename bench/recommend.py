@@ -79,7 +79,7 @@ def reset_peak():
         return False
 
 
-def gemm_rates(U, V, seconds=2.0):
+def gemm_rates(U, V, seconds):
     """float32 GEMM rates (FLOP/s) measured with numpy: the whole-chunk product on every core,
     and the kernel's block shape with one BLAS thread per core, all cores at once."""
     K = U.shape[1]
@@ -175,6 +175,8 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=2.0,
+                    help="Duration of each GEMM rate measurement.")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "recommend.json"),
                     help="JSON result ('' to skip)")
     args = ap.parse_args(argv)
@@ -187,7 +189,7 @@ def main(argv=None):
     print(f"problem: {args.users:,} users × {args.items:,} items, K = {args.dim}, top {args.n}, "
           f"{len(model._interactions[1]):,} interactions excluded; products {flop / 1e12:.2f} "
           f"TFLOP; load average {load0[0]:.2f}", flush=True)
-    rates = [gemm_rates(model._U, model._V)]
+    rates = [gemm_rates(model._U, model._V, args.seconds)]
     runs = []
     for r in range(args.repeats):
         runs.append(run_once(model, args.n))
@@ -199,7 +201,7 @@ def main(argv=None):
           f"{selection['product_seconds']:.2f} s, top-{args.n} selection "
           f"{selection['selection_seconds']:.2f} s ({selection['share']:.0%} of the products)",
           flush=True)
-    rates.append(gemm_rates(model._U, model._V))
+    rates.append(gemm_rates(model._U, model._V, args.seconds))
     best_rate = max(max(r["chunk_gflops"], r["block_gflops"]) for r in rates) * 1e9
     floor = flop / best_rate
     best = min(x["seconds"] for x in runs)

@@ -2,9 +2,11 @@
 reference), Model.recommend_many (raw ids, exclusions, candidates, unknown users, chunking) and
 ``amrlite recommend --users`` (CSV / JSON lines / Parquet read back with standard readers)."""
 import csv
+import importlib.util
 import io
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +259,16 @@ def test_include_seen_is_exclude_none(saved):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _run(saved, "--users", "C-0001").exit_code == 0
+
+
+def test_bench_script_runs_at_a_tiny_size(tmp_path):
+    """bench/recommend.py end to end on a tiny problem (catches typos; no timing checked)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "recommend.py"
+    spec = importlib.util.spec_from_file_location("bench_recommend", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.main(["--users", "300", "--items", "3000", "--interactions", "900",
+                      "--repeats", "1", "--seconds", "0.05", "--out", str(tmp_path / "r.json")])
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["runs"][0]["users"] == 300 and saved["runs"][0]["items_out"] == 3000
+    assert saved["floor_seconds"] > 0 and saved["ratio_to_floor"] == res["ratio_to_floor"]
