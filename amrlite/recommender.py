@@ -19,7 +19,7 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split, raw_index
+from .containers import Split
 from .eals import EalsEpochs
 from .errors import AmrliteError
 from .evaluation import evaluate_params
@@ -222,7 +222,8 @@ class Model:
             interactions, ties by item index; ``source`` ``"popular"``, scores the counts), or
             raises :class:`~amrlite.errors.AmrliteError` naming it before anything is computed.
         chunk_size : int, optional
-            Users per yielded chunk (default 4096). Results do not depend on it.
+            Users per yielded chunk (default 4096). Every chunk's scores come from kernel calls
+            of the same shapes, so the lists do not depend on it.
         backend : str
             ``auto``, ``numba``, ``numpy`` or ``cupy`` (:mod:`amrlite.backends`).
 

@@ -23,7 +23,6 @@ numba, BLAS (threadpoolctl) and the commit. ``--users``/``--items`` shrink the p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess

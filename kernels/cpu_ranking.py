@@ -87,8 +87,9 @@ def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
 
 # ---------------------------------------------------------------------------- top-n items
 #: users per score block: every product is the same (TOP_ROWS × F) @ (F × TOP_TILE) BLAS call
-#: (the last block padded with zero rows), so a user's scores never depend on which other users
-#: share its block or how many there are
+#: on one thread (the last block padded with zero rows), so a user's scores come from a call of
+#: the same shape however the users are chunked (equal as long as the BLAS computes each row of
+#: a product of a given shape the same way, wherever the row sits: the tests check it here)
 TOP_ROWS = 256
 #: items per score block: TOP_ROWS × TOP_TILE scores (2 MB in float32) stay in the core's cache
 #: between the product that writes them and the selection that reads them
