@@ -371,9 +371,10 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 
 #: evaluation rows scored at once (bounds the memory of the score block)
 RANK_CHUNK = 1024
-#: at most this many scores in one full-ranking block (128 MB in float32): fewer rows than
-#: RANK_CHUNK per block once the catalogue has more than 32,768 items
-SCORE_BUDGET = 1 << 25
+#: at most this many scores in one full-ranking block (1 GiB in float32): fewer rows than
+#: RANK_CHUNK per block once the catalogue has more than 262,144 items. Not much smaller: every
+#: block's product packs all of V again, which costs as much as scoring ~100 rows
+SCORE_BUDGET = 1 << 28
 
 
 def score_rows(n_items, rows=RANK_CHUNK):
