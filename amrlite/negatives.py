@@ -51,23 +51,24 @@ def _ranks_by_rejection(rng, avail, n):
     ``n (1 + n / 2 avail)`` in-range draws and the rounds end after about log2(n) passes (one
     row sort per pass, on the rows that still have an empty slot).
     """
-    a = avail[:, None]
     slots = rng.integers(0, int(avail.max()), size=(len(avail), n), dtype=np.int32)
-    todo = np.arange(len(avail))
+    todo, sub = np.arange(len(avail)), slots          # the rows with an empty slot, and theirs
     while True:
-        slots_todo = slots if len(todo) == len(slots) else slots[todo]
-        slots_todo[slots_todo >= a[todo]] = _EMPTY            # outside this row's range
-        slots_todo.sort(axis=1)
-        repeat = np.zeros(slots_todo.shape, dtype=bool)
-        repeat[:, 1:] = (slots_todo[:, 1:] == slots_todo[:, :-1]) & (slots_todo[:, 1:] != _EMPTY)
-        slots_todo[repeat] = _EMPTY
-        slots[todo] = slots_todo
-        todo = todo[(slots_todo == _EMPTY).any(axis=1)]
-        if not len(todo):
+        sub[sub >= avail[todo][:, None]] = _EMPTY      # outside this row's range
+        sub.sort(axis=1, kind="quicksort" if sub is slots else "stable")  # later: nearly sorted
+        repeat = np.zeros(sub.shape, dtype=bool)
+        np.equal(sub[:, 1:], sub[:, :-1], out=repeat[:, 1:])
+        repeat[:, 1:] &= sub[:, 1:] != _EMPTY
+        sub[repeat] = _EMPTY
+        if sub is not slots:
+            slots[todo] = sub
+        left = np.flatnonzero(repeat.any(axis=1) | (sub[:, -1] == _EMPTY))
+        if not len(left):
             return slots
-        rows, cols = np.nonzero(slots[todo] == _EMPTY)
-        slots[todo[rows], cols] = rng.integers(0, int(avail[todo].max()), size=len(rows),
-                                               dtype=np.int32)    # one draw per empty slot
+        todo, sub = todo[left], sub[left]
+        rows, cols = np.nonzero(sub == _EMPTY)
+        sub[rows, cols] = rng.integers(0, int(avail[todo].max()), size=len(rows),
+                                       dtype=np.int32)       # one draw per empty slot
 
 
 def _ranks_by_permutation(rng, avail, n):
@@ -166,5 +167,6 @@ def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidate
         rows, its = _segments(indptr, indices, row_users[s:s + chunk])
         cols = pos[its]                              # the user's items as candidate positions
         inside = cols >= 0
-        out[s:s + len(a)] = cand[_unseen_candidates(ranks, rows[inside], cols[inside], len(cand))]
+        picked = _unseen_candidates(ranks, rows[inside], cols[inside], len(cand))
+        out[s:s + len(a)] = picked if candidates is None else cand[picked]
     return out

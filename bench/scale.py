@@ -356,11 +356,12 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(8, 6))
     stages = [st for st in STAGES + ("cli-fit",)
               if any(r["stages"].get(st, {}).get("seconds") for r in results)]
+    colors = plt.get_cmap("tab20").colors
     for k, st in enumerate(stages):
         pts = [(r["shape"]["n_inter"], r["stages"][st]["seconds"]) for r in results
                if r["stages"].get(st, {}).get("seconds")]
         x, y = zip(*pts)
-        ax.plot(x, y, marker="o", ls="-" if k < 10 else "--", label=st)
+        ax.plot(x, y, marker="osD^v<>ph*"[k % 10], color=colors[k % 20], ls="-", label=st)
     xs = np.array(sorted({r["shape"]["n_inter"] for r in results}), dtype=float)
     if len(xs) > 1:
         ax.plot(xs, 1.0 * xs / xs[0], color="gray", ls=":", label="linear (slope 1)")
