@@ -181,6 +181,7 @@ def run_stage(stage, folder, sampled):
     import amrlite
     from amrlite.attack import attack
     from amrlite.data import save_split
+    from amrlite.kernels.reference import score_rows
     folder = Path(folder)
     model_path = folder / "amr.npz"
     out = {}
@@ -240,7 +241,7 @@ def run_stage(stage, folder, sampled):
                                                    full_ranking=True, backend="numba"))
         seconds = time.perf_counter() - t
         F = model._V.shape[1]
-        rate = sgemm_rate(min(len(rows), 1024), F, sp.n_items)
+        rate = sgemm_rate(min(len(rows), score_rows(sp.n_items)), F, sp.n_items)
         out.update(rows=int(len(rows)), factors=int(F), sgemm_gmacs=rate / 1e9,
                    floor_seconds=len(rows) * sp.n_items * F / rate)
         return _finish(out, seconds)

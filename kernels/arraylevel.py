@@ -557,6 +557,7 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=cou
         scores[row_of_d[a:b] - start, cols_d[a:b]] = -xp.inf
         pos = scores[xp.arange(stop - start), items_d[start:stop]]
         ranks.append(count(scores, pos, xp).astype(xp.int64) - 1)
+        del scores                                 # one block alive at a time, not two
     out = xp.concatenate(ranks) if ranks else xp.zeros(0, dtype=xp.int64)
     return np.asarray(to_host(out), dtype=np.int64)
 

@@ -85,6 +85,7 @@ def full_ranks(U, V, users, items, indptr, indices, chunk=None):
         ub, ib = users[start:start + chunk], items[start:start + chunk]
         scores = np.ascontiguousarray(U[ub] @ V.T)
         out.append(_count_full(scores, ib, ub, indptr, indices))
+        del scores                                 # one block alive at a time, not two
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

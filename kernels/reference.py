@@ -418,6 +418,7 @@ def full_ranks(U, V, users, items, indptr, indices):
         _mask_rows(scores, ub, indptr, indices)
         pos = scores[np.arange(len(ub)), ib]
         out[start:start + len(ub)] = (scores >= pos[:, None]).sum(axis=1) - 1
+        del scores                                 # one block alive at a time, not two
     return out
 
 
