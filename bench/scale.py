@@ -325,7 +325,8 @@ def machine():
 
 def table(results):
     """The markdown table: one row per size × stage."""
-    base = {}
+    base = {st: v["seconds"] / (r["shape"]["n_inter"] / 1e6) for r in results
+            if r["size"] == "1/8" for st, v in r["stages"].items() if v.get("seconds")}
     lines = ["| size | users | items | interactions | stage | seconds | s / M inter. | × 1/8 "
              "| peak RSS GB | process peak GB | note |", "|" + "---|" * 11]
     for r in results:
@@ -333,8 +334,6 @@ def table(results):
         for st, v in r["stages"].items():
             s = v.get("seconds")
             per = None if s is None else s / (n["n_inter"] / 1e6)
-            if r["size"] == "1/8" and per is not None:
-                base[st] = per
             ratio = f"{per / base[st]:.2f}" if per is not None and base.get(st) else "–"
             note = v.get("note", "")
             if "floor_seconds" in v:
@@ -389,6 +388,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--stamp", default=datetime.now(timezone.utc).strftime("%Y%m%d-%H%M"))
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--resume", action="store_true", help="add the sizes to the run of the same "
+                    "--stamp (replacing a size it already has) instead of starting a new one")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -401,6 +402,11 @@ def main(argv=None):
     stem = out_dir / f"scale-{args.stamp}"
     report = {"machine": machine(), "started": datetime.now(timezone.utc).isoformat(),
               "load_average_start": os.getloadavg(), "sizes": []}
+    if args.resume and stem.with_suffix(".json").exists():     # add sizes to an earlier run
+        report = json.loads(stem.with_suffix(".json").read_text())
+        report.setdefault("runs", []).append({"machine": machine(), "started": datetime.now(
+            timezone.utc).isoformat(), "load_average_start": os.getloadavg(), "sizes": sizes})
+        report["sizes"] = [r for r in report["sizes"] if r["size"] not in sizes]
     print(f"machine: {report['machine']}; load average {os.getloadavg()}", flush=True)
     for size in sizes:
         shape = shape_of(size)
@@ -441,6 +447,7 @@ def main(argv=None):
                 shutil.rmtree(folder, ignore_errors=True)
     report["finished"] = datetime.now(timezone.utc).isoformat()
     report["load_average_end"] = os.getloadavg()
+    report["sizes"].sort(key=lambda r: r["shape"]["n_inter"])
     _save(report, stem)
     print(table(report["sizes"]))
 
@@ -461,9 +468,11 @@ def _cli(argv, timeout):
 def _save(report, stem):
     from amrlite.jsonio import dumps
     stem.with_suffix(".json").write_text(dumps(report, indent=1) + "\n")
+    loads = "\n".join(f"* size {r['size']}: load average (1, 5, 15 min) "
+                      + " → ".join(f"({', '.join(f'{x:.1f}' for x in la)})"
+                                   for la in r["load_average"]) for r in report["sizes"])
     stem.with_suffix(".md").write_text(
-        f"machine: {report['machine']}\n\nload average at start: {report['load_average_start']}"
-        + "\n\n" + table(report["sizes"]) + "\n")
+        f"machine: {report['machine']}\n\n{loads}\n\n" + table(report["sizes"]) + "\n")
     if any(r["stages"] for r in report["sizes"]):
         plot(report["sizes"], stem.with_suffix(".png"))
 
