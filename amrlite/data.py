@@ -192,10 +192,16 @@ def _check_items(table, field, values, n_rows, feat_path):
                           f"has {n_rows} rows")
 
 
-def _check_contiguous(table, field, values, n_known, side, present=None, strict=True):
+def _check_contiguous(table, field, values, n_known, side, present=None, strict=True,
+                      keyed=None):
     """Native contract: every index 0..max is a real user/item — it has an interaction, or a row
     in ``side`` (``users.csv``/``items.csv``: rows 0..n_known-1) or the features. A gap is a
-    phantom (for items: one that could be drawn as an evaluation negative)."""
+    phantom (for items: one that could be drawn as an evaluation negative). ``keyed``
+    (``{file: ids}`` of the ``.npz`` features) names the file where the largest id is one of
+    those."""
+    keyed = keyed or {}
+    if keyed:
+        present = np.concatenate([values if present is None else present, *keyed.values()])
     u = np.unique(values if present is None else present)
     u = u[u >= n_known]
     if not len(u) or u[-1] - n_known + 1 == len(u):
@@ -212,13 +218,17 @@ def _check_contiguous(table, field, values, n_known, side, present=None, strict=
                       f"in no file of the folder; they count as {field}s (e.g. as sampled "
                       "negatives of a generated split)", stacklevel=3)
         return
-    raise table.error(row, field, f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more "
-                      f"below {u[-1]}) has no interaction"
-                      + (", no feature row" if field == "item" and side != "feature" else "")
-                      + f" and no {side} row: these ids must be 0-based and contiguous (a "
-                      f"phantom {field} would count as a real one"
-                      + (", e.g. as an evaluation negative" if field == "item" else "")
-                      + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+    problem = (f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more below {u[-1]}) has "
+               "no interaction"
+               + (", no feature row" if field == "item" and side != "feature" else "")
+               + f" and no {side} row: these ids must be 0-based and contiguous (a "
+               f"phantom {field} would count as a real one"
+               + (", e.g. as an evaluation negative" if field == "item" else "")
+               + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+    source = next((f for f, ids in keyed.items() if not len(at) and u[-1] in ids), None)
+    if source is not None:
+        raise input_error(source, problem, field="ids")
+    raise table.error(row, field, problem)
 
 
 def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=None,
@@ -320,9 +330,9 @@ def _load_native(folder, features, normalize, sep, name):
         n_items = int(positional[0].array.shape[0])
         _check_items(table, "item", items, n_items, positional[0].file)
     else:
-        _check_contiguous(table, "item", items, n_items_csv, "items.csv",
-                          present=np.concatenate([items, keyed]))
-        n_items = max(int(items.max()) + 1, n_items_csv, int(keyed.max(initial=-1)) + 1)
+        _check_contiguous(table, "item", items, n_items_csv, "items.csv", keyed=keyed)
+        n_items = max([int(items.max()) + 1, n_items_csv,
+                       *(int(ids.max(initial=-1)) + 1 for ids in keyed.values())])
     for m in mods:
         if m.ids is not None:
             align_by_id(m, np.arange(n_items))
@@ -338,9 +348,9 @@ def _load_native(folder, features, normalize, sep, name):
 
 
 def _keyed_indices(mods):
-    """The ids of the ``.npz`` modalities of a dataset folder, which are item indices
-    (non-negative integers), concatenated (int64)."""
-    out = [np.zeros(0, dtype=np.int64)]
+    """``{file: ids}`` of the ``.npz`` modalities of a dataset folder, whose ids are item
+    indices (non-negative integers, int64)."""
+    out = {}
     for m in (m for m in mods if m.ids is not None):
         ids = m.ids.astype(np.int64) if m.ids.dtype.kind in "iu" else as_int_ids(m.ids)
         if ids is None or not ((ids >= 0) & (ids <= INDEX_MAX)).all():
@@ -349,8 +359,8 @@ def _keyed_indices(mods):
             raise input_error(m.file, f"id {bad!r} is not an item index (an .npz in a dataset "
                               "folder is keyed by 0-based item index); give the interactions "
                               "file itself (--data FILE.csv) to map raw ids", field="ids")
-        out.append(ids)
-    return np.concatenate(out)
+        out[m.file] = ids
+    return out
 
 
 def _catalogue_notes(n_items, items, feats, held_out=None):
@@ -382,9 +392,10 @@ def _load_official(folder, features, normalize, name):
     n_items = int(items.max()) + 1
     keyed = _keyed_indices(mods)
     if not any(m.ids is None for m in mods):       # no positional rows: every item must occur
-        present = np.concatenate([items, keyed, *([] if neg is None else neg.cols.values())])
-        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False)
-        n_items = max(n_items, int(keyed.max(initial=-1)) + 1)
+        present = items if neg is None else np.concatenate([items, *neg.cols.values()])
+        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False,
+                          keyed=keyed)
+        n_items = max([n_items, *(int(ids.max(initial=-1)) + 1 for ids in keyed.values())])
     if neg is not None:
         if len(neg) != n_users:
             raise input_error(neg.path, f"{len(neg)} rows, but pos.txt has {n_users} users "
