@@ -345,3 +345,21 @@ def test_add_items_command_end_to_end(shop, tmp_path):
     one_line_error(run("add-items", out / "mf.npz", "--features", new, "--out", out / "x.npz"),
                    "MF-BPR model has no content term")
     assert not (out / "x.npz").exists()
+
+
+def test_added_ids_extend_the_model_ids(tmp_path):
+    nat = tmp_path / "nat"
+    nat.mkdir()
+    rows = [f"{u},{(u + k) % 10}" for u in range(12) for k in range(4)]
+    (nat / "interactions.csv").write_text("user,item\n" + "\n".join(rows) + "\n")
+    np.save(nat / "features.npy", np.random.default_rng(0).random((10, 3)).astype(np.float32))
+    ds = load_dataset(nat)
+    model = Model("duif", epochs=1, dim=4, backend="numpy").fit(ds, split=ds.split(n_negatives=3))
+    row = np.ones((1, 3), np.float32)
+    model.add_items([10], row)                      # index ids: the next index keeps them so
+    assert model.item_ids is None and model.header["n_items"] == 11
+    model.add_items(["SKU-9"], row)
+    assert model.item_ids.tolist() == [str(k) for k in range(11)] + ["SKU-9"]
+    assert model.recommend(0, 12, exclude_seen=False)[0].tolist().count("SKU-9") == 1
+    with pytest.raises(AmrliteError, match="id '3' is already an item"):
+        model.add_items([3], row)
