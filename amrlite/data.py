@@ -375,7 +375,7 @@ def _catalogue_notes(n_items, items, feats, held_out=None):
     n = int(n_items - seen.sum())
     if not n:
         return []
-    return [f"1 catalogue item has no interactions: scored by its features alone" if n == 1 else
+    return ["1 catalogue item has no interactions: scored by its features alone" if n == 1 else
             f"{n} catalogue items have no interactions: scored by their features alone"]
 
 
@@ -456,8 +456,7 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
         ids = _with_catalogue(idx, mods, table.columns["item"], id_order)
         for m in mods:
             align_by_id(m, ids, missing=missing)
-        index_ids = ids.dtype.kind in "iu" and np.array_equal(ids, np.arange(len(ids)))
-        item_ids = None if index_ids else ids
+        item_ids = id_map(ids)
     feats, info = _features_for(mods)
     n_items = n_pos if n_pos is not None else int(feats.shape[0]) if feats is not None else \
         (len(idx.item_ids) if idx.item_ids is not None else int(idx.items.max()) + 1)
@@ -489,12 +488,23 @@ def _with_catalogue(idx, mods, raw_items, id_order):
     _, first = np.unique(keys, return_index=True)
     keys = keys[np.sort(first)]
     new = keys[~np.isin(keys, np.unique(raw_items))]
-    if not len(new):
-        return log
-    ints = as_int_ids(new) if log.dtype.kind in "iu" else None
+    return append_ids(log, new, sort=id_order == "sorted") if len(new) else log
+
+
+def append_ids(ids, new, *, sort=False):
+    """Raw ids ``ids`` followed by ``new`` (``sort``: sorted first, numerically where they are
+    integers): int64 where every id is an integer, else all strings."""
+    new = np.asarray([str(x) for x in np.asarray(new).tolist()])
+    ints = as_int_ids(new) if np.asarray(ids).dtype.kind in "iu" else None
     if ints is not None:
-        return np.concatenate([log.astype(np.int64), np.sort(ints) if id_order == "sorted" else ints])
-    return np.concatenate([log.astype(str), np.sort(new) if id_order == "sorted" else new])
+        return np.concatenate([np.asarray(ids, dtype=np.int64), np.sort(ints) if sort else ints])
+    return np.concatenate([np.asarray(ids).astype(str), np.sort(new) if sort else new])
+
+
+def id_map(ids):
+    """``ids`` as a data set or model keeps them: ``None`` where they are the indices 0..n-1."""
+    index = ids.dtype.kind in "iu" and np.array_equal(ids, np.arange(len(ids)))
+    return None if index else ids
 
 
 # --------------------------------------------------------------------------------------------

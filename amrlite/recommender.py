@@ -19,6 +19,7 @@ import numpy as np
 from .version import __version__
 from .backends import get_backend
 from .containers import Split, raw_index
+from .data import append_ids, id_map
 from .eals import EalsEpochs
 from .errors import AmrliteError
 from .evaluation import evaluate_params
@@ -27,7 +28,6 @@ from .negatives import user_label
 from .modalities import RECIPE_NOT_COMPARED, check_distinct_ids, describe, normalize_like
 from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
     item_factors
-from .rawdata import as_int_ids
 from .train import BprEpochs, History, TrainConfig, run_epochs
 
 
@@ -383,11 +383,7 @@ def _extend_ids(item_ids, n_items, new, source):
     if taken.any():
         raise AmrliteError(f"{source}: id {str(keys[taken][0])!r} is already an item of the model "
                            f"({int(taken.sum())} of {len(keys)} new ids are)")
-    ints = as_int_ids(keys) if old.dtype.kind in "iu" else None
-    if ints is None:
-        return np.concatenate([old.astype(str), keys])
-    ids = np.concatenate([old.astype(np.int64), ints])
-    return None if np.array_equal(ids, np.arange(len(ids))) else ids
+    return id_map(append_ids(old, keys))
 
 
 def _check_same_ids(model, data):
