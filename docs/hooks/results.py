@@ -7,12 +7,15 @@ A page asks for a table with an HTML comment (invisible on GitHub and in the sit
     run: sparse3-seeds5            # docs/results/<run>/
     section: "Table 2"             # the heading the table follows (a prefix of it)
     table: 0                       # which table under that heading (default: the first)
-    rows: [MF-BPR, AMR]            # optional: keep these rows (first cell), in this order
+    rows: [MF-BPR, AMR]            # optional: keep these rows (first cells), in this order;
+                                   # "AMR | adversarial | test" matches the first three cells
     columns: [model, HR@10]        # optional: keep these columns, in this order
     -->
 
 ``kind: compare`` puts several runs side by side (``runs: {label: run}``, ``models``, ``metrics``;
-cells ``HR@10 / NDCG@10`` of each run's Table 2); ``kind: summary`` reads ``summary.json``. The
+cells ``HR@10 / NDCG@10`` of each run's Table 2); ``kind: attacks`` does the same for the
+NDCG@10 drops of Table 3 (cells ``ε 0.05 / 0.1 / 0.2``); ``kind: summary`` reads
+``summary.json``. The
 table replaces the comment at build time, followed by a line naming its source. A run, section,
 row or column that does not exist stops the build (the site is built with ``--strict``), so a
 table can never silently show numbers that are not in the stored results.
@@ -107,18 +110,16 @@ def section_tables(docs, run, section):
 
 
 def render(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
+    """A markdown table; the significance marks ``*``/``**`` are escaped so that two of them in
+    one row cannot turn into bold."""
+    def line(cells):
+        return "| " + " | ".join(c.replace("*", "\\*") for c in cells) + " |"
+    return "\n".join([line(header), "|" + "---|" * len(header)] + [line(r) for r in rows])
 
 
 def select(path, header, rows, wanted_rows=None, columns=None):
     if wanted_rows is not None:
-        by_name = {r[0]: r for r in rows}
-        missing = [w for w in wanted_rows if w not in by_name]
-        if missing:
-            raise TableError(f"{path}: no row {missing[0]!r} (rows: {', '.join(by_name)})")
-        rows = [by_name[w] for w in wanted_rows]
+        rows = [find_row(path, rows, str(w)) for w in wanted_rows]
     if columns is not None:
         missing = [c for c in columns if c not in header]
         if missing:
@@ -126,6 +127,16 @@ def select(path, header, rows, wanted_rows=None, columns=None):
         index = [header.index(c) for c in columns]
         header, rows = columns, [[r[i] for i in index] for r in rows]
     return header, rows
+
+
+def find_row(path, rows, wanted):
+    """The one row whose first cells are ``wanted`` (``"AMR"``, or ``"AMR | adversarial | test"``
+    where the first cell alone is not unique)."""
+    key = [part.strip() for part in wanted.split("|")]
+    hits = [r for r in rows if r[:len(key)] == key]
+    if len(hits) != 1:
+        raise TableError(f"{path}: {len(hits)} rows start with {wanted!r}, not one")
+    return hits[0]
 
 
 def report(docs, run, section, table=0, rows=None, columns=None):
@@ -166,4 +177,35 @@ def summary(docs, run, models=None, metrics=("HR@10", "NDCG@10", "HR@20", "NDCG@
     return render(header, body), [f"{run}/summary.json"]
 
 
-GENERATORS = {"report": report, "compare": compare, "summary": summary}
+def drop_of(cell):
+    """The relative drop of a Table 3 cell: ``0.0460 (+40.3%)`` (one run) → ``40.3%``;
+    ``38.9 ± 0.9%`` (mean ± CI over seeds) stays as it is."""
+    inside = re.search(r"\(([^)]*%)\)", cell)
+    return inside.group(1).lstrip("+") if inside else cell
+
+
+def attacks(docs, runs, models=("VBPR (continued)", "AMR"), eps=("ε=0.05", "ε=0.1", "ε=0.2"),
+            kinds=(("adversarial", "test"), ("adversarial", "train"), ("random", "–")),
+            label="features"):
+    """NDCG@10 drops of Table 3, one row per run and model, one column per attack kind, the
+    cell the drops at the ``eps`` columns joined by `` / ``."""
+    names = {("adversarial", "test"): "adversarial, test objective",
+             ("adversarial", "train"): "adversarial, train objective",
+             ("pgd", "test"): "PGD, test objective", ("random", "–"): "random direction",
+             ("certified", "–"): "certified worst case"}
+    header = [label, "model"] + [names.get(tuple(k), " ".join(k)) for k in kinds]
+    body = []
+    for name, run in runs.items():
+        path, tables = section_tables(docs, run, "Table 3")
+        head, rows = tables[0]
+        index = [head.index(e) for e in eps]
+        for model in models:
+            cells = []
+            for kind in kinds:
+                row = find_row(path, rows, " | ".join([model, *kind]))
+                cells.append(" / ".join(drop_of(row[k]) for k in index))
+            body.append([name, model] + cells)
+    return render(header, body), [f"{run}/report.md" for run in runs.values()]
+
+
+GENERATORS = {"report": report, "compare": compare, "summary": summary, "attacks": attacks}
