@@ -20,6 +20,7 @@ from mktestdocs import check_md_file, grab_code_blocks
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+LANGS = ("bash", "python")   # a page's commands first (they may make files), then its Python
 
 # Pages whose examples wait for commands that are being built: the lead removes an entry when
 # the commands it names have landed, and the page then runs like every other.
@@ -36,7 +37,8 @@ UNCONVERTED = {
 
 
 def uses_shared_data(text):
-    return "../shared" in text
+    """Whether a runnable block of the page reads the shared data (prose may mention it)."""
+    return any("../shared" in block for lang in LANGS for block in grab_code_blocks(text, lang=lang))
 
 
 @pytest.fixture
@@ -52,7 +54,6 @@ def workdir(tmp_path, monkeypatch):
     return work
 
 
-LANGS = ("bash", "python")   # a page's commands first (they may make files), then its Python
 RUNNABLE = [page for page in PAGES
             if any(grab_code_blocks(page.read_text(encoding="utf-8"), lang=lang) for lang in LANGS)]
 
