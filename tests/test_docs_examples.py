@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from mktestdocs import check_md_file, grab_code_blocks
+
+mktestdocs = pytest.importorskip("mktestdocs", reason="the docs runner needs the test extra")
+check_md_file, grab_code_blocks = mktestdocs.check_md_file, mktestdocs.grab_code_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
