@@ -735,16 +735,22 @@ def features():
     """Deep item features from raw inputs (extras: amrlite[images], amrlite[text])."""
 
 
-def _features_options(name, what, batch):
-    """The options both ``features`` commands share (--data, --batch, --out, --overwrite, …)."""
+def _features_options(name, batch):
+    """The options both ``features`` commands share (--data, --item-col, --batch, --out, …)."""
     def wrap(f):
         for opt in reversed([
             click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
-                         required=True, help=f"Dataset folder holding the {what} CSV."),
+                         default=None,
+                         help="A data folder: its tables are read from there and the output "
+                              "written there (not needed with raw ids)."),
+            click.option("--item-col", default=None,
+                         help="The item id column (default: item, item_id, id, sku, asin, "
+                              "product_id …): features keyed by raw id, written as .npz."),
             click.option("--batch", type=click.IntRange(min=1), default=batch, show_default=True),
             click.option("--out", type=click.Path(dir_okay=False), default=None,
-                         help=f"Output .npy. Default: DATA/features-{name}.npy (give it when "
-                              "DATA is read-only)."),
+                         help=f"Output: .npz (ids and features) for raw ids; .npy (row i = item "
+                              f"i) for a native folder's item indices. Default: "
+                              f"features-{name}.npz/.npy in --data, else beside the input."),
             click.option("--overwrite", is_flag=True,
                          help="Replace features made with another recipe."),
             click.option("--device", default=None,
@@ -764,25 +770,48 @@ def _features_done(path):
 
 
 @features.command("image")
-@_features_options("image", "images", 64)
-@click.option("--images", "images_csv", default="images.csv", show_default=True,
-              help="CSV item,path (a relative path is relative to the CSV's folder).")
+@_features_options("image", 64)
+@click.option("--photos", type=click.Path(), default=None,
+              help="A folder of photos named by item id (SKU-8F3A2B.jpg; jpg, jpeg, png, webp, "
+                   "bmp, gif, tiff; subfolders searched).")
+@click.option("--images", "images_csv", default=None,
+              help="An images table: item id and path columns (a relative path is relative "
+                   "to the table's folder). Default with --data: DATA/images.csv.")
+@click.option("--path-col", default=None,
+              help="The image path column of --images (default: path, file, image, photo …).")
+@click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
+              help="A catalogue (e.g. products.csv): each item it lists gets a row, a zero "
+                   "row where it has no photo.")
 @click.option("--model", default="efficientnet-lite0", show_default=True)
 @click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
-def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, device, quiet):
-    """Image features (CNN, global average pool) of every item; resumable."""
+def features_image(data_dir, photos, images_csv, path_col, items_path, item_col, model, batch,
+                   out, strict, overwrite, device, quiet):
+    """Image features (CNN, global average pool) of every item; resumable.
+
+    \b
+    amrlite features image --photos photos/ --out features-image.npz
+    amrlite features image --images images.csv --item-col sku --path-col file
+    amrlite features image --data DIR          (native: DIR/images.csv → DIR/features-image.npy)
+    """
     from .features import extract_image_features
     path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
                                   strict=strict, progress=not quiet, overwrite=overwrite,
-                                  device=device)
+                                  device=device, photos=photos, items=items_path,
+                                  item_col=item_col, path_col=path_col)
     report = _features_done(path)
-    click.echo(f"{report['n_images']} image(s), {report['n_zero_rows']} zero row(s), "
-               f"{len(report['converted'])} converted to RGB")
+    click.echo(f"{report['n_items']} item(s): {report['n_images']} image(s), "
+               f"{report['n_zero_rows']} zero row(s), {len(report['converted'])} converted "
+               "to RGB")
+    for row in report["zero_rows"][:5]:
+        click.echo(f"  zero row: item {row['item']}: {row['reason']}", err=True)
+    if report["n_zero_rows"] > 5:
+        click.echo(f"  … {report['n_zero_rows'] - 5} more in the report", err=True)
 
 
 @features.command("text")
-@_features_options("text", "items", 128)
-@click.option("--items", "items_csv", default="items.csv", show_default=True)
+@_features_options("text", 128)
+@click.option("--items", "items_csv", default=None,
+              help="The items table (one row per item). Default with --data: DATA/items.csv.")
 @click.option("--columns", default="title,genres", show_default=True,
               help="Columns of the items CSV that make the text.")
 @click.option("--template", default=None,
@@ -790,14 +819,19 @@ def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, d
                    "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
                    "'|'-joined values are joined by ', '.")
 @click.option("--model", default="all-MiniLM-L6-v2", show_default=True)
-def features_text(data_dir, items_csv, columns, template, model, batch, out, overwrite, device,
-                  quiet):
-    """Text features (sentence embeddings) of every item; resumable."""
+def features_text(data_dir, items_csv, item_col, columns, template, model, batch, out, overwrite,
+                  device, quiet):
+    """Text features (sentence embeddings) of every item; resumable.
+
+    \b
+    amrlite features text --items products.csv --item-col sku --columns title,category
+    amrlite features text --data DIR           (native: DIR/items.csv → DIR/features-text.npy)
+    """
     from .features import extract_text_features
     cols = tuple(c.strip() for c in columns.split(",") if c.strip())
     path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
                                  template=template, batch=batch, progress=not quiet,
-                                 overwrite=overwrite, device=device)
+                                 overwrite=overwrite, device=device, item_col=item_col)
     _features_done(path)
 
 
