@@ -403,6 +403,7 @@ def _model_data_args(model, args):
     src = click.get_current_context().get_parameter_source
     if args["data"] is None and not h.get("synthetic") and h.get("dataset"):
         args["data"] = h["dataset"]
+    if args["data"] is not None:        # --data replaces the path only, not the options
         key_of = {"items": "items_path"}
         for key, value in (h.get("load_options") or {}).items():
             arg = key_of.get(key, key)
@@ -497,7 +498,7 @@ def attack_table(res, title):
 @click.argument("model_path", type=click.Path(dir_okay=False))
 @data_options
 @click.option("--eps", "eps_text", default="0.007", show_default=True,
-              help="Comma-separated L∞ radii in [0, 1] pixel space (e.g. 0.0039 = 1/255).")
+              help="Comma-separated L∞ radii in (0, 1] pixel space (e.g. 0.0039 = 1/255).")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
               help="1 = FGSM; S > 1 = PGD with step 2.5ε/S, the most damaging iterate kept.")
 @click.option("--rows", type=click.IntRange(min=1), default=None,
@@ -512,26 +513,54 @@ def attack_table(res, title):
               help="Another model (e.g. AMR) for the Fig.-1 picture; repeatable.")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
               help="Write the clean and attacked metrics (schema of attack --metrics-out) as JSON.")
+@click.option("--photos", type=click.Path(), default=None,
+              help="The item photos: a folder of files named by item id. Default: what the "
+                   "recipe of the model's image features (features-image.json) records.")
+@click.option("--images", "images_csv", type=click.Path(dir_okay=False), default=None,
+              help="The item photos as a table of item id and path (instead of --photos).")
+@click.option("--image-id-col", default=None,
+              help="The item id column of --images (default: item, item_id, id, sku …).")
+@click.option("--path-col", default=None,
+              help="The path column of --images (default: path, file, image, photo …).")
+@click.option("--titles", "titles_path", type=click.Path(dir_okay=False), default=None,
+              help="An items table (e.g. products.csv) whose titles label the Fig.-1 picture.")
+@click.option("--title-col", default="title", show_default=True,
+              help="The title column of --titles.")
 def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, figure_models,
-                  metrics_out, **kw):
+                  metrics_out, photos, images_csv, image_id_col, path_col, titles_path,
+                  title_col, **kw):
     """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
-    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet)."""
+    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet).
+
+    Works from any data set the model was trained on (its data and feature options are
+    reused; --data replaces only the path). Photos are found by raw item id; items without a
+    readable photo are left unperturbed and counted."""
     from .attack import parse_eps_list
     from .recommender import Model
     try:
-        from .features.pixel_attack import attack_images as run, eps_label, figure1
+        from .features.pixel_attack import attack_images as run
+        from .features.pixel_attack import (check_eps, eps_label, figure1, find_photos,
+                                            image_block, read_titles)
     except ImportError as exc:
         raise AmrliteError(f"attack-images needs the images extra (pip install amrlite[images]: "
                            f"torch, pillow, efficientnet-lite-pytorch): {exc}") from None
-    eps_list = parse_eps_list(eps_text)
+    eps_list = check_eps(parse_eps_list(eps_text), low_open=True)
     model = Model.load(model_path)
+    image_block(model)                  # a model without image features: one line, early
+    titles = read_titles(titles_path, title_col) if titles_path else None
     ds, sp = _load_for_model(model, _data_args(kw))
-    res = run(model, ds, sp, eps_list, steps=steps, rows=rows, target=target, batch=batch)
+    paths, where = find_photos(model, ds, images=images_csv, photos=photos,
+                               item_col=image_id_col, path_col=path_col)
+    click.echo(f"photos: {where}: {len(paths)} of the {ds.n_items} items", err=True)
+    res = run(model, ds, sp, eps_list, steps=steps, rows=rows, target=target, batch=batch,
+              paths=paths)
     title = (f"{model.spec.label} from {model_path}, split {sp.name!r}: pixel attack "
              f"({'FGSM' if steps == 1 else f'PGD, {steps} steps'}) on the {target} images of "
              f"{res['rows']} test rows ({res['n_images']} images, "
-             f"{len(res['no_image'])} without an image, not perturbed)")
+             f"{res['n_no_image']} without a readable photo, not perturbed)")
     click.echo(attack_table(res, title))
+    for bad in res["unreadable"][:5]:
+        click.echo(f"  not perturbed: item {bad['item']}: {bad['reason']}", err=True)
     click.echo(f"{'eps':>9} {'|dc| median':>12} {'|dc| max':>9} {'PSNR dB':>8} "
                f"{'rank change':>12} {'worse':>6}")
     for key, m in res["eps"].items():
@@ -547,7 +576,7 @@ def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, fig
     if out_dir:
         others = [Model.load(p) for p in figure_models]
         path, _ = figure1([model] + others, ds, sp, Path(out_dir) / "fig1_pixel_attack.png",
-                          eps=max(eps_list), steps=steps)
+                          eps=max(eps_list), steps=steps, paths=paths, titles=titles)
         click.echo(f"figure: {path}")
     if metrics_out:
         _write_json(metrics_out, res)

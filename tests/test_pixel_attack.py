@@ -163,12 +163,12 @@ def test_cli_attack_images(fitted, folder, tmp_path, encoder):
     path = tmp_path / "vbpr.npz"
     model.save(path)
     out = tmp_path / "m.json"
-    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0,0.007", "--rows", "3",
+    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0.004,0.007", "--rows", "3",
                                    "--metrics-out", str(out), "--out", str(tmp_path / "fig")])
     assert res.exit_code == 0, res.output
     assert "PSNR" in res.output and (tmp_path / "fig" / "fig1_pixel_attack.png").is_file()
     data = json.loads(out.read_text())
-    assert set(data["eps"]) == {"0.0", "0.007"} and data["rows"] == 3
+    assert set(data["eps"]) == {"0.004", "0.007"} and data["rows"] == 3
 
 
 def test_torch_normalisation_matches_the_data_set(folder, encoder):
