@@ -504,7 +504,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
             "items": [item_label(dataset, j) for j in items], "eps": eps, "steps": steps,
             "models": {}}
     fig, axes = plt.subplots(2 * len(models), len(items), figsize=(2.3 * len(items),
-                                                                    3.1 * 2 * len(models)),
+                                                                    3.4 * 2 * len(models)),
                              squeeze=False)
     for k, (model, label) in enumerate(zip(models, labels)):
         pa = PixelAttacker(model, dataset, sp, encoder=encoder, eval_rows=row, items=items,
