@@ -153,7 +153,10 @@ def synthetic(out, rng, n_products=40, n_customers=60):
         bought = {i for uu, i in zip(users, items) if uu == u}
         for _ in range(int(rng.integers(4, 9))):
             pool = by_cat[names[likes[u]]] if rng.random() < 0.8 else orderable
-            choice = [k for k in pool if k not in bought] or orderable
+            choice = ([k for k in pool if k not in bought]
+                      or [k for k in orderable if k not in bought])
+            if not choice:
+                break
             k = int(rng.choice(choice))
             users.append(u)
             items.append(k)
