@@ -146,8 +146,9 @@ def synthetic(out, rng, n_products=40, n_customers=60):
     by_cat = {c: [k for k in orderable if category[k] == c] for c in names}
     likes = rng.integers(0, len(names), size=n_customers)
     users, items = [], []
-    for k in orderable:
-        users.append(int(rng.integers(n_customers)))
+    spread = rng.permutation(n_customers)
+    for n, k in enumerate(orderable):         # to customers in turn: no one buys everything
+        users.append(int(spread[n % n_customers]))
         items.append(k)
     for u in range(n_customers):
         bought = {i for uu, i in zip(users, items) if uu == u}

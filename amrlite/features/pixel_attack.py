@@ -530,6 +530,10 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
                 tag = "clean" if half == 0 else f"attacked ({p[c]:.0f} dB)"
                 ax.set_title(f"{label}: {role}\n{_caption(dataset, items[c], titles)}\n{tag}, "
                              f"score {sc:+.3f}", fontsize=7)
+        if k == 0:          # what was drawn: the captions and each photo's shown proportions
+            info["captions"] = [axes[0, c].get_title() for c in range(len(items))]
+            info["shown"] = [tuple(round(abs(v)) for v in axes[0, c].images[0].get_extent()[1:3])
+                             for c in range(len(items))]
     fig.suptitle(f"Pixel attack on user {info['user']}'s BPR loss (L∞ ε = {eps:.4g} = "
                  f"{eps * 255:.3g}/255, {'FGSM' if steps == 1 else f'PGD {steps} steps'})",
                  fontsize=9)
