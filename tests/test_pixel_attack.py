@@ -170,7 +170,8 @@ def test_cli_attack_images(fitted, folder, tmp_path, encoder):
     path = tmp_path / "vbpr.npz"
     model.save(path)
     out = tmp_path / "m.json"
-    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0.004,0.007", "--rows", "3",
+    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0.004,0.007",
+                                   "--rows", "3",
                                    "--metrics-out", str(out), "--out", str(tmp_path / "fig")])
     assert res.exit_code == 0, res.output
     assert "PSNR" in res.output and (tmp_path / "fig" / "fig1_pixel_attack.png").is_file()

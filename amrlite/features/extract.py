@@ -12,9 +12,11 @@ Both extractors write, beside ``out``:
 
 * ``features-<name>.json`` — the recipe (model, weights, preprocessing/template, dtype), the
   package versions, the device and the inputs (absolute paths of the photo folder or tables,
-  and their id/path columns: a pixel attack finds the photos through them). Writing over features whose recipe differs is refused
-  unless ``overwrite`` (one data set never mixes two recipes under one name);
-* ``features-<name>.report.json`` — the items that got a zero row (item, path, reason) and, for
+  and their id/path columns: a pixel attack finds the photos through them). Writing over
+  features whose recipe differs is refused unless ``overwrite`` (one data set never mixes two
+  recipes under one name);
+* ``features-<name>.report.json`` — the items (by raw id, or index) that got a zero row (item,
+  path, reason) and, for
   images, the files that were converted to RGB (CMYK, grayscale, palette, alpha).
 
 Completed batches go to ``<out>.partial/`` (one ``.npz`` per batch, each written
