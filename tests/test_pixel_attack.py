@@ -289,13 +289,14 @@ def test_shop_attack_images_cli(shop, encoder, tmp_path, monkeypatch):
     monkeypatch.setattr("amrlite.features.image.ImageEncoder", lambda *a, **k: encoder)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, ["attack-images", str(shop["model_path"]), "--eps", "0.004",
-                                   "--metrics-out", "m.json", "--out", "fig", "--titles",
-                                   str(shop["dir"] / "products.csv")])
+                                   "--rows", "6", "--metrics-out", "m.json", "--out", "fig",
+                                   "--titles", str(shop["dir"] / "products.csv")])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "m.json").read_text())
     ds, sp = shop["ds"], shop["sp"]
-    targets = set(ds.item_ids[np.unique(sp.test.items)].tolist())
+    targets = set(ds.item_ids[np.unique(sp.test.items[:6])].tolist())
     skipped = targets & (shop["no_photo"] | {shop["truncated"]})
+    assert skipped and m["rows"] == 6
     assert sorted(m["no_image"]) == sorted(skipped) and m["n_no_image"] == len(skipped)
     assert m["n_images"] == len(targets) - len(skipped)
     assert f"{len(skipped)} without a readable photo" in res.output
