@@ -12,8 +12,9 @@ writes into OUT_DIR (never into the repository):
 * ``photos/<sku>.jpg`` — one photo per product that has one.
 
 ``--from-ml100k DIR``: MovieLens 100K as a shop (every rating an order at its time; movies are
-products, their first genre the category, their posters the photos: copied into OUT_DIR, the
-15 movies without a poster have no photo).
+products, their first genre the category, their posters the photos: copied into OUT_DIR; the
+15 movies without a poster have no photo, and two movies with one lose their orders: new
+products with a photo and no orders yet).
 
 ``--synthetic`` (the default): ``--products`` products in four categories, each photo a small
 Pillow picture of its category's colour at its own aspect ratio, and the awkward cases a shop
@@ -79,19 +80,20 @@ def from_ml100k(src, out, rng):
     n_users, n_items = int(rows[:, 0].max()) + 1, len(items)
     customers = _ids(rng, n_users, "C-", 6)
     skus = _ids(rng, n_items, "SKU-", 6, hexa=True)
+    with open(src / "images.csv", newline="") as fh:
+        posters = {int(r["item"]): src / r["path"] for r in csv.DictReader(fh)}
+    with_poster = sorted(i for i, p in posters.items() if p.is_file())
+    new = rng.choice(with_poster, size=2, replace=False)     # new products: a photo, no orders
+    rows = rows[~np.isin(rows[:, 1], new)]
     _write_csv(out / "orders.csv", ("customer_id", "sku", "quantity", "ordered_at"),
                _orders(rng, customers, skus, rows[:, 0], rows[:, 1], rows[:, 2]))
     _write_csv(out / "products.csv", ("sku", "title", "category"),
                [(skus[int(r["item"])], r["title"], (r["genres"] or "unknown").split("|")[0])
                 for r in items])
-    with open(src / "images.csv", newline="") as fh:
-        posters = {int(r["item"]): src / r["path"] for r in csv.DictReader(fh)}
-    n_photos = 0
-    for item, poster in sorted(posters.items()):
-        if poster.is_file():
-            shutil.copyfile(poster, out / "photos" / f"{skus[item]}{poster.suffix.lower()}")
-            n_photos += 1
-    return len(rows), n_items, n_users, n_photos
+    for item in with_poster:
+        poster = posters[item]
+        shutil.copyfile(poster, out / "photos" / f"{skus[item]}{poster.suffix.lower()}")
+    return len(rows), n_items, n_users, len(with_poster)
 
 
 # ---------------------------------------------------------------------------- synthetic

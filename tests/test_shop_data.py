@@ -94,3 +94,18 @@ def test_refuses_a_non_empty_folder(shop):
     res = subprocess.run([sys.executable, str(SCRIPT), str(shop)], capture_output=True,
                          text=True)
     assert res.returncode == 2 and "not empty" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_from_ml100k(shared_data, tmp_path):
+    """MovieLens as a shop: every product, a photo per poster (copied out of the shared
+    folder), two new products with a photo and no orders."""
+    _make(tmp_path / "ml", "--from-ml100k", str(shared_data / "ml100k"))
+    products = _rows(tmp_path / "ml" / "products.csv")
+    skus = [p["sku"] for p in products]
+    assert len(skus) == len(set(skus)) == 1682 and products[0]["title"] == "Toy Story (1995)"
+    photos = {p.stem for p in (tmp_path / "ml" / "photos").iterdir()}
+    assert len(photos) == 1667 and photos <= set(skus)
+    with open(tmp_path / "ml" / "orders.csv", newline="") as fh:
+        ordered = {r["sku"] for r in csv.DictReader(fh)}
+    new = [s for s in skus if s not in ordered]
+    assert len(new) == 2 and set(new) <= photos
