@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -26,7 +25,9 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ..experiments.store import read_json
-from ..jsonio import write_json
+from ..jsonio import atomic_write, write_json
+from ..jsonio import writable as _writable
+from ..textio import check_header, open_text
 from ..train import _Progress
 
 #: Recorded in a recipe record but not compared: package versions, device, input files.
@@ -60,13 +61,6 @@ def sidecars(out):
     stem = out.name[:-4] if out.name.endswith(".npy") else out.name
     return (out.with_name(stem + ".json"), out.with_name(stem + ".report.json"),
             out.with_name(out.name + ".partial"))
-
-
-def _writable(path):
-    """``path`` may be written: permitted, and not marked read-only (no write bit at all). The
-    second test matters for root, to whom ``os.access`` grants a read-only shared folder."""
-    path = Path(path)
-    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
 
 
 def output_path(data_dir, out, default_name):
@@ -122,10 +116,8 @@ def _key(recipe, keys, batch, n_rows):
 
 
 def _save_batch(path, rows, notes):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as fh:
         np.savez(fh, rows=rows, notes=np.array(json.dumps(notes)))
-    tmp.replace(path)
 
 
 def _load_batch(path, n, dim):
@@ -181,10 +173,8 @@ def finish(out, arr, recipe, report):
     """Write the features, the report and the recipe record (each atomically; the recipe last,
     as the record of a complete output), then drop the partial folder."""
     meta, report_path, partial = sidecars(out)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(out) as fh:
         np.save(fh, np.ascontiguousarray(arr, dtype=np.float32))
-    tmp.replace(out)
     write_json(report_path, report)
     write_json(meta, recipe)
     shutil.rmtree(partial, ignore_errors=True)
@@ -194,8 +184,9 @@ def _read_csv(path, required):
     path = Path(path)
     if not path.is_file():
         raise AmrliteError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
+        check_header(path, reader.fieldnames or [], 1)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise input_error(path, f"no column {', '.join(map(repr, missing))} in the header "

@@ -35,6 +35,8 @@ from ..attack import (_Attacker, _context, _drops, eps_key, parse_eps_list,
                       rank_change_summary)
 from ..containers import EvalRows
 from ..errors import AmrliteError
+from ..jsonio import atomic_write
+from ..textio import open_text
 
 TARGETS = ("positive", "negatives")
 
@@ -60,7 +62,7 @@ def image_paths(folder):
     if not table.is_file():
         raise AmrliteError(f"{table}: not found; a pixel attack needs the item images "
                            "(images.csv with columns item,path)")
-    with open(table, newline="") as fh:
+    with open_text(table, newline="") as fh:
         return {int(r["item"]): folder / r["path"] for r in csv.DictReader(fh)}
 
 
@@ -349,8 +351,8 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
                  f"{'FGSM' if steps == 1 else f'PGD {steps} steps'})", fontsize=9)
     fig.tight_layout()
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
+    with atomic_write(out_path) as fh:
+        fig.savefig(fh, dpi=110, format=out_path.suffix[1:] or "png")
     plt.close(fig)
     return out_path, info
 
