@@ -25,8 +25,7 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ..experiments.store import read_json
-from ..jsonio import atomic_write, write_json
-from ..jsonio import writable as _writable
+from ..jsonio import atomic_write, check_writable, writable, write_json
 from ..textio import check_header, open_text
 from ..train import _Progress
 
@@ -67,7 +66,7 @@ def output_path(data_dir, out, default_name):
     """``out``, or ``data_dir/default_name``; a clear error when the folder is not writable."""
     if out is None:
         data_dir = Path(data_dir)
-        if not _writable(data_dir):
+        if not writable(data_dir):
             raise AmrliteError(f"--data {data_dir} is read-only: give --out FILE for the "
                                f"features, e.g. --out ./{default_name}")
         out = data_dir / default_name
@@ -76,14 +75,8 @@ def output_path(data_dir, out, default_name):
         raise AmrliteError(f"--out {out}: expected a .npy file name")
     if out.is_dir():
         raise AmrliteError(f"--out {out}: is a folder; expected a .npy file name")
-    folder = out.parent
-    while not folder.exists():                 # check before creating any missing folder
-        folder = folder.parent
-    if not _writable(folder):
-        raise AmrliteError(f"--out {out}: folder {folder} is read-only")
+    check_writable(out)                        # before creating any missing folder
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not _writable(out):
-        raise AmrliteError(f"--out {out}: the file is read-only")
     return out
 
 
