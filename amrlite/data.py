@@ -18,7 +18,7 @@ from amrlite.modalities import (align_by_id, check_normalize, combine, load_moda
                               normalize_array)
 from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
 from amrlite.synthetic import make_synthetic
-from amrlite.textio import check_header, open_text
+from amrlite.textio import check_header, open_text, sniff
 
 #: the largest id a native or official file may hold: its ids are int32 indices, and arrays are
 #: sized by them (a raw interactions file has no such limit: its ids are mapped)
@@ -107,15 +107,17 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
     header_line = first_no if has_header else first_no - 1
     cols = None
     try:
+        compression, codec = sniff(path)
         with warnings.catch_warnings(), open_text(path) as fh:
             warnings.simplefilter("ignore")
-            arr = np.loadtxt(fh, dtype=np.int64, delimiter=sep, skiprows=header_line,
-                             ndmin=2, comments=None)
+            # numpy reads an uncompressed file it opens itself about twice as fast as a stream
+            arr = np.loadtxt(fh if compression else path, dtype=np.int64, delimiter=sep,
+                             skiprows=header_line, ndmin=2, comments=None, encoding=codec)
         if arr.shape[0] and arr.shape[1] == n_cols:
             cols = {n: np.ascontiguousarray(arr[:, i]) for n, i in zip(names, idx)}
         elif arr.shape[0] == 0:
             raise input_error(path, "no data rows after the header", line=header_line)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:   # the exact scan reports the line
         if isinstance(exc, AmrliteError):
             raise
     if cols is None:

@@ -22,6 +22,7 @@ from amrlite import textio
 from amrlite.cli import cli
 from amrlite.errors import AmrliteError
 from amrlite.jsonio import atomic_write, write_json
+from amrlite.rawdata import read_id_list
 from amrlite.recommender import MODEL_FORMAT
 
 DATA = Path(__file__).parent / "data"
@@ -401,3 +402,43 @@ def test_every_table_reader_opens_through_open_text():
     for rel in ("rawdata.py", "data.py"):
         src = (root / rel).read_text()
         assert "open(" not in src.replace("open_text(", ""), rel
+
+
+@pytest.mark.parametrize("encode", [
+    lambda t: codecs.BOM_UTF16_LE + t.rstrip("\n").encode("utf-16-le"),
+    lambda t: codecs.BOM_UTF32_BE + t.encode("utf-32-be"),
+    lambda t: gzip.compress(codecs.BOM_UTF8 + t.encode()),
+    lambda t: lzma.compress(t.encode()),
+], ids=["utf-16-le-no-final-newline", "utf-32-be", "gzip-utf-8-sig", "xz"])
+def test_native_folders_read_every_encoding_like_utf8(tmp_path, encode):
+    text = "user,item\n" + "".join(f"{u},{(u * 7 + k) % 9}\n" for u in range(6) for k in range(3))
+    folders = []
+    for name, blob in (("plain", text.encode()), ("other", encode(text))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "interactions.csv").write_bytes(blob)
+        folders.append(load_dataset(folder))
+    assert folders[1].fingerprint() == folders[0].fingerprint()
+    assert np.array_equal(folders[1].items, folders[0].items)
+
+
+def test_a_native_file_that_is_not_utf8_names_its_line(tmp_path):
+    folder = tmp_path / "native"
+    folder.mkdir()
+    (folder / "interactions.csv").write_bytes(b"user,item\n0,1\n1,\xe92\n")
+    with pytest.raises(AmrliteError, match=r"interactions.csv:3: not valid UTF-8 text \(byte 0xE9 "
+                                           r"at column 3\)"):
+        load_dataset(folder)
+
+
+def test_an_items_file_reads_like_a_log(tmp_path):
+    """``--items`` (the id of every feature row) goes through the same opening and checks."""
+    text = "sku,title\nSKU-1,Mug\nSKU-2,Caf\u00e9 cup\n"
+    plain, packed = tmp_path / "items.csv", tmp_path / "items16.csv.bz2"
+    plain.write_text(text)
+    packed.write_bytes(bz2.compress(codecs.BOM_UTF16_LE + text.encode("utf-16-le")))
+    assert read_id_list(packed).tolist() == read_id_list(plain).tolist() == ["SKU-1", "SKU-2"]
+    twice = tmp_path / "twice.csv"
+    twice.write_text("sku,Sku\nSKU-1,x\n")
+    with pytest.raises(AmrliteError, match=r"twice.csv:1: field 'Sku': duplicate column name"):
+        read_id_list(twice)
