@@ -18,7 +18,7 @@ from amrlite.modalities import (align_by_id, check_normalize, combine, load_moda
                               normalize_array)
 from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
 from amrlite.synthetic import make_synthetic
-from amrlite.textio import check_header, open_text, sniff
+from amrlite.textio import check_header, header_names, open_text, sniff
 
 #: the largest id a native or official file may hold: its ids are int32 indices, and arrays are
 #: sized by them (a raw interactions file has no such limit: its ids are mapped)
@@ -142,7 +142,7 @@ def _beyond(value):
 def _scan_table(path, names, idx, sep, header_line, n_cols, head):
     """Slow, exact parse: reports the first bad line (column count, non-integer id)."""
     out = [[] for _ in names]
-    expect = f"{n_cols} columns" + (f" ({','.join(head)})" if head else "")
+    expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if head else "")
     with open_text(path) as fh:
         for no, line in enumerate(fh, start=1):
             if no <= header_line or not line.strip():

@@ -9,20 +9,22 @@ class AmrliteError(ValueError):
     """A problem with the user's input: a file, an option, a saved model."""
 
 
-def quote(text, limit=40) -> str:
+def quote(text, limit=40, *, marks=True) -> str:
     """``text`` (a piece of a user's file, ``str`` or ``bytes``) fit for a one-line message:
     quoted and escaped like ``repr`` (no raw control character or binary ever reaches the
     terminal), and cut to its first ``limit`` characters (bytes) with the full length noted.
+    ``marks=False``: escaped and cut, without the quotes (a list of a header's column names).
 
     >>> print(quote("C-1"), quote("a\\x00b"), quote("SKU-" * 20, limit=8))
     'C-1' 'a\\x00b' 'SKU-SKU-'… (80 characters)
     """
     if not isinstance(text, bytes):
         text = str(text)
+    shown = repr(text[:limit]) if marks else printable(text[:limit])
     if len(text) <= limit:
-        return repr(text)
+        return shown
     unit = "bytes" if isinstance(text, bytes) else "characters"
-    return f"{text[:limit]!r}… ({len(text)} {unit})"
+    return f"{shown}… ({len(text)} {unit})"
 
 
 def input_error(path, problem, line=None, field=None):

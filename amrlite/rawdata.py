@@ -22,7 +22,7 @@ import numpy as np
 
 from amrlite.errors import AmrliteError, input_error, quote
 from amrlite.modalities import check_distinct_ids
-from amrlite.textio import check_header, open_text
+from amrlite.textio import check_header, header_names, open_text
 
 USER_COLUMNS = ("user", "user_id", "userid", "reviewerid", "customer", "customer_id",
                 "customerid", "uid", "visitorid", "member_id", "client_id", "u")
@@ -123,7 +123,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             elif s.lower() in lowered:
                 k = lowered.index(s.lower())
             else:
-                raise input_error(path, f"no column {s!r} in the header ({', '.join(head)})",
+                raise input_error(path, f"no column {quote(s)} in the header ({header_names(head)})",
                                   line=first_no, field=f"{role}-col")
             idx[role] = k
         elif has_header:
@@ -139,7 +139,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             if role not in idx:
                 idx[role] = rest.pop(0)
         if has_header:
-            notes.append(f"{path.name}: header ({', '.join(head)}) names no known user/item "
+            notes.append(f"{path.name}: header ({header_names(head)}) names no known user/item "
                          f"columns; using columns {idx['user'] + 1} and {idx['item'] + 1} as user "
                          "and item (name them with --user-col/--item-col)")
     if idx["user"] == idx["item"]:
@@ -149,7 +149,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     cols = {r: [] for r in roles}
     lines = []
     data = rows if has_header else _chain(first, rows)
-    expect = f"{n_cols} columns" + (f" ({','.join(head)})" if has_header else "")
+    expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if has_header else "")
     for no, parts in data:
         if len(parts) != n_cols:
             raise input_error(path, f"expected {expect}, found {len(parts)}", line=no)
@@ -187,7 +187,7 @@ def _read_parquet(path, given):
             k = int(s) - 1 if s.isdigit() else lowered.index(s.lower()) \
                 if s.lower() in lowered else None
             if k is None or not 0 <= k < len(head):
-                raise input_error(path, f"no column {s!r} ({', '.join(head)})", field=f"{role}-col")
+                raise input_error(path, f"no column {quote(s)} ({header_names(head)})", field=f"{role}-col")
             idx[role] = k
         else:
             k = next((lowered.index(c) for c in _KNOWN[role] if c in lowered), None)
@@ -195,7 +195,7 @@ def _read_parquet(path, given):
                 idx[role] = k
     for role in ("user", "item"):
         if role not in idx:
-            raise input_error(path, f"no {role} column among {', '.join(head)}; name it with "
+            raise input_error(path, f"no {role} column among {header_names(head)}; name it with "
                               f"--{role}-col", field=role)
     if not table.num_rows:
         raise input_error(path, "no data rows")
@@ -385,7 +385,7 @@ def _read_id_column(path, column=None):
     known = ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
     if column is not None:
         if str(column).lower() not in lowered:
-            raise input_error(path, f"no column {column!r} in the header ({', '.join(head)})",
+            raise input_error(path, f"no column {quote(column)} in the header ({header_names(head)})",
                               line=no, field="item-col")
         k, has_header = lowered.index(str(column).lower()), True
     else:

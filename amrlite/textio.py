@@ -202,3 +202,8 @@ def check_header(path, names, line=1):
             raise input_error(path, f"duplicate column name: columns {seen[key] + 1} and {k + 1} "
                               "are both named " + quote(name), line=line, field=name)
         seen.setdefault(key, k)
+
+
+def header_names(names, sep=", ") -> str:
+    """A header's column names for a message: joined, escaped and cut (:func:`quote`)."""
+    return quote(sep.join(map(str, names)), 80, marks=False)
