@@ -121,7 +121,6 @@ def atomic_write(path, *, mode="wb", encoding="utf-8", newline=None):
         except FileNotFoundError:
             pass
         raise
-    _sync_folder(path.parent)
 
 
 def _os_step(path, step, *args):
@@ -130,20 +129,6 @@ def _os_step(path, step, *args):
         step(*args)
     except OSError as exc:
         raise AmrliteError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def _sync_folder(folder):
-    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_bytes(path, blob) -> Path:
