@@ -442,3 +442,22 @@ def test_an_items_file_reads_like_a_log(tmp_path):
     twice.write_text("sku,Sku\nSKU-1,x\n")
     with pytest.raises(AmrliteError, match=r"twice.csv:1: field 'Sku': duplicate column name"):
         read_id_list(twice)
+
+
+def test_the_library_writes_files_only_through_atomic_write():
+    """No module but :mod:`amrlite.jsonio` renames, replaces or opens a file for writing, and
+    every NumPy/matplotlib writer is handed the file of an ``atomic_write`` block (``fh``);
+    the one exception is the appended epoch log of ``fit --log``."""
+    import re
+    root = Path(__file__).resolve().parents[1]
+    bad = re.compile(r"os\.replace\(|os\.rename\(|\.rename\(|tmp\.replace\(|\.write_text\("
+                     r"|\.write_bytes\(|open\([^)]*['\"][wax]b?['\"]"
+                     r"|np\.save\w*\((?!fh\b)|savefig\((?!fh\b)")
+    found = []
+    for path in [*(root / "amrlite").rglob("*.py"), *(root / "kernels").rglob("*.py")]:
+        if path.name == "jsonio.py":
+            continue
+        for no, line in enumerate(path.read_text().splitlines(), start=1):
+            if bad.search(line) and 'open(log_path, "a")' not in line:
+                found.append(f"{path.relative_to(root)}:{no}: {line.strip()}")
+    assert found == []
