@@ -247,9 +247,12 @@ class Model:
                    if k not in arrays]
         if missing:
             raise AmrliteError(f"{path}: not a complete amrlite model file (no {missing[0]})")
-        model = cls(header["kind"], form=header.get("form", "eq4"),
-                    backend=header.get("backend") or "auto",
-                    **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        try:
+            model = cls(header["kind"], form=header.get("form", "eq4"),
+                        backend=header.get("backend") or "auto",
+                        **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (AmrliteError, TypeError) as exc:
+            raise AmrliteError(f"{path}: damaged model header ({exc})") from None
         model.header = {k: v for k, v in header.items()
                         if k not in ("format", "format_version", "kind", "form", "config")}
         model.params = {k[6:]: v for k, v in arrays.items() if k.startswith("param_")}

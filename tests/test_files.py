@@ -461,3 +461,11 @@ def test_the_library_writes_files_only_through_atomic_write():
             if bad.search(line) and 'open(log_path, "a")' not in line:
                 found.append(f"{path.relative_to(root)}:{no}: {line.strip()}")
     assert found == []
+
+
+def test_a_header_with_an_unknown_kind_names_the_file(tmp_path):
+    header = _header(MODELS[0])
+    header["kind"] = "mfx"
+    bad = _with_header(MODELS[0], tmp_path / "kind.npz", json.dumps(header).encode())
+    with pytest.raises(AmrliteError, match=rf"^{bad}: damaged model header \(unknown model 'mfx'"):
+        Model.load(bad)
