@@ -14,6 +14,7 @@ import click
 
 from .version import __version__
 from .errors import AmrliteError
+from .jsonio import check_writable
 from .metrics import METRIC_NAMES
 
 
@@ -215,6 +216,9 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
     from .recommender import evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
     hyper = _given(hyper)
+    for target in (out, metrics_out):           # refused before training, not after it
+        if target:
+            check_writable(target)
     ds, sp = _load(**data_args)
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:

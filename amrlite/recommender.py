@@ -21,14 +21,19 @@ from .backends import get_backend
 from .containers import Split, raw_index
 from .data import append_ids, id_map
 from .eals import EalsEpochs
-from .errors import AmrliteError
+from .errors import AmrliteError, quote
 from .evaluation import evaluate_params
-from .jsonio import dumps
+from .jsonio import atomic_write, dumps
 from .negatives import user_label
 from .modalities import RECIPE_NOT_COMPARED, check_distinct_ids, describe, normalize_like
 from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
     item_factors
 from .train import BprEpochs, History, TrainConfig, run_epochs
+
+
+#: The layout of a model file this amrlite writes and reads (``format_version`` in the header;
+#: files without one are version 1). Raise it when a change makes older amrlite misread a file.
+MODEL_FORMAT = 1
 
 
 def _as_split(data, split):
@@ -271,9 +276,11 @@ class Model:
     def save(self, path):
         """Write an ``.npz``: every parameter block and Adagrad accumulator, the scoring factors,
         the training CSR (for ``recommend``) and a JSON header (kind, form, hyper-parameters,
-        data fingerprint, amrlite version). Written to a temporary file, then renamed."""
+        data fingerprint, amrlite version, :data:`MODEL_FORMAT`). Written atomically
+        (:func:`amrlite.jsonio.atomic_write`); a read-only ``path`` is refused."""
         path = Path(path)
-        header = {"format": "amrlite-model", "version": __version__, "kind": self.spec.kind,
+        header = {"format": "amrlite-model", "format_version": MODEL_FORMAT,
+                  "version": __version__, "kind": self.spec.kind,
                   "form": self.spec.form, "config": self.config.to_dict(),
                   "backend": getattr(self, "backend_used", None), **self.header}
         arrays = {f"param_{k}": v for k, v in self.params.items()}
@@ -288,31 +295,39 @@ class Model:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         arrays["header"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(fh, **arrays)
-        tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save`; it scores exactly as the saved one did."""
+        """Load a model written by :meth:`save`; it scores exactly as the saved one did.
+
+        Refused with one line naming ``path``: a file that is not a complete amrlite model, a
+        header that does not parse, a format version newer than :data:`MODEL_FORMAT` (files
+        without one are version 1)."""
         path = Path(path)
         if not path.exists():
             raise AmrliteError(f"{path}: no such model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise AmrliteError(f"{path}: not an amrlite model file ({exc})") from None
-        if "header" not in arrays:
-            raise AmrliteError(f"{path}: not an amrlite model file (no header)")
-        header = json.loads(arrays.pop("header").tobytes().decode())
-        model = cls(header["kind"], form=header.get("form", "eq4"),
-                    backend=header.get("backend") or "auto",
-                    **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise AmrliteError(f"{path}: not an amrlite model file ({quote(str(exc), 80)})") \
+                from None
+        header = _read_header(path, arrays.pop("header", None))
+        missing = [k for k in ("factor_V", "warm", "popularity", "seen_indptr", "seen_indices")
+                   if k not in arrays]
+        if missing:
+            raise AmrliteError(f"{path}: not a complete amrlite model file (no {missing[0]})")
+        try:
+            model = cls(header["kind"], form=header.get("form", "eq4"),
+                        backend=header.get("backend") or "auto",
+                        **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (AmrliteError, TypeError) as exc:
+            raise AmrliteError(f"{path}: damaged model header ({exc})") from None
         model.header = {k: v for k, v in header.items()
-                        if k not in ("format", "kind", "form", "config")}
+                        if k not in ("format", "format_version", "kind", "form", "config")}
         model.params = {k[6:]: v for k, v in arrays.items() if k.startswith("param_")}
         model.accum = {k[6:]: v for k, v in arrays.items() if k.startswith("accum_")}
         model._U = arrays.get("factor_U")
@@ -326,6 +341,30 @@ class Model:
 
     def __repr__(self):
         return f"Model({self.spec.kind!r}, form={self.spec.form!r}, dim={self.config.dim})"
+
+
+def _read_header(path, blob):
+    """The JSON header of a model file, checked: an object of this format and a format version
+    this amrlite reads (absent: version 1)."""
+    if blob is None:
+        raise AmrliteError(f"{path}: not an amrlite model file (no header)")
+    try:
+        header = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AmrliteError(f"{path}: damaged model header (not valid JSON: {exc})") from None
+    if not isinstance(header, dict) or header.get("format", "amrlite-model") != "amrlite-model":
+        raise AmrliteError(f"{path}: not an amrlite model file (its header is not an amrlite "
+                           "model header)")
+    version = header.get("format_version", 1)
+    if type(version) is not int or version < 1:
+        raise AmrliteError(f"{path}: damaged model header (format_version "
+                           f"{quote(str(version), 20)} is not a positive integer)")
+    if version > MODEL_FORMAT:
+        raise AmrliteError(f"{path}: model format version {version} is newer than this amrlite "
+                           f"{__version__} reads (format version {MODEL_FORMAT}); upgrade amrlite")
+    if not isinstance(header.get("kind"), str) or not isinstance(header.get("config", {}), dict):
+        raise AmrliteError(f"{path}: damaged model header (no model kind or configuration)")
+    return header
 
 
 def _check_negatives_exist(sp, pool, user_ids):

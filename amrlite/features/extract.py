@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -37,8 +36,9 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ..experiments.store import read_json
-from ..jsonio import write_json
+from ..jsonio import atomic_write, check_writable, writable, write_json
 from ..rawdata import as_int_ids, read_id_list
+from ..textio import check_header, open_text
 from ..train import _Progress
 from .inputs import id_array, read_images_table, scan_photos
 
@@ -75,13 +75,6 @@ def sidecars(out):
             out.with_name(out.name + ".partial"))
 
 
-def _writable(path):
-    """``path`` may be written: permitted, and not marked read-only (no write bit at all). The
-    second test matters for root, to whom ``os.access`` grants a read-only shared folder."""
-    path = Path(path)
-    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
-
-
 def output_path(data_dir, out, default_name, where="--data"):
     """``out``, or ``data_dir/default_name`` (``where`` names the folder in messages); a clear
     error when the folder is not writable. The suffix is that of ``default_name``: ``.npy``
@@ -89,7 +82,7 @@ def output_path(data_dir, out, default_name, where="--data"):
     suffix = Path(default_name).suffix
     if out is None:
         data_dir = Path(data_dir)
-        if not _writable(data_dir):
+        if not writable(data_dir):
             raise AmrliteError(f"{where} {data_dir} is read-only: give --out FILE for the "
                                f"features, e.g. --out ./{default_name}")
         out = data_dir / default_name
@@ -100,14 +93,8 @@ def output_path(data_dir, out, default_name, where="--data"):
         raise AmrliteError(f"--out {out}: expected a {suffix} file name ({why})")
     if out.is_dir():
         raise AmrliteError(f"--out {out}: is a folder; expected a {suffix} file name")
-    folder = out.parent
-    while not folder.exists():                 # check before creating any missing folder
-        folder = folder.parent
-    if not _writable(folder):
-        raise AmrliteError(f"--out {out}: folder {folder} is read-only")
+    check_writable(out)                        # before creating any missing folder
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not _writable(out):
-        raise AmrliteError(f"--out {out}: the file is read-only")
     return out
 
 
@@ -140,10 +127,8 @@ def _key(recipe, keys, batch, n_rows):
 
 
 def _save_batch(path, rows, notes):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as fh:
         np.savez(fh, rows=rows, notes=np.array(json.dumps(notes)))
-    tmp.replace(path)
 
 
 def _load_batch(path, n, dim):
@@ -200,14 +185,12 @@ def finish(out, arr, recipe, report, ids=None):
     report and the recipe record (each atomically; the recipe last, as the record of a complete
     output), then drop the partial folder."""
     meta, report_path, partial = sidecars(out)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    with open(tmp, "wb") as fh:
+    with atomic_write(out) as fh:
         if ids is None:
             np.save(fh, arr)
         else:
             np.savez(fh, ids=ids, features=arr)
-    tmp.replace(out)
     write_json(report_path, report)
     write_json(meta, recipe)
     shutil.rmtree(partial, ignore_errors=True)
@@ -217,8 +200,9 @@ def _read_csv(path, required):
     path = Path(path)
     if not path.is_file():
         raise AmrliteError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
+        check_header(path, reader.fieldnames or [], 1)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise input_error(path, f"no column {', '.join(map(repr, missing))} in the header "

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ..rawdata import ITEM_COLUMNS, as_int_ids
+from ..textio import check_header, open_text
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Item id columns recognised by name (case-insensitive), in order of preference.
@@ -74,11 +75,12 @@ def read_keyed_table(path, columns=(), item_col=None, flag="--items"):
     if not path.is_file():
         raise AmrliteError(f"{flag} {path}: " + ("not a file" if path.exists() else
                                                  "no such file"))
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
         header = list(reader.fieldnames or [])
         if not header:
             raise input_error(path, "empty file (no header)")
+        check_header(path, header)
         id_col = _column(path, header, item_col, ID_COLUMNS, "item id", "--item-col")
         missing = [c for c in columns if c not in header]
         if missing:

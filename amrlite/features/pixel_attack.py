@@ -41,6 +41,7 @@ from ..attack import (_Attacker, _context, _drops, eps_key, parse_eps_list,
 from ..containers import EvalRows
 from ..errors import AmrliteError
 from ..experiments.store import read_json
+from ..jsonio import atomic_write
 from ..modalities import resolve_features
 from .extract import sidecars
 from .image import SIZE
@@ -539,8 +540,8 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
                  fontsize=9)
     fig.tight_layout()
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
+    with atomic_write(out_path) as fh:
+        fig.savefig(fh, dpi=110, format=out_path.suffix[1:] or "png")
     plt.close(fig)
     return out_path, info
 
