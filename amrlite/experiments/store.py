@@ -1,18 +1,24 @@
 """Where the experiment's results live: strict, atomic JSON files (:func:`write_json`,
-:func:`read_json`), the keys that tell whether a stored result still holds (configuration, data
-fingerprint, checkpoint: :func:`config_key`), and the stage store :class:`_Stages`
+:func:`read_json`), the content keys that tell whether a stored result still holds
+(:func:`content_key` of :func:`data_key` — interactions, features, split and negatives, amrlite
+version —, the checkpoint's :func:`model_digest` and the configuration), and the stage store
+:class:`_Stages`
 (``out_dir/stages/<stage>.json`` and ``out_dir/models/<stage>.npz``). Also the stored forms of
 an evaluation (:func:`metrics_summary`) and of a paired test (:func:`norm_compare`), and the
 loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .. import jsonio
 from ..errors import AmrliteError
 from ..metrics import METRIC_NAMES
+from ..version import __version__
 from .config import SUMMARY
 
 
@@ -48,6 +54,79 @@ def read_json(path):
 def config_key(d):
     """A canonical text of ``d`` (sorted keys), to compare configurations."""
     return jsonio.dumps(d, sort_keys=True)
+
+
+def content_key(parts):
+    """The content hash of a result: sha256 (hex) of the canonical JSON of ``parts``, the dict
+    of everything that determines it (:func:`data_key`, checkpoints' :func:`model_digest`,
+    configuration). Two results share a key only when all of that is equal."""
+    return hashlib.sha256(config_key(parts).encode()).hexdigest()
+
+
+def array_digest(*arrays):
+    """sha256 (hex) of arrays' dtypes, shapes and bytes (None counts as absent)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+#: ``{(path, mtime_ns, size): digest}``: a model file read once per process, however many
+#: stages (and the load-only probe of a chain) ask for its content
+_DIGESTS = {}
+
+
+def model_digest(path):
+    """The content of the saved model ``path``: sha256 of its arrays (parameters, Adagrad
+    accumulators, factors, training rows; not the JSON header, which records where and how it
+    was trained), by name. A checkpoint retrained in place changes it, a copy or a re-save of
+    the same model does not."""
+    path = Path(path).resolve()
+    st = path.stat()
+    memo = (str(path), st.st_mtime_ns, st.st_size)
+    if memo not in _DIGESTS:
+        with np.load(path, allow_pickle=False) as z:
+            h = hashlib.sha256()
+            for n in sorted(n for n in z.files if n != "header"):
+                h.update(n.encode() + b"=" + array_digest(z[n]).encode())
+        _DIGESTS[memo] = h.hexdigest()
+    return _DIGESTS[memo]
+
+
+def split_digest(sp):
+    """The content of a split: its training pairs and every held-out row with its sampled
+    negatives (so the split's name, seed and negatives count are all in it)."""
+    parts = [np.array([sp.n_users, sp.n_items]), sp.train_users, sp.train_items]
+    for rows in (sp.valid, sp.test):
+        parts += [None, None, None] if rows is None else [rows.users, rows.items, rows.negatives]
+    return array_digest(*parts)
+
+
+def modality_key(ds):
+    """``["image:1280:l2", ...]``: which feature modalities, of which dimension, normalised how
+    (in concatenation order); part of every stage key, so image and text runs never mix."""
+    return [f"{m['name']}:{m['dim']}:{m['normalize']}"
+            for m in (getattr(ds, "feature_info", None) or [])]
+
+
+def data_key(ds, sp):
+    """What a result takes from its data: the interactions' fingerprint, the feature matrix's
+    content (after normalisation) and its modalities, the split's name and content (negatives
+    included), and the amrlite version (the kernels' code)."""
+    return {"data": ds.fingerprint(), "features": array_digest(ds.features),
+            "modalities": modality_key(ds), "split": sp.name, "split_content": split_digest(sp),
+            "version": __version__}
+
+
+def changed_parts(old, new):
+    """The top-level entries of two key dicts that differ (to say why a result is stale)."""
+    old = old if isinstance(old, dict) else {}
+    return sorted(k for k in set(old) | set(new) if config_key(old.get(k)) != config_key(new.get(k)))
 
 
 def metrics_summary(flat):
