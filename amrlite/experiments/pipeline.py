@@ -29,7 +29,7 @@ from ..errors import AmrliteError
 from .config import make_config, seed_for
 from .curves import fit_with_curve
 from .report import make_report, make_seeds_report
-from .engine import run_tasks, session, where
+from .engine import check_address, run_tasks, session, where
 from .store import (NotStored, _Stages, data_key, load_data, metrics_summary, modality_key,
                     model_digest, norm_compare, write_json)
 from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
@@ -667,9 +667,11 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     seeds = int(seeds)
     if seeds < 1:
         raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+    cfg = make_config(quick=quick, overrides=overrides)
+    if engine == "ray":
+        check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(quick=quick, overrides=overrides)
     ds = load_data(data, features=features, normalize=normalize)
     sp = ds.split(split)
     backend_used = resolve_backend_name(backend)

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from .. import jsonio
+from ..containers import Split
 from ..errors import AmrliteError
 from .config import SUMMARY, parse_float_list
-from ..containers import Split
+from .engine import check_address
 from .store import (changed_parts, config_key, content_key, data_key, load_data,
                     metrics_summary, model_digest, norm_compare, read_json, split_digest,
                     write_bytes, write_json)
@@ -268,6 +269,8 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     seeds = int(seeds)
     if seeds < 1:
         raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+    if engine == "ray":
+        check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_data(dataset)
