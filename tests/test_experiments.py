@@ -16,6 +16,7 @@ from amrlite import experiments as ex
 from amrlite.cli import cli
 from amrlite.recommender import Model, evaluate
 from amrlite.synthetic import make_synthetic
+from helpers import one_line_cli_error
 
 pytest.importorskip("matplotlib")
 
@@ -197,13 +198,6 @@ def test_parse_helpers():
         ex.make_config(overrides={"select": "best"})
 
 
-def _one_line_error(result):
-    assert result.exit_code == 2, result.output
-    lines = [x for x in result.output.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
-    return lines[0]
-
-
 @pytest.mark.parametrize("args, needle", [
     (["sweep", "--init", "{tmp}/missing.npz"], "no such model file"),
     (["sweep", "--init", "{model}", "--eps", "0.1,abc"], "--eps"),
@@ -221,7 +215,7 @@ def test_cli_errors(args, needle, tmp_path, tiny):
     bad.write_text("{not json")
     args = [a.format(tmp=tmp_path, model=model, notmodel=bad) for a in args]
     result = CliRunner().invoke(cli, args)
-    assert needle in _one_line_error(result)
+    assert needle in one_line_cli_error(result)
 
 
 def test_cli_sweep_runs_on_a_folder(tiny, tmp_path):
