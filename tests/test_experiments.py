@@ -423,10 +423,11 @@ def test_sweep_reuses_only_results_of_the_same_content(tiny, tmp_path):
     l2 = load_data(folder, normalize="l2")
     renorm = run(l2)
     assert renorm["skipped"] == [], "results of other features were reused"
-    assert any("data changed" in m for m in logs), logs
+    assert any("(data.features, data.modalities changed)" in m for m in logs), logs
     # other negatives (the same split name)
     neg = l2.split("loo", n_negatives=7)
     assert run(l2, neg)["skipped"] == [], "results of other negatives were reused"
+    assert any("(data.split_content changed)" in m for m in logs), logs
     assert len(run(l2, neg)["skipped"]) == 2
 
 

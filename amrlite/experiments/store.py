@@ -123,10 +123,20 @@ def data_key(ds, sp):
             "version": __version__}
 
 
-def changed_parts(old, new):
-    """The top-level entries of two key dicts that differ (to say why a result is stale)."""
+def changed_parts(old, new, prefix=""):
+    """The dotted names of the entries of two key dicts that differ, nested dicts descended
+    (``["data.features", "config.epochs"]``): to say why a stored result is stale."""
     old = old if isinstance(old, dict) else {}
-    return sorted(k for k in set(old) | set(new) if config_key(old.get(k)) != config_key(new.get(k)))
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if config_key(a) == config_key(b):
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_parts(a, b, f"{prefix}{k}.")
+        else:
+            out.append(prefix + k)
+    return out
 
 
 def metrics_summary(flat):

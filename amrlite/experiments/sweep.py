@@ -155,7 +155,8 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
                          "key_parts": parts})
     return {"jobs": jobs, "done": done, "skipped": skipped, "eps": list(eps_list),
             "lmd": list(lmd_list), "init": init_path, "out_dir": str(out_dir),
-            "config": {"train": base, "eps": list(eps_list), "lmd": list(lmd_list),
+            "config": {"train": {k: v for k, v in base.items() if k not in ("eps", "lmd")},
+                       "eps": list(eps_list), "lmd": list(lmd_list),
                        "init": init_path, "init_sha256": init_sha, "data": dkey,
                        "n_negatives": split_job(sp)["n_negatives"], "backend": backend}}
 
