@@ -68,7 +68,7 @@ class _Context:
     progress: bool
     log: object
     st: _Stages
-    base_key: dict            # data fingerprint, split, backend: part of every stage key
+    base_key: dict            # store.data_key (data, features, split, version) and backend
     models: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
@@ -597,8 +597,10 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     other model (:mod:`amrlite.significance`); attacks on continued VBPR and AMR
     (:mod:`amrlite.attack`) and the rank change (Fig. 5); ε / λ sweeps (Figs. 6, 7; with
     ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR;
-    figures. A stage whose result exists in ``out_dir/stages`` under the same key
-    (configuration, data fingerprint, checkpoints) is loaded instead of recomputed.
+    figures. A stage whose result exists in ``out_dir/stages`` under the same key (its
+    configuration, :func:`~amrlite.experiments.store.data_key` — interactions, features after
+    normalisation, split and negatives, version —, the backend and the content of the models
+    it starts from or tests) is loaded instead of recomputed.
 
     With ``seeds`` = S > 1 the whole chain (MF-BPR → VBPR → continued VBPR / AMR, the attacks,
     every sweep setting) runs once per seed ``seed_for(config["seed"], k)``, k < S; seed index

@@ -76,8 +76,9 @@ def array_digest(*arrays):
     return h.hexdigest()
 
 
-#: ``{(path, mtime_ns, size): digest}``: a model file read once per process, however many
-#: stages (and the load-only probe of a chain) ask for its content
+#: ``{(path, inode, mtime_ns, size): digest}``: a model file read once per process, however
+#: many stages (and the load-only probe of a chain) ask for its content (a model saved again
+#: is a new file, by rename: a new inode, whatever the clock's resolution)
 _DIGESTS = {}
 
 
@@ -88,7 +89,7 @@ def model_digest(path):
     the same model does not."""
     path = Path(path).resolve()
     st = path.stat()
-    memo = (str(path), st.st_mtime_ns, st.st_size)
+    memo = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
     if memo not in _DIGESTS:
         with np.load(path, allow_pickle=False) as z:
             h = hashlib.sha256()
@@ -186,7 +187,7 @@ class _Stages:
     """Stage results as JSON files in ``out_dir/stages`` and models in ``out_dir/models``.
 
     A result is stored with its ``key`` (a dict of everything it depends on: configuration,
-    data fingerprint, split, backend, the keys of the models it used); :meth:`get` returns it
+    data key, backend, the keys and contents of the models it used); :meth:`get` returns it
     only while the key is unchanged. ``trained``/``reused`` list the model stages of this run.
 
     ``tag`` is appended to every file name: seed index 0 of a multi-seed run has none (its
