@@ -8,6 +8,7 @@ an evaluation (:func:`metrics_summary`) and of a paired test (:func:`norm_compar
 loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import jsonio
+from .. import jsonio, kernels
 from ..errors import AmrliteError
 from ..metrics import METRIC_NAMES
 from ..version import __version__
@@ -115,13 +116,26 @@ def modality_key(ds):
             for m in (getattr(ds, "feature_info", None) or [])]
 
 
+@functools.lru_cache(maxsize=1)
+def kernels_digest():
+    """The kernels' version: sha256 of the source files of :mod:`amrlite.kernels` (names and
+    bytes), so that results of other kernel code are never taken for this code's, whatever the
+    version number says."""
+    root = Path(kernels.__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in
+                       (".py", ".cu", ".cuh", ".c", ".h")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def data_key(ds, sp):
-    """What a result takes from its data: the interactions' fingerprint, the feature matrix's
-    content (after normalisation) and its modalities, the split's name and content (negatives
-    included), and the amrlite version (the kernels' code)."""
+    """What a result takes from its data and code: the interactions' fingerprint, the feature
+    matrix's content (after normalisation) and its modalities, the split's name and content
+    (negatives included), the amrlite version and the kernels' code (:func:`kernels_digest`)."""
     return {"data": ds.fingerprint(), "features": array_digest(ds.features),
             "modalities": modality_key(ds), "split": sp.name, "split_content": split_digest(sp),
-            "version": __version__}
+            "version": __version__, "kernels": kernels_digest()}
 
 
 def changed_parts(old, new, prefix=""):
