@@ -704,7 +704,8 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
 def experiment(data, split, features, normalize, out_dir, quick, backend, config_path, settings,
                seeds, engine, address, no_plots, quiet):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
-    from .experiments import check_overrides, deep_merge, parse_set, read_config_file, run_experiment
+    from .experiments import (check_overrides, deep_merge, parse_set, read_config_file,
+                              run_experiment)
     overrides = read_config_file(config_path) if config_path else {}
     overrides = deep_merge(overrides, check_overrides(parse_set(settings)))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,

@@ -122,7 +122,8 @@ class SweepSettings:
     grid: bool = _help("also the full grid_eps × grid_lmd grid", False)
     grid_eps: list[float] = _help("ε values of the grid",
                                   factory=lambda: [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0])
-    grid_lmd: list[float] = _help("λ values of the grid", factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
+    grid_lmd: list[float] = _help("λ values of the grid",
+                                  factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
     attack_eps: float = _help("ε of each setting's adversarial attack", 0.1)
 
 

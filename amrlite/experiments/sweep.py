@@ -210,11 +210,12 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     Each setting writes ``out_dir/amr-eps{ε}-lmd{λ}.json`` with its validation and test
     metrics and its content key (:func:`plan_sweep`: data, features, split and negatives,
     checkpoint content, configuration, version); a setting stored under the same key is not
-    retrained, one stored under another key is retrained and replaced. The whole result is also written to ``out_dir/sweep.json``. With ``seeds`` > 1
-    every setting is trained once per seed (:func:`~amrlite.experiments.config.seed_for`; seed
-    index 0 is ``base_config["seed"]`` itself, in ``out_dir``; the others in
-    ``out_dir/seed<SEED>/``), all as one batch of tasks, and each setting gets its mean ± 95%
-    confidence interval over seeds (``"aggregate"``).
+    retrained, one stored under another key is retrained and replaced. The whole result is
+    also written to ``out_dir/sweep.json``, with the resolved configuration (``"config"``,
+    also printed with ``progress``). With ``seeds`` > 1 every setting is trained once per seed
+    (:func:`~amrlite.experiments.config.seed_for`; seed index 0 is ``base_config["seed"]``
+    itself, in ``out_dir``; the others in ``out_dir/seed<SEED>/``), all as one batch of tasks,
+    and each setting gets its mean ± 95% confidence interval over seeds (``"aggregate"``).
 
     Parameters
     ----------
