@@ -701,7 +701,7 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
     ds, sp = _load(**_data_args(kw))
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
                 eval_every=eval_every, seed=seed, negative_pool=init.config.negative_pool)
-    res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
+    res = run_sweep(ds, sp, init=init_path, eps_list=eps_values, lmd_list=lmd_values,
                     base_config=base, out_dir=out_dir, processes=processes,
                     progress=not quiet, backend=backend, seeds=seeds, engine=engine,
                     address=address)
@@ -750,25 +750,22 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
 @click.option("--quick", is_flag=True, help="A few epochs per model and reduced sweeps (smoke run).")
 @backend_option
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="JSON file of overrides of the defaults (amrlite.experiments.DEFAULTS).")
+              help="JSON (or .toml) file of overrides of the defaults "
+                   "(amrlite.experiments.ExperimentConfig); unknown keys and wrong types are "
+                   "errors.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid.")
+              help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid (checked "
+                   "like --config).")
 @seeds_engine_options
 @click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def experiment(data, split, features, normalize, out_dir, quick, backend, config_path, settings,
                seeds, engine, address, no_plots, quiet):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
-    from .experiments import deep_merge, parse_set, run_experiment
-    overrides = {}
-    if config_path:
-        try:
-            overrides = json.loads(Path(config_path).read_text())
-        except json.JSONDecodeError as exc:
-            raise AmrliteError(f"--config {config_path}: not valid JSON ({exc})") from None
-        if not isinstance(overrides, dict):
-            raise AmrliteError(f"--config {config_path}: expected a JSON object")
-    overrides = deep_merge(overrides, parse_set(settings))
+    from .experiments import (check_overrides, deep_merge, parse_set, read_config_file,
+                              run_experiment)
+    overrides = read_config_file(config_path) if config_path else {}
+    overrides = deep_merge(overrides, check_overrides(parse_set(settings)))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
                              overrides=overrides, progress=not quiet, plots=not no_plots,
                              seeds=seeds, engine=engine, address=address, features=features,

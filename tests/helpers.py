@@ -62,3 +62,11 @@ def assert_seed_decides_training(backend):
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["P"], c.params["P"])
     return a
+
+
+def one_line_cli_error(result):
+    """The one line of a click result that ended in a user error (exit 2, ``amrlite: error:``)."""
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
+    return lines[0]

@@ -47,6 +47,10 @@ MAX_RETRIES = 3
 #: the Ray task id while a Ray worker runs a task here (:func:`_ray_task`), else None
 _RAY_TASK = None
 
+#: seconds a cluster address (``--address``) has to accept a connection before the run stops
+#: with an error (Ray itself keeps retrying for minutes)
+CONNECT_TIMEOUT = 10.0
+
 
 def where():
     """Where the calling code runs: ``{"host", "pid", "ray_task"}``, ``ray_task`` being the id
@@ -212,6 +216,48 @@ def _import_ray():
     return ray
 
 
+def _host_port(address):
+    """``(host, port)`` of a Ray address (``HOST:PORT``, ``ray://HOST:PORT``, ``[v6]:PORT``;
+    the port defaults to Ray's: 6379, or 10001 for a ``ray://`` client address)."""
+    text, port = address, 6379
+    if text.startswith("ray://"):
+        text, port = text[len("ray://"):], 10001
+    text = text.rstrip("/")
+    host, sep, tail = text.rpartition(":")
+    if not sep or (host.count(":") and not host.startswith("[")):   # no port (or bare IPv6)
+        host, tail = text, str(port)
+    if not tail.isdigit() or not host:
+        raise AmrliteError(f"--address {address}: expected HOST:PORT (e.g. 10.0.0.5:6379 or "
+                           "ray://10.0.0.5:10001) or auto")
+    return host.strip("[]"), int(tail)
+
+
+def check_address(address, timeout=None):
+    """Fail fast where nothing answers: a TCP connection to ``address`` must be accepted within
+    ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`; refused connections are retried until
+    then), else a one-line :class:`AmrliteError` naming the address. ``auto`` (the cluster this
+    machine joined) is left to Ray, which says at once when there is none."""
+    if not address or address == "auto":
+        return
+    host, port = _host_port(address)
+    timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(
+                    (host, port), timeout=max(0.1, min(3.0, deadline - time.monotonic()))):
+                return
+        except socket.gaierror:
+            raise AmrliteError(f"--address {address}: unknown host {host!r}") from None
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+        if time.monotonic() >= deadline:
+            raise AmrliteError(f"--address {address}: nothing answers at {host}:{port} "
+                               f"({why.lower()}, {timeout:g} s); start the cluster there "
+                               "(ray start --head) or leave --address out for a local one")
+        time.sleep(0.25)
+
+
 @contextmanager
 def ray_cluster(address=None, processes=None):
     """Ray, connected: to ``address``, to the cluster this process already joined, or to a
@@ -222,7 +268,13 @@ def ray_cluster(address=None, processes=None):
         return
     kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
-        ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
+        check_address(address)
+        try:
+            ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AmrliteError(f"--address {address}: cannot join the Ray cluster "
+                               f"({first})") from None
     else:
         # Ray runs its workers at nice 15 by default (to keep its daemons responsive); on a
         # machine shared with other processes that starves the tasks (3-10x slower here),

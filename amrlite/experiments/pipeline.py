@@ -23,14 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import jsonio
 from ..version import __version__
 from ..errors import AmrliteError
 from ..jsonio import write_text
 from .config import make_config, seed_for
 from .curves import fit_with_curve
 from .report import make_report, make_seeds_report
-from .engine import run_tasks, session, where
-from .store import NotStored, _Stages, load_data, metrics_summary, norm_compare, write_json
+from .engine import check_address, run_tasks, session, where
+from .store import (NotStored, _Stages, data_key, load_data, metrics_summary, modality_key,
+                    model_digest, norm_compare, write_json)
 from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
                     sweep_extras)
 
@@ -67,7 +69,7 @@ class _Context:
     progress: bool
     log: object
     st: _Stages
-    base_key: dict            # data fingerprint, split, backend: part of every stage key
+    base_key: dict            # store.data_key (data, features, split, version) and backend
     models: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
@@ -82,8 +84,10 @@ class _Context:
     figures: dict = field(default_factory=dict)
 
     def keys(self, names):
-        """The stage keys of the models ``names``: what a later stage depends on."""
-        return {n: self.results[n]["key"] for n in names}
+        """What a later stage depends on of the models ``names``: each one's stage key and the
+        content of its saved model (a model file replaced in place changes it)."""
+        return {n: [self.results[n]["key"], self.results[n].get("model_sha256")]
+                for n in names}
 
 
 def _data_info(ds, sp):
@@ -95,13 +99,6 @@ def _data_info(ds, sp):
             "warm_items": int(sp.warm_items.sum()),
             "cold_test_rows": int((~sp.warm_items[sp.test.items]).sum()),
             "n_features": int(ds.n_features), "modalities": modality_key(ds)}
-
-
-def modality_key(ds):
-    """``["image:1280:l2", ...]``: which feature modalities, of which dimension, normalised how
-    (in concatenation order); part of every stage key, so image and text runs never mix."""
-    return [f"{m['name']}:{m['dim']}:{m['normalize']}"
-            for m in (getattr(ds, "feature_info", None) or [])]
 
 
 # ---------------------------------------------------------------------------- models
@@ -143,10 +140,11 @@ def _train(ctx, name, kind, init_name=None, curve=False):
     if curve:
         conf["eval_every"] = ctx.cfg["eval_every"]
     key = dict(ctx.base_key, kind=kind, config=conf, select=ctx.cfg["select"], init=init_name,
-               init_key=ctx.results.get(init_name, {}).get("key") if init_name else None)
+               init_key=ctx.keys([init_name])[init_name] if init_name else None)
     path = st.model_path(name)
     old = st.get(name, key)
-    if old is not None and path.is_file():
+    if (old is not None and path.is_file()
+            and old.get("model_sha256") == model_digest(path)):
         ctx.log(f"[{name}] done before: {path}")
         ctx.models[name] = Model.load(path)
         ctx.results[name] = old
@@ -161,6 +159,7 @@ def _train(ctx, name, kind, init_name=None, curve=False):
     secs = time.perf_counter() - t0
     m.save(path)
     res = {"name": name, "kind": kind, "label": m.spec.label, "config": conf,
+           "model_sha256": model_digest(path),
            "init": init_name, "seconds": round(secs, 3),
            "best_epoch": m.history.best_epoch, "test": metrics_summary(evaluate(m, ds, sp))}
     if sp.valid is not None:
@@ -512,7 +511,7 @@ def stage_sweeps(ctxs, engine="local", address=None):
             plans.append((ctx, axis, plan_sweep(
                 ctx.ds, ctx.sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
                 base_config=amr_conf, out_dir=sweep_dir, backend=ctx.backend,
-                save_models=True)))
+                save_models=True, log=ctx.log)))
     n_jobs = len({j["json"] for _, _, p in plans for j in p["jobs"]})
     ctx0.log(f"[sweeps] {', '.join(sorted({a for _, a, _ in plans}))} × {len(ctxs)} seed(s): "
              f"{n_jobs} task(s) to run on the {engine} engine")
@@ -599,8 +598,10 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     other model (:mod:`amrlite.significance`); attacks on continued VBPR and AMR
     (:mod:`amrlite.attack`) and the rank change (Fig. 5); ε / λ sweeps (Figs. 6, 7; with
     ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR;
-    figures. A stage whose result exists in ``out_dir/stages`` under the same key
-    (configuration, data fingerprint, checkpoints) is loaded instead of recomputed.
+    figures. A stage whose result exists in ``out_dir/stages`` under the same key (its
+    configuration, :func:`~amrlite.experiments.store.data_key` — interactions, features after
+    normalisation, split and negatives, version —, the backend and the content of the models
+    it starts from or tests) is loaded instead of recomputed.
 
     With ``seeds`` = S > 1 the whole chain (MF-BPR → VBPR → continued VBPR / AMR, the attacks,
     every sweep setting) runs once per seed ``seed_for(config["seed"], k)``, k < S; seed index
@@ -669,20 +670,24 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
     seeds = int(seeds)
     if seeds < 1:
         raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+    cfg = make_config(quick=quick, overrides=overrides)
+    if engine == "ray":
+        check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(quick=quick, overrides=overrides)
     ds = load_data(data, features=features, normalize=normalize)
     sp = ds.split(split)
     backend_used = resolve_backend_name(backend)
     data_info = _data_info(ds, sp)
     seed_values = [seed_for(cfg["seed"], k) for k in range(seeds)]
+    # every stage key: the data's content (interactions, features, split and negatives,
+    # version) and the backend, plus the stage's own configuration and its models' content
+    base_key = dict(data_key(ds, sp), backend=backend_used)
     write_json(out_dir / "config.json", {"config": cfg, "quick": quick, "backend": backend,
                                          "backend_used": backend_used, "data": data_info,
                                          "version": __version__, "seeds": seed_values,
-                                         "engine": engine})
-    base_key = {"data": data_info["fingerprint"], "split": sp.name, "backend": backend_used,
-                "modalities": data_info["modalities"]}
+                                         "engine": engine, "key": base_key})
+    log("config: " + jsonio.dumps(cfg))
     ctxs = []
     for k, seed in enumerate(seed_values):
         seed_log = log if seeds == 1 else (lambda m, s=seed: log(f"(seed {s}) {m}"))
