@@ -413,7 +413,8 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
                      + f": {n_users} users, {n_items} items")
     return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=idx.users,
                    items=idx.items, features=feats, source=str(path), user_ids=idx.user_ids,
-                   item_ids=idx.item_ids, feature_info=info, filters=idx.filters, notes=notes)
+                   item_ids=idx.item_ids, feature_info=info, filters=idx.filters, notes=notes,
+                   times=idx.times, meta={"time_error": idx.time_error} if idx.time_error else {})
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,3 +21,16 @@ def input_error(path, problem, line=None, field=None):
     if field is not None:
         where += f": field '{field}'"
     return AmrliteError(f"{where}: {problem}")
+
+
+def option_error(param, problem):
+    """An :class:`AmrliteError` about the value of the Python parameter ``param``, reading
+    ``option 'param': problem``. It keeps ``param`` and ``problem`` as attributes, so that the CLI
+    names its flag instead (``--features: problem``).
+
+    >>> str(option_error("features", "the model was trained with image, the data set has text"))
+    "option 'features': the model was trained with image, the data set has text"
+    """
+    exc = AmrliteError(f"option '{param}': {problem}")
+    exc.param, exc.problem = param, problem
+    return exc

@@ -377,8 +377,9 @@ def test_model_trained_on_image_refuses_text(modal, tmp_path):
     assert [(f["name"], f["dim"]) for f in h["features"]] == [("image", 6)]
     assert run("evaluate", m).exit_code == 0          # the model's modalities by default
     one_line_error(run("evaluate", m, "--features", "text"),
-                   "trained on features image (features-image.npy, 6-d, normalize l2)", "text")
-    one_line_error(run("evaluate", m, "--normalize", "none"), "normalize none")
+                   "--features: the model was trained with image (l2), the data set has text")
+    one_line_error(run("evaluate", m, "--normalize", "none"),
+                   "--normalize: the model was trained with image (l2), the data set has image")
 
 
 # ---------------------------------------------------------------- strict JSON
