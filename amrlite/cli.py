@@ -65,7 +65,7 @@ def _data_option_list(for_model):
     """The data options; ``for_model``: of a command that reads a saved model, whose data set
     and options are its defaults (every option then defaults to ``None``, meaning not given)."""
     def default(fit_default):
-        return "the model's" if for_model else fit_default
+        return " Default: the model's." if for_model else f" Default: {fit_default}."
     return [
         click.option("--data", type=click.Path(), default=None,
                      help="Dataset folder (native or official AMR format) or an interactions "
@@ -85,23 +85,24 @@ def _data_option_list(for_model):
                      help="The sparse regime: loo with at most K training rows per user "
                           "(= --split sparseK)."),
         click.option("--negatives", type=click.IntRange(min=0), default=None,
-                     show_default=default("99"),
                      help="Sampled negatives per held-out row of a generated split "
-                          "(0: full ranking only)."),
-        click.option("--split-seed", type=int, default=None, show_default=default("2019"),
-                     help="Seed of a generated split and its sampled negatives."),
+                          "(0: full ranking only)." + default("99")),
+        click.option("--split-seed", type=int, default=None,
+                     help="Seed of a generated split and its sampled negatives."
+                          + default("2019")),
         click.option("--features", default=None,
                      help="Modalities of the folder (image, or image,text: concatenated) and/or "
                           "feature files (.npy positional, .npz with ids and features)."
                           + (" Default: the model's." if for_model else "")),
-        click.option("--normalize", default=None, show_default=default("none"),
+        click.option("--normalize", default=None,
                      help="none, maxabs or l2, for every modality or per modality: "
-                          "image=l2,text=none."),
+                          "image=l2,text=none." + default("none")),
         click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
                      help="Raw data: a file listing the item id of every .npy feature row."),
         click.option("--missing-features", type=click.Choice(["error", "zero"]),
-                     default=None, show_default=default("error"),
-                     help="Raw data: items without a feature row are an error, or get a zero row."),
+                     default=None,
+                     help="Raw data: items without a feature row are an error, or get a zero "
+                          "row." + default("error")),
         click.option("--user-col", default=None, help="Raw data: the user id column (name or 1-based)."),
         click.option("--item-col", default=None, help="Raw data: the item id column."),
         click.option("--rating-col", default=None, help="Raw data: the rating column."),
@@ -113,8 +114,8 @@ def _data_option_list(for_model):
         click.option("--k-core", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Raw data: keep users and items with >= N interactions (iterated)."),
         click.option("--id-order", type=click.Choice(["first", "sorted"]), default=None,
-                     show_default=default("first"),
-                     help="Raw data: index raw ids in first-seen or sorted order."),
+                     help="Raw data: index raw ids in first-seen or sorted order."
+                          + default("first")),
     ]
 
 

@@ -568,7 +568,9 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     sp = _as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
-        raise AmrliteError(f"split {sp.name!r} has no {on} rows")
+        raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
+            " (it trains on every interaction and holds nothing out: evaluate on another split)"
+            if sp.test is None else ""))
     _check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
