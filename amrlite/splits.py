@@ -70,6 +70,16 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     valid_idx = np.flatnonzero((rank == 1) & eligible)
     test_idx = test_idx[np.argsort(users[test_idx], kind="stable")]
     valid_idx = valid_idx[np.argsort(users[valid_idx], kind="stable")]
+    return _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx, rng=rng,
+                     n_negatives=n_negatives, user_ids=user_ids)
+
+
+def _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx, *, rng, n_negatives,
+              user_ids, notes=()):
+    """The split whose test and validation rows are the interactions ``test_idx`` and
+    ``valid_idx`` (one per user, sorted by user) and whose training rows are the rest; each
+    held-out row gets ``n_negatives`` sampled items its user never interacted with (test rows
+    first, then validation rows, from ``rng``)."""
     train = np.ones(len(users), dtype=bool)
     train[test_idx] = False
     train[valid_idx] = False
@@ -82,7 +92,7 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     return Split(name=name, n_users=n_users, n_items=n_items,
                  train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
                  valid=_rows(users, items, valid_idx, valid_neg),
-                 test=_rows(users, items, test_idx, test_neg))
+                 test=_rows(users, items, test_idx, test_neg), notes=list(notes))
 
 
 def temporal(n_users, n_items, users, items, times, *, seed=2019, n_negatives=99,
@@ -107,23 +117,12 @@ def temporal(n_users, n_items, users, items, times, *, seed=2019, n_negatives=99
     eligible = counts[users[order]] >= 3
     test_idx = order[(from_last == 0) & eligible]
     valid_idx = order[(from_last == 1) & eligible]
-    train = np.ones(len(users), dtype=bool)
-    train[test_idx] = False
-    train[valid_idx] = False
-    rng = np.random.default_rng(seed)
-    test_neg = valid_neg = None
-    if n_negatives:
-        test_neg = sample_negatives(users[test_idx], users, items, n_items, n_negatives, rng=rng,
-                                    user_ids=user_ids)
-        valid_neg = sample_negatives(users[valid_idx], users, items, n_items, n_negatives, rng=rng,
-                                     user_ids=user_ids)
     few = int(((counts > 0) & (counts < 3)).sum())
     notes = [f"split {name!r}: {few} user(s) with fewer than 3 interactions keep them all in "
              "training (no test or validation row)"] if few else []
-    return Split(name=name, n_users=n_users, n_items=n_items,
-                 train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
-                 valid=_rows(users, items, valid_idx, valid_neg),
-                 test=_rows(users, items, test_idx, test_neg), notes=notes)
+    return _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx,
+                     rng=np.random.default_rng(seed), n_negatives=n_negatives, user_ids=user_ids,
+                     notes=notes)
 
 
 def no_split(n_users, n_items, users, items, *, name="none"):

@@ -8,33 +8,19 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from amrlite import Model, evaluate, load_dataset
-from amrlite.cli import cli
 from amrlite.errors import AmrliteError
 from amrlite.jsonio import dumps, write_json
+
+from helpers import one_line_error
+from helpers import run_cli as run
 
 
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in r.output, r.output
-    return r
-
-
-def one_line_error(r, *pieces):
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
-    for p in pieces:
-        assert p in errs[0], errs[0]
-    return errs[0]
 
 
 @pytest.fixture

@@ -5,35 +5,20 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from amrlite import Model, evaluate, load_dataset
-from amrlite.cli import cli
 from amrlite.containers import Split
 from amrlite.errors import AmrliteError
 from amrlite.recommender import fit_chain, model_data, pretraining_chain, trained_epochs
 from amrlite.splits import temporal
 
-
-def run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in r.output, r.output
-    return r
+from helpers import one_line_error
+from helpers import run_cli as run
 
 
 def ok(*args):
     r = run(*args)
     assert r.exit_code == 0, r.output
     return r
-
-
-def one_line_error(r, *pieces):
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
-    for p in pieces:
-        assert p in errs[0], errs[0]
-    return errs[0]
 
 
 @pytest.fixture
