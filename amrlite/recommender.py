@@ -306,21 +306,36 @@ def _check_same_ids(model, data):
                                + "): it was trained on other data or another id order")
 
 
-def _check_same_features(model, data):
-    """A model trained on some modalities refuses data with others (compared by file, dim and
-    normalisation: E was fitted to those features at that scale)."""
+def _features_label(info, detail=False):
+    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
+    if not info:
+        return "no features"
+    return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
+                                 if detail else f" ({m['normalize']})"
+                                 if m.get("normalize", "none") != "none" else "")
+                    for m in info)
+
+
+def _check_same_features(model, data, param="features", loaded=False):
+    """A model trained on some features refuses data with others, compared by file, dimension
+    and normalisation (E was fitted to those features at that scale); a model without a content
+    term only where the width differs (the data is then another data set). Data that records
+    no features (a Split, a data set made in memory) is not checked unless ``loaded`` (it was
+    read by :func:`model_data`: none means none). The error names ``param``: ``option
+    'features': the model was trained with image (l2), the data set has text``."""
     mine = model.header.get("features")
     theirs = getattr(data, "feature_info", None)
-    if not mine or not theirs or not model.spec.has_content:
+    if mine is None or theirs is None or not theirs and not loaded:
         return
     key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
                         for m in info]
-    if key(mine) != key(theirs):
-        show = lambda info: "+".join(  # noqa: E731
-            f"{m['name']} ({m['file']}, {m['dim']}-d, normalize {m.get('normalize', 'none')})"
-            for m in info)
-        raise AmrliteError(f"the model was trained on features {show(mine)}; the data has "
-                           f"{show(theirs)} (choose them with --features and --normalize)")
+    width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
+    if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
+        return
+    a, b = _features_label(mine), _features_label(theirs)
+    if a == b:
+        a, b = _features_label(mine, True), _features_label(theirs, True)
+    raise option_error(param, f"the model was trained with {a}, the data set has {b}")
 
 
 # ---------------------------------------------------------------------- the model's data
@@ -416,32 +431,14 @@ def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=Non
     return ds, sp
 
 
-def _features_label(info, detail=False):
-    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
-    if not info:
-        return "no features"
-    return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
-                                 if detail else f" ({m['normalize']})"
-                                 if m.get("normalize", "none") != "none" else "")
-                    for m in info)
-
-
 def _check_model_data(model, ds, changed, ids_only=False):
     """Refuse a data set that is not the one ``model`` was trained on, naming the option that
     makes it differ: the first of ``changed`` (``{option: (recorded value, value given)}``,
     ``data`` last), else ``data``."""
     h = model.header
-    mine, theirs = h.get("features"), ds.feature_info
-    feature_key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
-                                for m in info or []]
-    if not ids_only and mine is not None and feature_key(mine) != feature_key(theirs) and (
-            model.spec.has_content or sum(m["dim"] for m in mine) != ds.n_features):
-        a, b = _features_label(mine), _features_label(theirs)
-        if a == b:
-            a, b = _features_label(mine, True), _features_label(theirs, True)
-        param = "normalize" if "normalize" in changed and "features" not in changed \
-            else "features"
-        raise option_error(param, f"the model was trained with {a}, the data set has {b}")
+    if not ids_only:
+        _check_same_features(model, ds, "normalize" if "normalize" in changed
+                             and "features" not in changed else "features", loaded=True)
     problem = None
     if (h.get("n_users"), h.get("n_items")) != (ds.n_users, ds.n_items) \
             and h.get("n_users") is not None:
@@ -571,7 +568,8 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
         raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
             " (it trains on every interaction and holds nothing out: evaluate on another split)"
             if sp.test is None else ""))
-    _check_same_features(model, data)
+    if features is None:
+        _check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:
