@@ -730,6 +730,10 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
     if dim is None:
         dim = int(init.config.dim)
     ds, sp = _load(**_data_args(kw))
+    if sp.test is None:
+        raise AmrliteError(f"--split {sp.name}: holds nothing out, and a sweep picks its best "
+                           "setting on held-out rows (sweep on a split, then train the chosen "
+                           "setting with fit --split none)")
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
                 eval_every=eval_every, seed=seed, negative_pool=init.config.negative_pool)
     res = run_sweep(ds, sp.name, init=init_path, eps_list=eps_values, lmd_list=lmd_values,

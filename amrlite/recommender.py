@@ -424,17 +424,17 @@ def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=Non
     if check:
         changed = {k: (recorded.get(k, defaults[k]), v) for k, v in given.items()
                    if v != recorded.get(k, defaults[k])}
-        if data is not None and h.get("dataset") and not h.get("synthetic") \
-                and Path(data).resolve() != Path(h["dataset"]).resolve():
-            changed["data"] = (h["dataset"], str(data))
+        was = None if h.get("synthetic") else h.get("dataset")
+        if data is not None and (was is None or Path(data).resolve() != Path(was).resolve()):
+            changed["data"] = (was or "the synthetic data set", str(data))
         _check_model_data(model, ds, changed, ids_only=check == "ids")
     return ds, sp
 
 
 def _check_model_data(model, ds, changed, ids_only=False):
     """Refuse a data set that is not the one ``model`` was trained on, naming the option that
-    makes it differ: the first of ``changed`` (``{option: (recorded value, value given)}``,
-    ``data`` last), else ``data``."""
+    makes it differ: of ``changed`` (``{option: (recorded value, value given)}``), ``data``
+    (another path) before the others, else ``data`` (the file changed on disk)."""
     h = model.header
     if not ids_only:
         _check_same_features(model, ds, "normalize" if "normalize" in changed
@@ -455,16 +455,17 @@ def _check_model_data(model, ds, changed, ids_only=False):
                        f"{h['fingerprint']})")
     if problem is None:
         return
-    param = next((k for k in changed if k != "data"), "data" if changed else None)
+    param = "data" if "data" in changed else next(iter(changed), None)
     if param is None:
         raise option_error("data", f"{ds.source} has changed since the model was trained on it: "
                            f"{problem}")
     if param == "data":
-        raise option_error("data", f"the model was trained on {h.get('dataset')}; {ds.source} "
-                           f"holds other data: {problem}")
+        raise option_error("data", f"the model was trained on {changed['data'][0]}; "
+                           f"{ds.source} holds other data: {problem}")
     was, now = changed[param]
-    raise option_error(param, f"the model was trained with {was!r}; with {now!r} the data set "
-                       f"differs: {problem}")
+    raise option_error(param, ("the model was trained without it" if was is None else
+                               f"the model was trained with {was!r}")
+                       + f"; with {now!r} the data set differs: {problem}")
 
 
 def training_stages(model):
