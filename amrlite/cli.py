@@ -156,8 +156,8 @@ def _split_name(split, sparse):
     return split
 
 
-def _say_loaded(ds, sp):
-    """What was read (stderr): sizes, notes, features, the split's notes."""
+def _say_loaded(ds):
+    """What was read (stderr): sizes, notes, features."""
     from .modalities import describe
     if ds.synthetic:
         click.echo("data: synthetic multimedia data set (generated in memory, seeded; not real "
@@ -170,8 +170,6 @@ def _say_loaded(ds, sp):
         click.echo(f"data: {note}", err=True)
     if ds.feature_info and not ds.synthetic:
         click.echo(f"features: {describe(ds.feature_info)}", err=True)
-    for note in sp.notes:
-        click.echo(f"split: {note}", err=True)
 
 
 def _load(data, split=None, *, sparse=None, negatives=None, split_seed=None, **opts):
@@ -179,10 +177,17 @@ def _load(data, split=None, *, sparse=None, negatives=None, split_seed=None, **o
     from .data import load_dataset
     opts["items"] = opts.pop("items_path", None)
     ds = load_dataset(data, **{k: v for k, v in opts.items() if v is not None})
+    _say_loaded(ds)
     sp = ds.split(_split_name(split, sparse), n_negatives=99 if negatives is None else negatives,
                   seed=2019 if split_seed is None else split_seed)
-    _say_loaded(ds, sp)
+    _say_split(sp)
     return ds, sp
+
+
+def _say_split(sp):
+    """The split's notes (stderr)."""
+    for note in sp.notes:
+        click.echo(f"split: {note}", err=True)
 
 
 def _data_args(kw):
@@ -505,7 +510,8 @@ def _load_for_model(model, args, check="data"):
     args["items"] = args.pop("items_path", None)
     ds, sp = model_data(model, args.pop("data"), split=split, n_negatives=args.pop("negatives"),
                         split_seed=args.pop("split_seed"), check=check, **args)
-    _say_loaded(ds, sp)
+    _say_loaded(ds)
+    _say_split(sp)
     return ds, sp
 
 
