@@ -416,11 +416,6 @@ def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=Non
                                    "there any more; give the data set's new place")
     merged = {**recorded, **given}
     ds = load_dataset(path, **merged)
-    name = split if split is not None else h.get("split")
-    negatives = n_negatives if n_negatives is not None else h.get("n_negatives")
-    seed = split_seed if split_seed is not None else h.get("split_seed")
-    sp = ds.split(name, seed=2019 if seed is None else seed,
-                  n_negatives=99 if negatives is None else negatives)
     if check:
         changed = {k: (recorded.get(k, defaults[k]), v) for k, v in given.items()
                    if v != recorded.get(k, defaults[k])}
@@ -428,6 +423,11 @@ def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=Non
         if data is not None and (was is None or Path(data).resolve() != Path(was).resolve()):
             changed["data"] = (was or "the synthetic data set", str(data))
         _check_model_data(model, ds, changed, ids_only=check == "ids")
+    name = split if split is not None else h.get("split")
+    negatives = n_negatives if n_negatives is not None else h.get("n_negatives")
+    seed = split_seed if split_seed is not None else h.get("split_seed")
+    sp = ds.split(name, seed=2019 if seed is None else seed,
+                  n_negatives=99 if negatives is None else negatives)
     return ds, sp
 
 

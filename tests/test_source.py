@@ -2,6 +2,7 @@
 trained on (its recorded absolute path and load options), from any working directory."""
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -293,3 +294,12 @@ def test_help_says_the_default_is_the_models_data(command):
     text = " ".join(r.output.split())
     assert "Default: the data set the model was trained on" in text
     assert "synthetic" not in text
+
+
+def test_epochs_from_a_model_of_an_older_amrlite(tmp_path):
+    old = Model.load(Path(__file__).parent / "data" / "saved-mf-eq4.npz")   # no stages
+    assert old.config.eval_every == 0 and trained_epochs(old) == old.config.epochs
+    old.config.eval_every = 1                                     # validated: epoch unknown
+    with pytest.raises(AmrliteError, match="does not record which epoch") as exc:
+        trained_epochs(old)
+    assert exc.value.param == "epochs_from"
