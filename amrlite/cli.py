@@ -457,6 +457,31 @@ def recommend(model_path, user, n, include_seen):
         click.echo(f"{rank:>3}  item {item!s:>{width}}  score {score: .4f}{title}")
 
 
+@cli.command("add-items")
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@click.option("--features", "features_spec", required=True,
+              help="The new products' features: an .npz with ids and features, as "
+                   "`amrlite features` writes them (raw, not normalised); one per modality of "
+                   "the model, comma-separated in its order.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Where to save the extended model (.npz).")
+def add_items(model_path, features_spec, out):
+    """Add new products to a trained DUIF, VBPR or AMR model without retraining: each is scored
+    by its features alone (through the model's recorded normalisation), as the model scores
+    any item without interactions."""
+    from .modalities import load_new_items
+    from .recommender import Model
+    model = Model.load(model_path)
+    ids, rows, recipes = load_new_items(features_spec)
+    n_before = int(model.header["n_items"])
+    model.add_items(ids, rows, recipe=recipes, source=features_spec)
+    model.save(out)
+    shown = ", ".join(map(str, ids[:5].tolist())) + (", ..." if len(ids) > 5 else "")
+    click.echo(f"added {len(ids)} item(s) to {model_path} ({n_before} → "
+               f"{model.header['n_items']} items): {shown}")
+    click.echo(f"saved {out}")
+
+
 def _item_titles(source):
     if not source or not Path(source).is_dir():
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -19,14 +20,16 @@ import numpy as np
 from .version import __version__
 from .backends import get_backend
 from .containers import Split, raw_index
-from .data import load_dataset
+from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
 from .errors import AmrliteError, option_error
 from .evaluation import evaluate_params
 from .jsonio import dumps
-from .modalities import is_path
 from .negatives import user_label
-from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
+from .modalities import (RECIPE_NOT_COMPARED, check_distinct_ids, describe, is_path,
+                         normalize_like)
+from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
+    item_factors
 from .train import BprEpochs, History, TrainConfig, run_epochs
 
 
@@ -212,6 +215,75 @@ class Model:
         top = top[np.lexsort((top, -scores[top]))]
         return (top if self.item_ids is None else self.item_ids[top]), scores[top]
 
+    # ------------------------------------------------------------------ new products
+    def add_items(self, ids, features, *, recipe=None, source="features"):
+        """Add new items (products without interactions) to a fitted DUIF, VBPR or AMR model
+        without retraining. Each is scored by its features alone, exactly as the model scores
+        any item without an ID embedding (a catalogue item it was trained with, under the
+        default ``negative_pool="warm"``):
+
+            x_ui = p_u · (E c_i)                    (Eq. 4 and DUIF)
+            x_ui = h_u · (E c_i) + w · c_i          (He & McAuley: no q_i, no b_i)
+
+        with ``c_i`` the item's raw feature row put through the normalisation the model
+        recorded for each modality (``l2`` row by row; ``maxabs`` divided by the training
+        data's scale, not a new one).
+
+        Parameters
+        ----------
+        ids : sequence
+            Raw ids of the new items, distinct, none already an item of the model.
+        features : ndarray ``[len(ids), D]``
+            Raw (not normalised) feature rows: the model's modalities side by side, in its
+            order (:func:`amrlite.modalities.load_new_items` reads them from ``.npz`` files).
+        recipe : dict or list, optional
+            The features' recipe record (:func:`amrlite.modalities.read_recipe`), one per
+            modality; where the model recorded one too, they must agree.
+        source : str
+            How messages name the features (the CLI: the file).
+
+        Returns
+        -------
+        Model
+            ``self``: the new items are appended (indices ``n_items...``) with zero ID
+            parameters, ``warm`` False and popularity 0; ``header["n_items"]`` grows and
+            ``header["added_items"]`` records them. Saved and reloaded it scores the same.
+        """
+        if not self.spec.has_content:
+            raise AmrliteError(f"a {self.spec.label} model has no content term (E c_i) to score "
+                               "an item without interactions: add items to a DUIF, VBPR or AMR "
+                               "model")
+        if "E" not in self.params:
+            raise AmrliteError("the model is not fitted: fit it before adding items")
+        info = list(self.header.get("features") or [])
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not len(ids):
+            raise AmrliteError(f"{source}: ids must be a non-empty 1-D sequence, got shape "
+                               f"{ids.shape}")
+        rows = normalize_like(info, features, source=source)
+        if rows.shape != (len(ids), self.params["E"].shape[1]):
+            raise AmrliteError(f"{source}: {rows.shape[0]} rows of {rows.shape[1]} features for "
+                               f"{len(ids)} ids; the model needs one row of "
+                               f"{self.params['E'].shape[1]} features per id")
+        _check_recipes(info, recipe, source)
+        new_ids = _extend_ids(self.item_ids, int(self.header["n_items"]), ids, source)
+        m, blocks = len(ids), {}
+        for name in ITEM_BLOCKS:
+            if name in self.params:
+                blocks[name] = np.zeros((m, *self.params[name].shape[1:]), self.params[name].dtype)
+        V_new = item_factors(self.spec, {**self.params, **blocks}, rows, np.zeros(m, bool))
+        for name, zeros in blocks.items():
+            self.params[name] = np.concatenate([self.params[name], zeros])
+            if name in self.accum:
+                self.accum[name] = np.concatenate([self.accum[name], zeros])
+        self._V = np.concatenate([self._V, np.asarray(V_new, dtype=self._V.dtype)])
+        self.warm = np.concatenate([self.warm, np.zeros(m, dtype=bool)])
+        self.popularity = np.concatenate([self.popularity, np.zeros(m)])
+        self.item_ids = new_ids
+        self.header["n_items"] = int(self.header["n_items"]) + m
+        self.header.setdefault("added_items", []).append({"n": m, "source": str(source)})
+        return self
+
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Write an ``.npz``: every parameter block and Adagrad accumulator, the scoring factors,
@@ -290,10 +362,54 @@ def _check_negatives_exist(sp, pool, user_ids):
                            "(add items or users, or drop such users)")
 
 
-def _check_same_ids(model, data):
-    """A model trained on raw ids applies only to data whose ids map to the same indices."""
+def _check_recipes(info, recipe, source):
+    """New items' features must be made as the model's were: the recipe records (one per
+    modality) are compared where both are known; a side without one is only a warning."""
+    if recipe is None:
+        return
+    recipes = [recipe] if isinstance(recipe, dict) else list(recipe)
+    if info and len(recipes) != len(info):
+        raise AmrliteError(f"{source}: {len(recipes)} features file(s), but the model has "
+                           f"{len(info)} modalities ({describe(info)}): give one per modality, "
+                           "in this order")
+    for mine, theirs in zip(info, recipes):
+        ours = mine.get("recipe")
+        if ours is None or theirs is None:
+            if (ours is None) != (theirs is None):
+                warnings.warn(f"{source}: the recipe of the new {mine['name']} features cannot "
+                              "be checked (" + ("they have" if ours is None else "the model has")
+                              + " no recipe record)")
+            continue
+        diff = sorted(k for k in set(ours) | set(theirs)
+                      if k not in RECIPE_NOT_COMPARED and ours.get(k) != theirs.get(k))
+        if diff:
+            raise AmrliteError(
+                f"{source}: made with another recipe than the model's {mine['name']} features "
+                f"({mine['file']}): " + "; ".join(
+                    f"{k} {theirs.get(k)!r} here, {ours.get(k)!r} in the model" for k in diff))
+
+
+def _extend_ids(item_ids, n_items, new, source):
+    """The model's raw item ids (``None``: the indices) followed by ``new``: integers stay
+    int64 (``None`` again where they are exactly ``0..n-1``), anything else becomes strings.
+    An id that the model already has, or that is given twice, is refused."""
+    old = np.arange(n_items) if item_ids is None else np.asarray(item_ids)
+    keys = np.asarray([str(x) for x in new.tolist()])
+    check_distinct_ids(keys, source, "ids")
+    taken = np.isin(keys, old.astype(str))
+    if taken.any():
+        raise AmrliteError(f"{source}: id {str(keys[taken][0])!r} is already an item of the model "
+                           f"({int(taken.sum())} of {len(keys)} new ids are)")
+    return id_map(append_ids(old, keys))
+
+
+def _check_same_ids(model, data, n_added=0):
+    """A model trained on raw ids applies only to data whose ids map to the same indices
+    (``n_added``: the model's last items were added after training, and are not compared)."""
     for key, what in (("user_ids", "user"), ("item_ids", "item")):
         mine, theirs = getattr(model, key, None), getattr(data, key, None)
+        if key == "item_ids" and n_added and mine is not None:
+            mine = id_map(np.asarray(mine)[:len(mine) - n_added])
         if mine is None and theirs is None:
             continue
         same = (mine is not None and theirs is not None and len(mine) == len(theirs)
@@ -440,13 +556,14 @@ def _check_model_data(model, ds, changed, ids_only=False):
         _check_same_features(model, ds, "normalize" if "normalize" in changed
                              and "features" not in changed else "features", loaded=True)
     problem = None
-    if (h.get("n_users"), h.get("n_items")) != (ds.n_users, ds.n_items) \
-            and h.get("n_users") is not None:
-        problem = (f"{ds.n_users} users × {ds.n_items} items; the model knows "
-                   f"{h['n_users']} × {h['n_items']}")
+    added = sum(int(a["n"]) for a in h.get("added_items", []))    # by add_items, after training
+    if h.get("n_users") is not None \
+            and (h["n_users"], h["n_items"] - added) != (ds.n_users, ds.n_items):
+        problem = (f"{ds.n_users} users × {ds.n_items} items; the model was trained on "
+                   f"{h['n_users']} × {h['n_items'] - added}")
     else:
         try:
-            _check_same_ids(model, ds)
+            _check_same_ids(model, ds, added)
         except AmrliteError as exc:
             problem = str(exc)
         if problem is None and not ids_only and h.get("fingerprint") \

@@ -303,3 +303,12 @@ def test_epochs_from_a_model_of_an_older_amrlite(tmp_path):
     with pytest.raises(AmrliteError, match="does not record which epoch") as exc:
         trained_epochs(old)
     assert exc.value.param == "epochs_from"
+
+
+def test_the_data_of_a_model_with_added_items(trained):
+    model = Model.load(trained)
+    n = model.header["n_items"]
+    model.add_items(["SKU-NEW"], np.ones((1, 6), np.float32))
+    ds, sp = model_data(model)                       # its first n items are the data set's
+    assert ds.n_items == n and model.header["n_items"] == n + 1
+    assert sp.name == "temporal"
