@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+
 from amrlite import Model, evaluate, load_dataset
 from amrlite.backends import get_backend
 from amrlite.errors import AmrliteError
