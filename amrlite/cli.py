@@ -404,6 +404,8 @@ def recommend(model_path, users, user, n, exclude, include_seen, candidates, unk
             wanted = None
         elif Path(users).is_file():
             wanted = read_id_list(users, role="user")
+        elif "/" in users or Path(users).suffix.lower() in (".csv", ".tsv", ".txt", ".gz"):
+            raise AmrliteError(f"--users {users}: no such file")    # not taken for a user id
         else:
             wanted = [u.strip() for u in users.split(",") if u.strip()]
         if fmt == "parquet" and out is None:
