@@ -5,11 +5,10 @@ with exit status 2 and no traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 
 from .version import __version__
 from .errors import AmrliteError
-from .jsonio import dumps
+from .jsonio import atomic_write, check_writable, dumps
 from .metrics import METRIC_NAMES
 
 
@@ -221,6 +220,9 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
     from .recommender import evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
     hyper = _given(hyper)
+    for target in (out, metrics_out):           # refused before training, not after it
+        if target:
+            check_writable(target)
     ds, sp = _load(**data_args)
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:
@@ -526,8 +528,8 @@ _PARQUET_TYPES = {"user": _parquet_type("string"), "rank": _parquet_type("int32"
 
 
 def _write_lists(chunks, fmt, out, titles, *, n_users, progress, what):
-    """Stream the chunks to ``out`` (a temporary file in its folder, renamed at the end, removed
-    on any error or Ctrl-C) or stdout, with a progress bar on a terminal and a summary line."""
+    """Stream the chunks to ``out`` (:func:`amrlite.jsonio.atomic_write`: complete or not at
+    all, also on Ctrl-C) or stdout, with a progress bar on a terminal and a summary line."""
     if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401
@@ -535,43 +537,53 @@ def _write_lists(chunks, fmt, out, titles, *, n_users, progress, what):
             raise AmrliteError("--format parquet needs pyarrow (pip install "
                                "'amrlite[parquet]')") from None
     t0 = time.perf_counter()
-    tmp = None
-    if out is not None:
-        folder = Path(out).resolve().parent
-        if not folder.is_dir():
-            raise AmrliteError(f"--out {out}: no such folder {folder}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=folder)
-        fh = os.fdopen(fd, "wb" if fmt == "parquet" else "w", newline="" if fmt != "parquet"
-                       else None, encoding=None if fmt == "parquet" else "utf-8")
-    else:
-        fh = sys.stdout
     done = popular = 0
+    target = (atomic_write(out, mode="wb" if fmt == "parquet" else "w", newline="")
+              if out is not None else contextlib.nullcontext(sys.stdout))
     bar = (click.progressbar(length=n_users, label="recommend", file=sys.stderr)
            if progress and sys.stderr.isatty() and n_users else None)
     try:
-        writer = _ListWriter(fmt, fh, titles)
-        for chunk in chunks:
-            writer.write(chunk)
-            done += len(chunk)
-            popular += int((chunk.source == "popular").sum())
-            if bar is not None:
-                bar.update(len(chunk))
-        writer.close()
-        if tmp is not None:
-            fh.close()
-            os.replace(tmp, out)
-            tmp = None
-        else:
-            fh.flush()
+        with target as fh:
+            writer = _ListWriter(fmt, fh, titles)
+            for chunk in chunks:
+                writer.write(chunk)
+                done += len(chunk)
+                popular += int((chunk.source == "popular").sum())
+                if bar is not None:
+                    bar.update(len(chunk))
+            writer.close()
     finally:
         if bar is not None:
             bar.render_finish()
-        if tmp is not None:
-            fh.close()
-            os.unlink(tmp)
     click.echo(f"recommend: {done} users ({done - popular} by the model, {popular} unknown: "
                f"most popular), {what}, {time.perf_counter() - t0:.1f}s"
                + (f" → {out}" if out else ""), err=True)
+
+
+@cli.command("add-items")
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@click.option("--features", "features_spec", required=True,
+              help="The new products' features: an .npz with ids and features, as "
+                   "`amrlite features` writes them (raw, not normalised); one per modality of "
+                   "the model, comma-separated in its order.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Where to save the extended model (.npz).")
+def add_items(model_path, features_spec, out):
+    """Add new products to a trained DUIF, VBPR or AMR model without retraining: each is scored
+    by its features alone (through the model's recorded normalisation), as the model scores
+    any item without interactions."""
+    from .modalities import load_new_items
+    from .recommender import Model
+    model = Model.load(model_path)
+    ids, rows, recipes = load_new_items(features_spec)
+    n_before = int(model.header["n_items"])
+    model.add_items(ids, rows, recipe=recipes, source=features_spec)
+    model.save(out)
+    shown = ", ".join(map(str, ids[:5].tolist())) + (", ..." if len(ids) > 5 else "")
+    click.echo(f"added {len(ids)} item(s) to {model_path} ({n_before} → "
+               f"{model.header['n_items']} items): {shown}")
+    click.echo(f"saved {out}")
+
 
 
 def _item_titles(source):
@@ -623,6 +635,7 @@ def _model_data_args(model, args):
     src = click.get_current_context().get_parameter_source
     if args["data"] is None and not h.get("synthetic") and h.get("dataset"):
         args["data"] = h["dataset"]
+    if args["data"] is not None:        # --data replaces the path only, not the options
         key_of = {"items": "items_path"}
         for key, value in (h.get("load_options") or {}).items():
             arg = key_of.get(key, key)
@@ -717,7 +730,7 @@ def attack_table(res, title):
 @click.argument("model_path", type=click.Path(dir_okay=False))
 @data_options
 @click.option("--eps", "eps_text", default="0.007", show_default=True,
-              help="Comma-separated L∞ radii in [0, 1] pixel space (e.g. 0.0039 = 1/255).")
+              help="Comma-separated L∞ radii in (0, 1] pixel space (e.g. 0.0039 = 1/255).")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
               help="1 = FGSM; S > 1 = PGD with step 2.5ε/S, the most damaging iterate kept.")
 @click.option("--rows", type=click.IntRange(min=1), default=None,
@@ -732,26 +745,54 @@ def attack_table(res, title):
               help="Another model (e.g. AMR) for the Fig.-1 picture; repeatable.")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None,
               help="Write the clean and attacked metrics (schema of attack --metrics-out) as JSON.")
+@click.option("--photos", type=click.Path(), default=None,
+              help="The item photos: a folder of files named by item id. Default: what the "
+                   "recipe of the model's image features (features-image.json) records.")
+@click.option("--images", "images_csv", type=click.Path(dir_okay=False), default=None,
+              help="The item photos as a table of item id and path (instead of --photos).")
+@click.option("--image-id-col", default=None,
+              help="The item id column of --images (default: item, item_id, id, sku …).")
+@click.option("--path-col", default=None,
+              help="The path column of --images (default: path, file, image, photo …).")
+@click.option("--titles", "titles_path", type=click.Path(dir_okay=False), default=None,
+              help="An items table (e.g. products.csv) whose titles label the Fig.-1 picture.")
+@click.option("--title-col", default="title", show_default=True,
+              help="The title column of --titles.")
 def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, figure_models,
-                  metrics_out, **kw):
+                  metrics_out, photos, images_csv, image_id_col, path_col, titles_path,
+                  title_col, **kw):
     """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
-    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet)."""
+    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet).
+
+    Works from any data set the model was trained on (its data and feature options are
+    reused; --data replaces only the path). Photos are found by raw item id; items without a
+    readable photo are left unperturbed and counted."""
     from .attack import parse_eps_list
     from .recommender import Model
     try:
-        from .features.pixel_attack import attack_images as run, eps_label, figure1
+        from .features.pixel_attack import attack_images as run
+        from .features.pixel_attack import (check_eps, eps_label, figure1, find_photos,
+                                            image_block, read_titles)
     except ImportError as exc:
         raise AmrliteError(f"attack-images needs the images extra (pip install amrlite[images]: "
                            f"torch, pillow, efficientnet-lite-pytorch): {exc}") from None
-    eps_list = parse_eps_list(eps_text)
+    eps_list = check_eps(parse_eps_list(eps_text), low_open=True)
     model = Model.load(model_path)
+    image_block(model)                  # a model without image features: one line, early
+    titles = read_titles(titles_path, title_col) if titles_path else None
     ds, sp = _load_for_model(model, _data_args(kw))
-    res = run(model, ds, sp, eps_list, steps=steps, rows=rows, target=target, batch=batch)
+    paths, where = find_photos(model, ds, images=images_csv, photos=photos,
+                               item_col=image_id_col, path_col=path_col)
+    click.echo(f"photos: {where}: {len(paths)} of the {ds.n_items} items", err=True)
+    res = run(model, ds, sp, eps_list, steps=steps, rows=rows, target=target, batch=batch,
+              paths=paths)
     title = (f"{model.spec.label} from {model_path}, split {sp.name!r}: pixel attack "
              f"({'FGSM' if steps == 1 else f'PGD, {steps} steps'}) on the {target} images of "
              f"{res['rows']} test rows ({res['n_images']} images, "
-             f"{len(res['no_image'])} without an image, not perturbed)")
+             f"{res['n_no_image']} without a readable photo, not perturbed)")
     click.echo(attack_table(res, title))
+    for bad in res["unreadable"][:5]:
+        click.echo(f"  not perturbed: item {bad['item']}: {bad['reason']}", err=True)
     click.echo(f"{'eps':>9} {'|dc| median':>12} {'|dc| max':>9} {'PSNR dB':>8} "
                f"{'rank change':>12} {'worse':>6}")
     for key, m in res["eps"].items():
@@ -767,7 +808,7 @@ def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, fig
     if out_dir:
         others = [Model.load(p) for p in figure_models]
         path, _ = figure1([model] + others, ds, sp, Path(out_dir) / "fig1_pixel_attack.png",
-                          eps=max(eps_list), steps=steps)
+                          eps=max(eps_list), steps=steps, paths=paths, titles=titles)
         click.echo(f"figure: {path}")
     if metrics_out:
         _write_json(metrics_out, res)
@@ -955,16 +996,22 @@ def features():
     """Deep item features from raw inputs (extras: amrlite[images], amrlite[text])."""
 
 
-def _features_options(name, what, batch):
-    """The options both ``features`` commands share (--data, --batch, --out, --overwrite, …)."""
+def _features_options(name, batch):
+    """The options both ``features`` commands share (--data, --item-col, --batch, --out, …)."""
     def wrap(f):
         for opt in reversed([
             click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
-                         required=True, help=f"Dataset folder holding the {what} CSV."),
+                         default=None,
+                         help="A data folder: its tables are read from there and the output "
+                              "written there (not needed with raw ids)."),
+            click.option("--item-col", default=None,
+                         help="The item id column (default: item, item_id, id, sku, asin, "
+                              "product_id …): features keyed by raw id, written as .npz."),
             click.option("--batch", type=click.IntRange(min=1), default=batch, show_default=True),
             click.option("--out", type=click.Path(dir_okay=False), default=None,
-                         help=f"Output .npy. Default: DATA/features-{name}.npy (give it when "
-                              "DATA is read-only)."),
+                         help=f"Output: .npz (ids and features) for raw ids; .npy (row i = item "
+                              f"i) for a native folder's item indices. Default: "
+                              f"features-{name}.npz/.npy in --data, else beside the input."),
             click.option("--overwrite", is_flag=True,
                          help="Replace features made with another recipe."),
             click.option("--device", default=None,
@@ -984,25 +1031,48 @@ def _features_done(path):
 
 
 @features.command("image")
-@_features_options("image", "images", 64)
-@click.option("--images", "images_csv", default="images.csv", show_default=True,
-              help="CSV item,path (a relative path is relative to the CSV's folder).")
+@_features_options("image", 64)
+@click.option("--photos", type=click.Path(), default=None,
+              help="A folder of photos named by item id (SKU-8F3A2B.jpg; jpg, jpeg, png, webp, "
+                   "bmp, gif, tiff; subfolders searched).")
+@click.option("--images", "images_csv", default=None,
+              help="An images table: item id and path columns (a relative path is relative "
+                   "to the table's folder). Default with --data: DATA/images.csv.")
+@click.option("--path-col", default=None,
+              help="The image path column of --images (default: path, file, image, photo …).")
+@click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
+              help="A catalogue (e.g. products.csv): each item it lists gets a row, a zero "
+                   "row where it has no photo.")
 @click.option("--model", default="efficientnet-lite0", show_default=True)
 @click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
-def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, device, quiet):
-    """Image features (CNN, global average pool) of every item; resumable."""
+def features_image(data_dir, photos, images_csv, path_col, items_path, item_col, model, batch,
+                   out, strict, overwrite, device, quiet):
+    """Image features (CNN, global average pool) of every item; resumable.
+
+    \b
+    amrlite features image --photos photos/ --out features-image.npz
+    amrlite features image --images images.csv --item-col sku --path-col file
+    amrlite features image --data DIR          (native: DIR/images.csv → DIR/features-image.npy)
+    """
     from .features import extract_image_features
     path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
                                   strict=strict, progress=not quiet, overwrite=overwrite,
-                                  device=device)
+                                  device=device, photos=photos, items=items_path,
+                                  item_col=item_col, path_col=path_col)
     report = _features_done(path)
-    click.echo(f"{report['n_images']} image(s), {report['n_zero_rows']} zero row(s), "
-               f"{len(report['converted'])} converted to RGB")
+    click.echo(f"{report['n_items']} item(s): {report['n_images']} image(s), "
+               f"{report['n_zero_rows']} zero row(s), {len(report['converted'])} converted "
+               "to RGB")
+    for row in report["zero_rows"][:5]:
+        click.echo(f"  zero row: item {row['item']}: {row['reason']}", err=True)
+    if report["n_zero_rows"] > 5:
+        click.echo(f"  … {report['n_zero_rows'] - 5} more in the report", err=True)
 
 
 @features.command("text")
-@_features_options("text", "items", 128)
-@click.option("--items", "items_csv", default="items.csv", show_default=True)
+@_features_options("text", 128)
+@click.option("--items", "items_csv", default=None,
+              help="The items table (one row per item). Default with --data: DATA/items.csv.")
 @click.option("--columns", default="title,genres", show_default=True,
               help="Columns of the items CSV that make the text.")
 @click.option("--template", default=None,
@@ -1010,14 +1080,19 @@ def features_image(data_dir, images_csv, model, batch, out, strict, overwrite, d
                    "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
                    "'|'-joined values are joined by ', '.")
 @click.option("--model", default="all-MiniLM-L6-v2", show_default=True)
-def features_text(data_dir, items_csv, columns, template, model, batch, out, overwrite, device,
-                  quiet):
-    """Text features (sentence embeddings) of every item; resumable."""
+def features_text(data_dir, items_csv, item_col, columns, template, model, batch, out, overwrite,
+                  device, quiet):
+    """Text features (sentence embeddings) of every item; resumable.
+
+    \b
+    amrlite features text --items products.csv --item-col sku --columns title,category
+    amrlite features text --data DIR           (native: DIR/items.csv → DIR/features-text.npy)
+    """
     from .features import extract_text_features
     cols = tuple(c.strip() for c in columns.split(",") if c.strip())
     path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
                                  template=template, batch=batch, progress=not quiet,
-                                 overwrite=overwrite, device=device)
+                                 overwrite=overwrite, device=device, item_col=item_col)
     _features_done(path)
 
 

@@ -60,7 +60,9 @@ class Split:
         """Boolean mask ``[n_items]``: the items a BPR model trained with ``negative_pool``
         (:attr:`amrlite.train.TrainConfig.negative_pool`) draws negatives from, and so the items that
         get an ID embedding; the others are scored by content alone. ``"warm"``:
-        :attr:`warm_items`; ``"all"``: every item."""
+        :attr:`warm_items`; ``"all"``: every item — catalogue items without any interaction
+        included: they are drawn as negatives only, so their ID embedding is pushed down and
+        they rank below what their content alone would give them."""
         if negative_pool == "all":
             return np.ones(self.n_items, dtype=bool)
         return self.warm_items

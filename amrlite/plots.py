@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .jsonio import atomic_write
+
 
 def _plt():
     try:
@@ -30,11 +32,9 @@ def _plt():
 
 def _save(fig, path):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=110, format=path.suffix[1:] or "png")
     import matplotlib.pyplot as plt
     plt.close(fig)
     return path

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error
+from amrlite.errors import AmrliteError, input_error, quote
 from amrlite.modalities import check_distinct_ids
+from amrlite.textio import check_header, header_names, open_text
 
 USER_COLUMNS = ("user", "user_id", "userid", "reviewerid", "customer", "customer_id",
                 "customerid", "uid", "visitorid", "member_id", "client_id", "u")
@@ -68,7 +69,7 @@ class RawTable:
 
 
 def _rows(path, sep):
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open_text(path, newline="") as fh:
         if sep is None:
             for no, line in enumerate(fh, start=1):
                 parts = line.split()
@@ -92,7 +93,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, given)
     if sep is None:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open_text(path) as fh:
             first = next((ln for ln in fh if ln.strip()), None)
         if first is None:
             raise input_error(path, "file is empty (no data rows)")
@@ -104,9 +105,10 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
     first_no, head = first
-    head = [head[0].lstrip("\ufeff"), *head[1:]]
     named = any(v is not None and not str(v).isdigit() for v in given.values())
     has_header = named or not all(_is_number(f) for f in head)
+    if has_header:
+        check_header(path, head, first_no)
     n_cols = len(head)
     lowered = [h.lower() for h in head]
     idx, notes = {}, []
@@ -121,7 +123,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             elif s.lower() in lowered:
                 k = lowered.index(s.lower())
             else:
-                raise input_error(path, f"no column {s!r} in the header ({', '.join(head)})",
+                raise input_error(path, f"no column {quote(s)} in the header ({header_names(head)})",
                                   line=first_no, field=f"{role}-col")
             idx[role] = k
         elif has_header:
@@ -137,7 +139,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             if role not in idx:
                 idx[role] = rest.pop(0)
         if has_header:
-            notes.append(f"{path.name}: header ({', '.join(head)}) names no known user/item "
+            notes.append(f"{path.name}: header ({header_names(head)}) names no known user/item "
                          f"columns; using columns {idx['user'] + 1} and {idx['item'] + 1} as user "
                          "and item (name them with --user-col/--item-col)")
     if idx["user"] == idx["item"]:
@@ -147,7 +149,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     cols = {r: [] for r in roles}
     lines = []
     data = rows if has_header else _chain(first, rows)
-    expect = f"{n_cols} columns" + (f" ({','.join(head)})" if has_header else "")
+    expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if has_header else "")
     for no, parts in data:
         if len(parts) != n_cols:
             raise input_error(path, f"expected {expect}, found {len(parts)}", line=no)
@@ -185,7 +187,7 @@ def _read_parquet(path, given):
             k = int(s) - 1 if s.isdigit() else lowered.index(s.lower()) \
                 if s.lower() in lowered else None
             if k is None or not 0 <= k < len(head):
-                raise input_error(path, f"no column {s!r} ({', '.join(head)})", field=f"{role}-col")
+                raise input_error(path, f"no column {quote(s)} ({header_names(head)})", field=f"{role}-col")
             idx[role] = k
         else:
             k = next((lowered.index(c) for c in _KNOWN[role] if c in lowered), None)
@@ -193,7 +195,7 @@ def _read_parquet(path, given):
                 idx[role] = k
     for role in ("user", "item"):
         if role not in idx:
-            raise input_error(path, f"no {role} column among {', '.join(head)}; name it with "
+            raise input_error(path, f"no {role} column among {header_names(head)}; name it with "
                               f"--{role}-col", field=role)
     if not table.num_rows:
         raise input_error(path, "no data rows")
@@ -246,7 +248,7 @@ def _float_column(table, role):
     if out is None or not np.isfinite(out).all():
         bad = next(k for k, v in enumerate(vals.tolist())
                    if not _is_number(v) or not np.isfinite(float(v)))
-        raise table.error(bad, role, f"not a number: {str(vals[bad])!r}")
+        raise table.error(bad, role, f"not a number: {quote(vals[bad])}")
     return out
 
 
@@ -336,7 +338,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
         ints = as_int_ids(raw)
         if ints is None:
             bad = next(k for k, v in enumerate(raw.tolist()) if as_int_ids(np.asarray([v])) is None)
-            raise table.error(rows[bad], "item", f"item id {str(raw[bad])!r} is not an integer row "
+            raise table.error(rows[bad], "item", f"item id {quote(raw[bad])} is not an integer row "
                               f"number of {Path(positional_file).name} (positional: row i = item "
                               "i); give an .npz with ids and features, or --items with the id of "
                               "every feature row")
@@ -374,25 +376,26 @@ def read_id_list(path, column=None, *, role="item"):
 def _read_id_column(path, column=None, role="item"):
     if not path.is_file():
         raise input_error(path, f"{role}s file not found" if not path.exists() else "not a file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
     sep = _sniff_sep(first)
     rows = _rows(path, sep)
     no, head = next(rows)
-    head = [head[0].lstrip("\ufeff"), *head[1:]]
     lowered = [h.lower() for h in head]
     known = (role, f"{role}_id", f"{role}id", "id", *_KNOWN[role])
     if column is not None:
         if str(column).lower() not in lowered:
-            raise input_error(path, f"no column {column!r} in the header ({', '.join(head)})",
+            raise input_error(path, f"no column {quote(column)} in the header ({header_names(head)})",
                               line=no, field=f"{role}-col")
         k, has_header = lowered.index(str(column).lower()), True
     else:
         k = next((lowered.index(c) for c in known if c in lowered), None)
         has_header = k is not None or len(head) > 1 and not _is_number(head[0])
         k = 0 if k is None else k
+    if has_header:
+        check_header(path, head, no)
     vals, lines = [], []
     for n, parts in (rows if has_header else _chain((no, head), rows)):
         if k >= len(parts) or not parts[k]:
@@ -413,7 +416,7 @@ def read_item_titles(path, title_col="title"):
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "titles file not found" if not path.exists() else "not a file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no header)")
@@ -421,8 +424,8 @@ def read_item_titles(path, title_col="title"):
     no, head = next(rows)
     lowered = [h.lstrip("\ufeff").lower() for h in head]
     if str(title_col).lower() not in lowered:
-        raise input_error(path, f"no column {title_col!r} in the header ({', '.join(head)})",
-                          line=no, field="title-col")
+        raise input_error(path, f"no column {quote(title_col)} in the header "
+                          f"({header_names(head)})", line=no, field="title-col")
     t = lowered.index(str(title_col).lower())
     k = next((lowered.index(c) for c in ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
               if c in lowered), 0)

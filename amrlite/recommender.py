@@ -20,13 +20,21 @@ import numpy as np
 from .version import __version__
 from .backends import get_backend
 from .containers import Split
+from .data import append_ids, id_map
 from .eals import EalsEpochs
-from .errors import AmrliteError
+from .errors import AmrliteError, quote
 from .evaluation import evaluate_params
-from .jsonio import dumps
+from .jsonio import atomic_write, dumps
 from .negatives import user_label
-from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
+from .modalities import RECIPE_NOT_COMPARED, check_distinct_ids, describe, normalize_like
+from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
+    item_factors
 from .train import BprEpochs, History, TrainConfig, run_epochs
+
+
+#: The layout of a model file this amrlite writes and reads (``format_version`` in the header;
+#: files without one are version 1). Raise it when a change makes older amrlite misread a file.
+MODEL_FORMAT = 1
 
 
 def _as_split(data, split):
@@ -261,13 +269,84 @@ class Model:
                       "rows alone; refit to use every interaction")
         return self._seen
 
+    # ------------------------------------------------------------------ new products
+    def add_items(self, ids, features, *, recipe=None, source="features"):
+        """Add new items (products without interactions) to a fitted DUIF, VBPR or AMR model
+        without retraining. Each is scored by its features alone, exactly as the model scores
+        any item without an ID embedding (a catalogue item it was trained with, under the
+        default ``negative_pool="warm"``):
+
+            x_ui = p_u · (E c_i)                    (Eq. 4 and DUIF)
+            x_ui = h_u · (E c_i) + w · c_i          (He & McAuley: no q_i, no b_i)
+
+        with ``c_i`` the item's raw feature row put through the normalisation the model
+        recorded for each modality (``l2`` row by row; ``maxabs`` divided by the training
+        data's scale, not a new one).
+
+        Parameters
+        ----------
+        ids : sequence
+            Raw ids of the new items, distinct, none already an item of the model.
+        features : ndarray ``[len(ids), D]``
+            Raw (not normalised) feature rows: the model's modalities side by side, in its
+            order (:func:`amrlite.modalities.load_new_items` reads them from ``.npz`` files).
+        recipe : dict or list, optional
+            The features' recipe record (:func:`amrlite.modalities.read_recipe`), one per
+            modality; where the model recorded one too, they must agree.
+        source : str
+            How messages name the features (the CLI: the file).
+
+        Returns
+        -------
+        Model
+            ``self``: the new items are appended (indices ``n_items...``) with zero ID
+            parameters, ``warm`` False and popularity 0; ``header["n_items"]`` grows and
+            ``header["added_items"]`` records them. Saved and reloaded it scores the same.
+        """
+        if not self.spec.has_content:
+            raise AmrliteError(f"a {self.spec.label} model has no content term (E c_i) to score "
+                               "an item without interactions: add items to a DUIF, VBPR or AMR "
+                               "model")
+        if "E" not in self.params:
+            raise AmrliteError("the model is not fitted: fit it before adding items")
+        info = list(self.header.get("features") or [])
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not len(ids):
+            raise AmrliteError(f"{source}: ids must be a non-empty 1-D sequence, got shape "
+                               f"{ids.shape}")
+        rows = normalize_like(info, features, source=source)
+        if rows.shape != (len(ids), self.params["E"].shape[1]):
+            raise AmrliteError(f"{source}: {rows.shape[0]} rows of {rows.shape[1]} features for "
+                               f"{len(ids)} ids; the model needs one row of "
+                               f"{self.params['E'].shape[1]} features per id")
+        _check_recipes(info, recipe, source)
+        new_ids = _extend_ids(self.item_ids, int(self.header["n_items"]), ids, source)
+        m, blocks = len(ids), {}
+        for name in ITEM_BLOCKS:
+            if name in self.params:
+                blocks[name] = np.zeros((m, *self.params[name].shape[1:]), self.params[name].dtype)
+        V_new = item_factors(self.spec, {**self.params, **blocks}, rows, np.zeros(m, bool))
+        for name, zeros in blocks.items():
+            self.params[name] = np.concatenate([self.params[name], zeros])
+            if name in self.accum:
+                self.accum[name] = np.concatenate([self.accum[name], zeros])
+        self._V = np.concatenate([self._V, np.asarray(V_new, dtype=self._V.dtype)])
+        self.warm = np.concatenate([self.warm, np.zeros(m, dtype=bool)])
+        self.popularity = np.concatenate([self.popularity, np.zeros(m)])
+        self.item_ids = new_ids
+        self.header["n_items"] = int(self.header["n_items"]) + m
+        self.header.setdefault("added_items", []).append({"n": m, "source": str(source)})
+        return self
+
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Write an ``.npz``: every parameter block and Adagrad accumulator, the scoring factors,
         the training CSR (for ``recommend``) and a JSON header (kind, form, hyper-parameters,
-        data fingerprint, amrlite version). Written to a temporary file, then renamed."""
+        data fingerprint, amrlite version, :data:`MODEL_FORMAT`). Written atomically
+        (:func:`amrlite.jsonio.atomic_write`); a read-only ``path`` is refused."""
         path = Path(path)
-        header = {"format": "amrlite-model", "version": __version__, "kind": self.spec.kind,
+        header = {"format": "amrlite-model", "format_version": MODEL_FORMAT,
+                  "version": __version__, "kind": self.spec.kind,
                   "form": self.spec.form, "config": self.config.to_dict(),
                   "backend": getattr(self, "backend_used", None), **self.header}
         arrays = {f"param_{k}": v for k, v in self.params.items()}
@@ -284,31 +363,39 @@ class Model:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         arrays["header"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(fh, **arrays)
-        tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save`; it scores exactly as the saved one did."""
+        """Load a model written by :meth:`save`; it scores exactly as the saved one did.
+
+        Refused with one line naming ``path``: a file that is not a complete amrlite model, a
+        header that does not parse, a format version newer than :data:`MODEL_FORMAT` (files
+        without one are version 1)."""
         path = Path(path)
         if not path.exists():
             raise AmrliteError(f"{path}: no such model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise AmrliteError(f"{path}: not an amrlite model file ({exc})") from None
-        if "header" not in arrays:
-            raise AmrliteError(f"{path}: not an amrlite model file (no header)")
-        header = json.loads(arrays.pop("header").tobytes().decode())
-        model = cls(header["kind"], form=header.get("form", "eq4"),
-                    backend=header.get("backend") or "auto",
-                    **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise AmrliteError(f"{path}: not an amrlite model file ({quote(str(exc), 80)})") \
+                from None
+        header = _read_header(path, arrays.pop("header", None))
+        missing = [k for k in ("factor_V", "warm", "popularity", "seen_indptr", "seen_indices")
+                   if k not in arrays]
+        if missing:
+            raise AmrliteError(f"{path}: not a complete amrlite model file (no {missing[0]})")
+        try:
+            model = cls(header["kind"], form=header.get("form", "eq4"),
+                        backend=header.get("backend") or "auto",
+                        **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (AmrliteError, TypeError) as exc:
+            raise AmrliteError(f"{path}: damaged model header ({exc})") from None
         model.header = {k: v for k, v in header.items()
-                        if k not in ("format", "kind", "form", "config")}
+                        if k not in ("format", "format_version", "kind", "form", "config")}
         model.params = {k[6:]: v for k, v in arrays.items() if k.startswith("param_")}
         model.accum = {k[6:]: v for k, v in arrays.items() if k.startswith("accum_")}
         model._U = arrays.get("factor_U")
@@ -532,6 +619,30 @@ def _restrict(indptr, indices, cand, n_items):
     return out, mapped[keep].astype(np.int32)
 
 
+def _read_header(path, blob):
+    """The JSON header of a model file, checked: an object of this format and a format version
+    this amrlite reads (absent: version 1)."""
+    if blob is None:
+        raise AmrliteError(f"{path}: not an amrlite model file (no header)")
+    try:
+        header = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AmrliteError(f"{path}: damaged model header (not valid JSON: {exc})") from None
+    if not isinstance(header, dict) or header.get("format", "amrlite-model") != "amrlite-model":
+        raise AmrliteError(f"{path}: not an amrlite model file (its header is not an amrlite "
+                           "model header)")
+    version = header.get("format_version", 1)
+    if type(version) is not int or version < 1:
+        raise AmrliteError(f"{path}: damaged model header (format_version "
+                           f"{quote(str(version), 20)} is not a positive integer)")
+    if version > MODEL_FORMAT:
+        raise AmrliteError(f"{path}: model format version {version} is newer than this amrlite "
+                           f"{__version__} reads (format version {MODEL_FORMAT}); upgrade amrlite")
+    if not isinstance(header.get("kind"), str) or not isinstance(header.get("config", {}), dict):
+        raise AmrliteError(f"{path}: damaged model header (no model kind or configuration)")
+    return header
+
+
 def _check_negatives_exist(sp, pool, user_ids):
     """BPR draws each training negative from the ``pool`` items (a mask: the warm items, or all
     with ``negative_pool="all"``) the user has not seen: a user who has seen every one of them (a
@@ -547,6 +658,47 @@ def _check_negatives_exist(sp, pool, user_ids):
                            f"interacted with all {n_pool} {what}, so BPR has no negative "
                            f"to draw for it ({len(full)} user(s)); the data set is too small "
                            "(add items or users, or drop such users)")
+
+
+def _check_recipes(info, recipe, source):
+    """New items' features must be made as the model's were: the recipe records (one per
+    modality) are compared where both are known; a side without one is only a warning."""
+    if recipe is None:
+        return
+    recipes = [recipe] if isinstance(recipe, dict) else list(recipe)
+    if info and len(recipes) != len(info):
+        raise AmrliteError(f"{source}: {len(recipes)} features file(s), but the model has "
+                           f"{len(info)} modalities ({describe(info)}): give one per modality, "
+                           "in this order")
+    for mine, theirs in zip(info, recipes):
+        ours = mine.get("recipe")
+        if ours is None or theirs is None:
+            if (ours is None) != (theirs is None):
+                warnings.warn(f"{source}: the recipe of the new {mine['name']} features cannot "
+                              "be checked (" + ("they have" if ours is None else "the model has")
+                              + " no recipe record)")
+            continue
+        diff = sorted(k for k in set(ours) | set(theirs)
+                      if k not in RECIPE_NOT_COMPARED and ours.get(k) != theirs.get(k))
+        if diff:
+            raise AmrliteError(
+                f"{source}: made with another recipe than the model's {mine['name']} features "
+                f"({mine['file']}): " + "; ".join(
+                    f"{k} {theirs.get(k)!r} here, {ours.get(k)!r} in the model" for k in diff))
+
+
+def _extend_ids(item_ids, n_items, new, source):
+    """The model's raw item ids (``None``: the indices) followed by ``new``: integers stay
+    int64 (``None`` again where they are exactly ``0..n-1``), anything else becomes strings.
+    An id that the model already has, or that is given twice, is refused."""
+    old = np.arange(n_items) if item_ids is None else np.asarray(item_ids)
+    keys = np.asarray([str(x) for x in new.tolist()])
+    check_distinct_ids(keys, source, "ids")
+    taken = np.isin(keys, old.astype(str))
+    if taken.any():
+        raise AmrliteError(f"{source}: id {str(keys[taken][0])!r} is already an item of the model "
+                           f"({int(taken.sum())} of {len(keys)} new ids are)")
+    return id_map(append_ids(old, keys))
 
 
 def _check_same_ids(model, data):

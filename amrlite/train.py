@@ -34,7 +34,9 @@ class TrainConfig:
     training interaction keeps no ID embedding and is scored by content alone (right for item
     cold start: split-cold's test items must stay unseen); ``"all"`` — the whole catalogue
     (Rendle et al.'s j ∈ I ∖ I_u⁺, the usual BPR sampler), so every item gets an ID
-    embedding, pushed down for items seen only as negatives.
+    embedding, pushed down for items seen only as negatives (a catalogue item without
+    interactions is one: a new product then ranks below its content score; items added later
+    with :meth:`amrlite.Model.add_items` are scored by content alone under either pool).
     """
 
     dim: int = 64

@@ -60,7 +60,9 @@ def test_string_ids_and_features_aligned_by_id(amazon):
     d, truth = amazon
     ds = load_dataset(d / "reviews.csv", features=d / "feats.npz")
     assert ds.user_ids.dtype.kind == "U" and ds.user_ids[0] == "A000X"
-    assert ds.n_users == 60 and ds.n_items == len(ds.item_ids) == len(np.unique(ds.items))
+    n_log = len(np.unique(ds.items))          # the log's items come first, then the catalogue's
+    assert ds.n_users == 60 and ds.n_items == len(ds.item_ids) == 120 and n_log < 120
+    assert set(ds.items.tolist()) == set(range(n_log))
     for k in (0, 7, ds.n_items - 1):                 # row k = the item whose raw id is item_ids[k]
         np.testing.assert_array_equal(ds.features[k], truth[ds.item_ids[k]])
     assert any("string user ids mapped" in n for n in ds.notes)

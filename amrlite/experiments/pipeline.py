@@ -25,6 +25,7 @@ import numpy as np
 
 from ..version import __version__
 from ..errors import AmrliteError
+from ..jsonio import write_text
 from .config import make_config, seed_for
 from .curves import fit_with_curve
 from .report import make_report, make_seeds_report
@@ -747,7 +748,7 @@ def _write_outputs(ctx, summary):
     """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
     text = (make_seeds_report(summary) if summary.get("multi")
             else make_report(summary, ctx.attacks, ctx.rank_change, ctx.pixel_attack))
-    (ctx.out_dir / "report.md").write_text(text)
+    write_text(ctx.out_dir / "report.md", text)
     write_json(ctx.out_dir / "summary.json",
                {k: v for k, v in summary.items() if k != "results"} |
                {"results": {n: {k: v for k, v in r.items() if k != "curve"}

@@ -7,10 +7,10 @@ loading of the data set argument (:func:`load_data`)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .. import jsonio
+from ..jsonio import write_bytes  # noqa: F401  (re-exported: the stage store's atomic write)
 from ..errors import AmrliteError
 from ..metrics import METRIC_NAMES
 from .config import SUMMARY
@@ -18,18 +18,8 @@ from .config import SUMMARY
 
 def write_json(path, obj):
     """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
-    NaN/Infinity), atomically (a temporary file, then a rename). Returns the path."""
+    NaN/Infinity), atomically (:func:`amrlite.jsonio.atomic_write`). Returns the path."""
     return jsonio.write_json(path, obj, indent=1)
-
-
-def write_bytes(path, blob):
-    """Write ``blob`` to ``path`` atomically (a temporary file of this process, then a rename).
-    Returns the path."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
-    return path
 
 
 def read_json(path):

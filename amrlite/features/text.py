@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ._deps import file_sha256, pick_device, require, versions
+from .inputs import read_keyed_table
 
 #: Multi-valued fields of items.csv are joined by this; in a text they are joined by ", ".
 LIST_SEP, TEXT_SEP = "|", ", "
@@ -37,6 +38,34 @@ def item_texts(items_csv, columns=("title", "genres"), template=None):
     ``template`` (``str.format`` fields named after columns; default :func:`default_template`).
     A value holding ``|`` (a multi-valued field such as genres) is joined by ", "."""
     from .extract import _read_csv
+    columns, template = _checked_template(columns, template)
+    rows = _read_csv(items_csv, ("item",) + columns)
+    by_item = {}
+    for line, item, row in rows:
+        if item in by_item:
+            raise input_error(items_csv, f"item {item} listed twice", line=line, field="item")
+        by_item[item] = _text(template, row, columns)
+    n = max(by_item, default=-1) + 1
+    gaps = [i for i in range(n) if i not in by_item]
+    if gaps:
+        raise input_error(items_csv, f"no row for item {gaps[0]} ({len(gaps)} missing; items "
+                          "must be 0..n-1)")
+    return [by_item[i] for i in range(n)]
+
+
+def item_texts_by_id(items_csv, columns=("title", "genres"), template=None, item_col=None):
+    """``(ids, texts, id column)``: one text per row of ``items_csv`` (as :func:`item_texts`),
+    keyed by the raw ids of its ``item_col`` (or the first recognised id column: ``item``,
+    ``item_id``, ``id``, ``sku``, ``asin`` ...), in file order."""
+    columns, template = _checked_template(columns, template)
+    id_col, rows = read_keyed_table(items_csv, columns, item_col, flag="--items")
+    return ([key for _, key, _ in rows], [_text(template, row, columns) for _, _, row in rows],
+            id_col)
+
+
+def _checked_template(columns, template):
+    """``(columns, template)``: the default template of ``columns`` where none is given; every
+    field of the template must be one of ``columns``."""
     columns = tuple(columns)
     template = template if template is not None else default_template(columns)
     try:
@@ -47,19 +76,13 @@ def item_texts(items_csv, columns=("title", "genres"), template=None):
     if unknown:
         raise AmrliteError(f"--template {template!r}: field(s) {', '.join(unknown)} not among "
                            f"--columns {','.join(columns)}")
-    rows = _read_csv(items_csv, ("item",) + columns)
-    by_item = {}
-    for line, item, row in rows:
-        if item in by_item:
-            raise input_error(items_csv, f"item {item} listed twice", line=line, field="item")
-        values = {c: TEXT_SEP.join((row[c] or "").split(LIST_SEP)) for c in columns}
-        by_item[item] = template.format(**values)
-    n = max(by_item, default=-1) + 1
-    gaps = [i for i in range(n) if i not in by_item]
-    if gaps:
-        raise input_error(items_csv, f"no row for item {gaps[0]} ({len(gaps)} missing; items "
-                          "must be 0..n-1)")
-    return [by_item[i] for i in range(n)]
+    return columns, template
+
+
+def _text(template, row, columns):
+    """One item's text: ``template`` over the row's ``columns`` ('|'-joined values by ', ')."""
+    return template.format(**{c: TEXT_SEP.join((row[c] or "").split(LIST_SEP))
+                              for c in columns})
 
 
 class TextEncoder:
