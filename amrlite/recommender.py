@@ -747,7 +747,7 @@ def _features_label(info, detail=False):
                     for m in info)
 
 
-def _check_same_features(model, data, param="features", loaded=False):
+def check_same_features(model, data, param="features", loaded=False):
     """A model trained on some features refuses data with others, compared by file, dimension
     and normalisation (E was fitted to those features at that scale); a model without a content
     term only where the width differs (the data is then another data set). Data that records
@@ -868,7 +868,7 @@ def _check_model_data(model, ds, changed, ids_only=False):
     (another path) before the others, else ``data`` (the file changed on disk)."""
     h = model.header
     if not ids_only:
-        _check_same_features(model, ds, "normalize" if "normalize" in changed
+        check_same_features(model, ds, "normalize" if "normalize" in changed
                              and "features" not in changed else "features", loaded=True)
     problem = None
     added = sum(int(a["n"]) for a in h.get("added_items", []))    # by add_items, after training
@@ -1002,7 +1002,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
             " (it trains on every interaction and holds nothing out: evaluate on another split)"
             if sp.test is None else ""))
     if features is None:
-        _check_same_features(model, data)
+        check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:

@@ -43,6 +43,7 @@ from ..errors import AmrliteError
 from ..experiments.store import read_json
 from ..jsonio import atomic_write
 from ..modalities import resolve_features
+from ..recommender import check_same_features
 from .extract import sidecars
 from .image import SIZE
 from .inputs import photo_index, read_images_table, read_keyed_table, scan_photos
@@ -62,22 +63,6 @@ def image_block(model):
     names = ", ".join(m["name"] for m in info) or "none"
     raise AmrliteError(f"the model was trained on the modalities {names}: no 'image' block whose "
                        "pixels could be attacked (fit it with --features image or image,text)")
-
-
-def check_features(model, dataset):
-    """The data set's features are the model's (modality, dimension, normalisation, in order):
-    else one line naming both."""
-    def key(info):
-        return [(m["name"], int(m["dim"]), m.get("normalize", "none")) for m in info or []]
-
-    def show(info):
-        return "+".join(f"{n} ({d}-d" + (f", {z})" if z != "none" else ")")
-                        for n, d, z in key(info)) or "none"
-    mine, theirs = model.header.get("features"), getattr(dataset, "feature_info", None)
-    if mine and key(mine) != key(theirs):
-        raise AmrliteError(f"--features: the model was trained with {show(mine)}, the data set "
-                           f"has {show(theirs)} (give the model's --features and --normalize, "
-                           "or leave them out to reuse them)")
 
 
 def _layout(source):
@@ -216,7 +201,7 @@ class PixelAttacker:
         self.torch = torch
         self.model = model
         self.start, self.stop, self.normalize, _ = image_block(model)
-        check_features(model, dataset)
+        check_same_features(model, dataset)
         sp, test, features = _context(model, dataset, split, "test")
         if eval_rows is None:
             if test.negatives is None:
@@ -553,6 +538,6 @@ def eps_label(e):
     return f"{round(k)}/255" if abs(k - round(k)) < 1e-9 and k > 0 else f"{float(e):g}"
 
 
-__all__ = ["PixelAttacker", "TARGETS", "attack_images", "check_eps", "check_features",
+__all__ = ["PixelAttacker", "TARGETS", "attack_images", "check_eps",
            "eps_label", "figure1", "find_photos", "image_block", "image_features_file",
            "item_label", "perturb", "psnr", "random_sign", "read_titles", "user_label"]
