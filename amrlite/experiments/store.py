@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .. import jsonio, kernels
-from ..jsonio import write_bytes  # noqa: F401  (re-exported: the stage store's atomic write)
+from ..jsonio import read_json, write_bytes  # noqa: F401  (re-exported: the stage store's I/O)
 from ..errors import AmrliteError
 from ..metrics import METRIC_NAMES
 from ..version import __version__
@@ -27,19 +26,6 @@ def write_json(path, obj):
     """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
     NaN/Infinity), atomically (:func:`amrlite.jsonio.atomic_write`). Returns the path."""
     return jsonio.write_json(path, obj, indent=1)
-
-
-def read_json(path):
-    """The JSON in ``path``, or None when it is missing, torn or not JSON (then: recompute).
-    A NaN/Infinity written by an older, lenient writer reads as None, as :func:`write_json`
-    would have written it."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(), parse_constant=lambda _: None)
-    except (json.JSONDecodeError, OSError):
-        return None
 
 
 def config_key(d):
