@@ -38,12 +38,13 @@ import math
 import numpy as np
 import scipy.sparse
 
+from .containers import as_split
 from .errors import AmrliteError
-from .metrics import METRIC_NAMES, metrics_from_ranks
-from .models import content_user_vectors, factors
 from .evaluation import evaluate_factors
 from .kernels import reference as ref
-from .recommender import _as_split, model_id_items
+from .metrics import METRIC_NAMES, metrics_from_ranks
+from .models import content_user_vectors, factors
+from .recommender import model_id_items
 
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")
@@ -102,7 +103,7 @@ def _check(kind, objective, steps, repeats):
 
 
 def _context(model, dataset, split, on):
-    sp = _as_split(dataset, split)
+    sp = as_split(dataset, split)
     rows = getattr(sp, on, None)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")

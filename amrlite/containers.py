@@ -208,3 +208,14 @@ class Dataset:
             if ids is not None:
                 h.update("\x1f".join(map(str, ids.tolist())).encode())
         return h.hexdigest()[:16]
+
+
+def as_split(data, split=None) -> Split:
+    """The split a library call works on: ``data`` itself when it is a :class:`Split`, else
+    ``split`` when that is one, else ``data.split(split)`` (a :class:`Dataset` and a split
+    name; None is the data set's default split)."""
+    if isinstance(data, Split):
+        return data
+    if isinstance(split, Split):
+        return split
+    return data.split(split)

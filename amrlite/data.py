@@ -16,8 +16,8 @@ from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               maxabs_scale, normalize_array)
-from amrlite.rawdata import (TIME_COLUMNS, _sniff_sep, as_int_ids, index_interactions,
-                             read_id_list, read_raw)
+from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, index_interactions, read_id_list,
+                             read_raw, sniff_sep)
 from amrlite.synthetic import make_synthetic
 from amrlite.textio import check_header, header_names, open_text, sniff
 
@@ -89,7 +89,7 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
                 break
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
-    sep = _sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
+    sep = sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
     head = _fields(first, sep)
     n_cols = len(head)
     has_header = (not all(_is_int(f) for f in head)) if header == "auto" else bool(header)
@@ -179,7 +179,7 @@ def _count_rows(path):
         lines = [ln for ln in fh if ln.strip()]
     if not lines:
         return 0
-    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], _sniff_sep(lines[0]))) else 1)
+    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], sniff_sep(lines[0]))) else 1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AmrliteError, input_error
-from ..progress import Progress
 from ..jsonio import atomic_write, check_writable, read_json, writable, write_json
+from ..progress import Progress
 from ..rawdata import as_int_ids, read_id_list
 from .image import ImageEncoder, ImageReadError, open_image
 from .inputs import id_array, read_images_table, read_item_rows, scan_photos
