@@ -43,6 +43,7 @@ from ..errors import AmrliteError
 from ..jsonio import atomic_write, read_json
 from ..modalities import resolve_features
 from ..models import factors
+from ..plots import pyplot, save_figure
 from ._deps import require
 from .extract import sidecars
 from .image import SIZE, ImageEncoder, ImageReadError, open_image
@@ -479,9 +480,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
     one); each photo keeps its aspect ratio (the 224×224 pixel space is shown at the photo's
     own proportions). ``paths``: ``{item index: photo}`` (default: :func:`find_photos`).
     Returns ``(path, info)``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     labels = labels or [m.spec.label for m in models]
     if paths is None:
         paths = find_photos(models[0], dataset)[0]
@@ -535,12 +534,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
     fig.suptitle(f"Pixel attack on user {info['user']}'s BPR loss (L∞ ε = {eps:.4g} = "
                  f"{eps * 255:.3g}/255, {'FGSM' if steps == 1 else f'PGD {steps} steps'})",
                  fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    with atomic_write(out_path) as fh:
-        fig.savefig(fh, dpi=110, format=out_path.suffix[1:] or "png")
-    plt.close(fig)
-    return out_path, info
+    return save_figure(fig, out_path), info
 
 
 def eps_label(e):
