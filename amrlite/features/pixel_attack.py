@@ -40,7 +40,7 @@ from ..attack import (Attacker, attack_context, eps_key, parse_eps_list, rank_ch
                       relative_drops)
 from ..containers import EvalRows
 from ..errors import AmrliteError
-from ..jsonio import atomic_write, read_json
+from ..jsonio import read_json
 from ..modalities import resolve_features
 from ..models import factors
 from ..plots import pyplot, save_figure
