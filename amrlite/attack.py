@@ -68,6 +68,15 @@ def eps_key(eps):
     return repr(float(eps))
 
 
+def eps_entry(eps_dict, eps):
+    """The entry for ``eps`` of an attack result's ``"eps"`` dict (keyed by :func:`eps_key`
+    text; matched with :func:`math.isclose`), or None."""
+    for k, v in eps_dict.items():
+        if math.isclose(float(k), float(eps)):
+            return v
+    return None
+
+
 def parse_eps_list(text):
     """``"0.01,0.05,0.1"`` → ``[0.01, 0.05, 0.1]``; AmrliteError on anything else."""
     if isinstance(text, (int, float)):

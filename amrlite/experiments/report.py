@@ -130,9 +130,10 @@ def _warm_cold(res):
 
 
 def _section(title, computed, module):
-    """A section's heading, and a line saying it is missing when ``amrlite.<module>`` was not."""
+    """A section's heading, and a line saying it is missing when the ``module`` stage did not
+    run (it runs on AMR, which is trained when the data set has item features)."""
     return ["", f"## {title}", ""] + (
-        [] if computed else [f"Not computed (amrlite.{module} is not available in this tree)."])
+        [] if computed else [f"Not computed (no AMR model to run amrlite.{module} on)."])
 
 
 def _significance(res, sig):
