@@ -13,18 +13,10 @@ bar into the log::
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from tqdm import tqdm
-
-
-def _columns():
-    try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
-    except (OSError, ValueError, AttributeError):
-        return 0
 
 
 def _stderr_line(msg):
@@ -56,9 +48,8 @@ class Progress:
         self._t0 = time.perf_counter()
         self._bar = None
         if self.enabled and write is None and sys.stderr.isatty():
-            cols = _columns()            # 0: a terminal that tells no width (80 columns then)
             self._bar = tqdm(total=self.total, desc=label, unit=unit, file=sys.stderr,
-                             dynamic_ncols=cols > 0, ncols=None if cols > 0 else 80)
+                             dynamic_ncols=True)
 
     def update(self, n=1, info=None):
         """``n`` more steps done; ``info`` (optional) replaces the text shown after the count
