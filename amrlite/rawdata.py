@@ -512,7 +512,7 @@ def read_item_titles(path, title_col="title"):
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no header)")
-    rows = _rows(path, _sniff_sep(first))
+    rows = _rows(path, sniff_sep(first))
     no, head = next(rows)
     lowered = [h.lstrip("\ufeff").lower() for h in head]
     if str(title_col).lower() not in lowered:
