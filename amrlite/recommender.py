@@ -20,7 +20,7 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split
+from .containers import Split, as_split
 from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
 from .errors import AmrliteError, option_error, quote
@@ -37,15 +37,6 @@ from .train import BprEpochs, History, TrainConfig, run_epochs
 #: The layout of a model file this amrlite writes and reads (``format_version`` in the header;
 #: files without one are version 1). Raise it when a change makes older amrlite misread a file.
 MODEL_FORMAT = 1
-
-
-def _as_split(data, split):
-    """Accept a Split, or a Dataset plus a split (name or Split)."""
-    if isinstance(data, Split):
-        return data
-    if isinstance(split, Split):
-        return split
-    return data.split(split)
 
 
 class Model:
@@ -114,7 +105,7 @@ class Model:
             ``self``, fitted. Ctrl-C stops training and keeps what was learned
             (``history.interrupted``).
         """
-        sp = _as_split(data, split)
+        sp = as_split(data, split)
         if features is None:
             features = getattr(data, "features", None)
         self._dataset_info(data, sp)
@@ -995,7 +986,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
                         features=None, backend="numpy"):
     """Score ``model`` on ``data``'s ``on`` rows; returns :func:`amrlite.evaluation.evaluate_factors`' dict (with
     the per-row ``"ranks"``, for significance tests and attacks)."""
-    sp = _as_split(data, split)
+    sp = as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
@@ -1038,7 +1029,7 @@ def evaluate(model, data, split="loo", *, on="test", full_ranking=False, feature
     """
     res = evaluate_with_ranks(model, data, split, on=on, full_ranking=full_ranking,
                               features=features, backend=backend)
-    rows = getattr(_as_split(data, split), on)
+    rows = getattr(as_split(data, split), on)
     flat = dict(res["all"])
     flat.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"],
                  "protocol": "full" if (full_ranking or rows.negatives is None) else

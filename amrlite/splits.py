@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.data import load_split
 from amrlite.negatives import sample_negatives
 from amrlite.errors import AmrliteError
 
@@ -192,25 +191,29 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
 
 
 def make_split(dataset: Dataset, name="loo", *, seed=2019, n_negatives=99) -> Split:
-    """The non-preset split ``name`` of ``dataset``: a folder ``split-<name>/`` next to its
-    interactions, or generated from all its interactions — ``"loo"`` (leave-one-out),
-    ``"temporal"`` (the last interactions by time held out; needs :attr:`Dataset.times`),
-    ``"cold"`` (item cold start), ``"sparse<k>"`` (``loo`` with at most k training rows per
-    user) or ``"none"`` (everything in training). Installed as :attr:`Dataset.splitter`, so
-    ``dataset.split(name)`` reaches it. A generated split records its ``seed``."""
+    """The split ``name`` generated from all the interactions of ``dataset``: ``"loo"``
+    (leave-one-out), ``"temporal"`` (the last interactions by time held out; needs
+    :attr:`Dataset.times`), ``"cold"`` (item cold start), ``"sparse<k>"`` (``loo`` with at most
+    k training rows per user) or ``"none"`` (everything in training). The splitter of a
+    synthetic data set, and of a loaded one for the names it has no ``split-<name>/`` folder
+    for (:func:`amrlite.data.split_dataset`); ``dataset.split(name)`` reaches it. A generated
+    split records its ``seed``."""
+    check_negatives(n_negatives)
     split = _make_split(dataset, name, seed=seed, n_negatives=n_negatives)
-    if name not in dataset.split_dirs and name != "none":
+    if name != "none":
         split.seed = seed
     return split
 
 
-def _make_split(dataset, name, *, seed, n_negatives):
-    ds = dataset
+def check_negatives(n_negatives):
+    """Refuse a number of sampled negatives per evaluation row below 0 (the parameter
+    ``negatives``)."""
     if n_negatives is None or int(n_negatives) < 0:
         raise AmrliteError(f"option 'negatives': must be 0 (full ranking only) or more, got "
                            f"{n_negatives}")
-    if name in ds.split_dirs:
-        return load_split(ds.split_dirs[name], ds.n_users, ds.n_items, name=name)
+
+
+def _make_split(ds, name, *, seed, n_negatives):
     if name == "loo":
         return _nonempty(leave_one_out(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
                                        n_negatives=n_negatives, name=name,
@@ -252,5 +255,3 @@ def _nonempty(split, ds, why):
                            f"{split.name!r} has no {part} rows: {why}")
     return split
 
-
-Dataset.splitter = staticmethod(make_split)
