@@ -32,6 +32,8 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except AmrliteError as exc:
+            if getattr(exc, "param", None) is not None:
+                raise UserError(f"{flag_of(exc.param)}: {exc.problem}") from None
             raise UserError(str(exc)) from None
         except FileNotFoundError as exc:
             raise UserError(f"{exc.filename}: no such file or directory") from None
@@ -50,51 +52,94 @@ def cli():
 
 
 # ---------------------------------------------------------------------------- shared options
-def data_options(f):
-    """The options that say which data set, features and split a command reads."""
-    opts = [
+#: library parameter -> command-line flag, where the flag is not ``--`` + the name with dashes:
+#: a library error about a parameter (:func:`amrlite.errors.option_error`) names the flag
+FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init"}
+
+
+def flag_of(param):
+    """The command-line flag of library parameter ``param`` (``k_core`` -> ``--k-core``)."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def _data_option_list(for_model):
+    """The data options; ``for_model``: of a command that reads a saved model, whose data set
+    and options are its defaults (every option then defaults to ``None``, meaning not given)."""
+    def default(fit_default):
+        return " Default: the model's." if for_model else f" Default: {fit_default}."
+    return [
         click.option("--data", type=click.Path(), default=None,
                      help="Dataset folder (native or official AMR format) or an interactions "
-                          "CSV/TSV with raw ids. Default: the embedded synthetic data set."),
+                          "CSV/TSV with raw ids. "
+                          + ("Default: the data set the model was trained on (its recorded "
+                             "absolute path), read with the model's options; --data replaces "
+                             "only the path, and each option given replaces the recorded one."
+                             if for_model else "Default: the embedded synthetic data set.")),
         click.option("--split", default=None,
-                     help="loo, cold, sparseK, or NAME for a split-NAME/ folder. Default: "
-                          "'official' where neg.txt exists, else loo (evaluate: the model's)."),
+                     help="loo, temporal (per user the last interaction by time is the test row, "
+                          "the one before the validation row), cold, sparseK, none (every "
+                          "interaction in training: nothing held out, no evaluation), or NAME "
+                          "for a split-NAME/ folder. Default: "
+                          + ("the model's split." if for_model else
+                             "'official' where neg.txt exists, else loo.")),
         click.option("--sparse", type=click.IntRange(min=1), default=None, metavar="K",
                      help="The sparse regime: loo with at most K training rows per user "
                           "(= --split sparseK)."),
-        click.option("--negatives", type=click.IntRange(min=0), default=99, show_default=True,
+        click.option("--negatives", type=click.IntRange(min=0), default=None,
                      help="Sampled negatives per held-out row of a generated split "
-                          "(0: full ranking only)."),
+                          "(0: full ranking only)." + default("99")),
+        click.option("--split-seed", type=int, default=None,
+                     help="Seed of a generated split and its sampled negatives."
+                          + default("2019")),
         click.option("--features", default=None,
                      help="Modalities of the folder (image, or image,text: concatenated) and/or "
-                          "feature files (.npy positional, .npz with ids and features)."),
-        click.option("--normalize", default="none", show_default=True,
+                          "feature files (.npy positional, .npz with ids and features)."
+                          + (" Default: the model's." if for_model else "")),
+        click.option("--normalize", default=None,
                      help="none, maxabs or l2, for every modality or per modality: "
-                          "image=l2,text=none."),
+                          "image=l2,text=none." + default("none")),
         click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
                      help="Raw data: a file listing the item id of every .npy feature row."),
         click.option("--missing-features", type=click.Choice(["error", "zero"]),
-                     default="error", show_default=True,
-                     help="Raw data: items without a feature row are an error, or get a zero row."),
+                     default=None,
+                     help="Raw data: items without a feature row are an error, or get a zero "
+                          "row." + default("error")),
         click.option("--user-col", default=None, help="Raw data: the user id column (name or 1-based)."),
         click.option("--item-col", default=None, help="Raw data: the item id column."),
         click.option("--rating-col", default=None, help="Raw data: the rating column."),
-        click.option("--time-col", default=None, help="Raw data: the timestamp column."),
+        click.option("--time-col", default=None,
+                     help="Raw data: the time column (epoch seconds or ISO 8601; found by name: "
+                          "timestamp, time, ordered_at, created_at, date, datetime ...)."),
         click.option("--min-rating", type=float, default=None,
                      help="Raw data: keep rows with rating >= R (explicit to implicit)."),
         click.option("--k-core", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Raw data: keep users and items with >= N interactions (iterated)."),
-        click.option("--id-order", type=click.Choice(["first", "sorted"]), default="first",
-                     show_default=True, help="Raw data: index raw ids in first-seen or sorted order."),
+        click.option("--id-order", type=click.Choice(["first", "sorted"]), default=None,
+                     help="Raw data: index raw ids in first-seen or sorted order."
+                          + default("first")),
     ]
+
+
+def _apply(opts, f):
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-DATA_KEYS = ("data", "split", "sparse", "negatives", "features", "normalize", "items_path",
-             "missing_features", "user_col", "item_col", "rating_col", "time_col", "min_rating",
-             "k_core", "id_order")
+def data_options(f):
+    """The options that say which data set, features and split a command reads."""
+    return _apply(_data_option_list(False), f)
+
+
+def model_data_options(f):
+    """:func:`data_options` of a command that reads a saved model: each defaults to what the
+    model records (:func:`amrlite.recommender.model_data`)."""
+    return _apply(_data_option_list(True), f)
+
+
+DATA_KEYS = ("data", "split", "sparse", "negatives", "split_seed", "features", "normalize",
+             "items_path", "missing_features", "user_col", "item_col", "rating_col", "time_col",
+             "min_rating", "k_core", "id_order")
 
 
 def backend_option(f):
@@ -103,12 +148,18 @@ def backend_option(f):
                         help="auto = cupy with a CUDA GPU, else numba.")(f)
 
 
-def _load(data, split=None, *, sparse=None, negatives=99, **opts):
-    """Load the data set and its split, saying what was read (stderr)."""
-    from .data import load_dataset
+def _split_name(split, sparse):
+    """``--split`` and ``--sparse K`` as one split name (None: the default)."""
+    if sparse is not None:
+        if split is not None and split != f"sparse{sparse}":
+            raise AmrliteError(f"--sparse {sparse} and --split {split}: give one of them")
+        return f"sparse{sparse}"
+    return split
+
+
+def _say_loaded(ds):
+    """What was read (stderr): sizes, notes, features."""
     from .modalities import describe
-    opts["items"] = opts.pop("items_path", None)
-    ds = load_dataset(data, **opts)
     if ds.synthetic:
         click.echo("data: synthetic multimedia data set (generated in memory, seeded; not real "
                    f"data): {ds.n_users} users, {ds.n_items} items, {ds.n_features}-d features",
@@ -120,12 +171,24 @@ def _load(data, split=None, *, sparse=None, negatives=99, **opts):
         click.echo(f"data: {note}", err=True)
     if ds.feature_info and not ds.synthetic:
         click.echo(f"features: {describe(ds.feature_info)}", err=True)
-    if sparse is not None:
-        if split is not None and split != f"sparse{sparse}":
-            raise AmrliteError(f"--sparse {sparse} and --split {split}: give one of them")
-        split = f"sparse{sparse}"
-    sp = ds.split(split, n_negatives=negatives)
+
+
+def _load(data, split=None, *, sparse=None, negatives=None, split_seed=None, **opts):
+    """Load the data set and its split, saying what was read (stderr). ``None``: the default."""
+    from .data import load_dataset
+    opts["items"] = opts.pop("items_path", None)
+    ds = load_dataset(data, **{k: v for k, v in opts.items() if v is not None})
+    _say_loaded(ds)
+    sp = ds.split(_split_name(split, sparse), n_negatives=99 if negatives is None else negatives,
+                  seed=2019 if split_seed is None else split_seed)
+    _say_split(sp)
     return ds, sp
+
+
+def _say_split(sp):
+    """The split's notes (stderr)."""
+    for note in sp.notes:
+        click.echo(f"split: {note}", err=True)
 
 
 def _data_args(kw):
@@ -180,10 +243,17 @@ def _given(values):
 @click.option("--form", type=click.Choice(["eq4", "hm"]), default="eq4", show_default=True,
               help="VBPR/AMR scoring: the paper's Eq. 4 p·(q+Ec), or He & McAuley's with h_u and biases.")
 @click.option("--init", "init_path", type=click.Path(dir_okay=False), default=None,
-              help="Start from a saved model (MF-BPR → VBPR → AMR chain).")
+              help="Start from a saved model (MF-BPR → VBPR → AMR chain). Without --data: on "
+                   "the data set it was trained on, read with its options and split (each data "
+                   "option given replaces the recorded one).")
 @click.option("--pretrain/--no-pretrain", default=True, show_default=True,
               help="AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.")
 @hyper_option("epochs", int, "Epochs (of every stage of the pre-training chain).")
+@click.option("--epochs-from", "epochs_from", type=click.Path(dir_okay=False), default=None,
+              metavar="MODEL.npz",
+              help="Instead of --epochs: the epoch a saved run kept (its best validation epoch), "
+                   "for each stage its own: train on every interaction (--split none) as long "
+                   "as a validated run found best.")
 @hyper_option("dim", int, "Embedding size K.")
 @hyper_option("batch_size", int, "Triples per mini-batch.")
 @hyper_option("lr", float, "Adagrad learning rate.")
@@ -210,20 +280,25 @@ def _given(values):
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Append one JSON line per epoch (loss, seconds, validation metrics).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out, log_path, quiet,
-        **hyper):
-    """Train a model and report its test metrics."""
-    from .recommender import evaluate, fit_chain, pretraining_chain
+def fit(kind, form, init_path, epochs_from, pretrain, backend, full_ranking, out, metrics_out,
+        log_path, quiet, **hyper):
+    """Train a model and report its test metrics (with --split none: train on every
+    interaction, nothing held out, no metrics)."""
+    from .recommender import Model, evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
     hyper = _given(hyper)
+    if epochs_from is not None and "epochs" in hyper:
+        raise AmrliteError("--epochs and --epochs-from: give one of them")
     for target in (out, metrics_out):           # refused before training, not after it
         if target:
             check_writable(target)
-    ds, sp = _load(**data_args)
+    init = None if init_path is None else Model.load(init_path)
+    ds, sp = _load(**data_args) if init is None else _load_for_model(init, data_args, check="ids")
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]
     if len(stages) > 1:
+        each = f"the epochs {epochs_from} kept, stage by stage" if epochs_from else "--epochs each"
         click.echo("no --init: pre-training chain " + " → ".join(
-            _label(k, f) for k, f in stages) + " (--epochs each; --no-pretrain trains "
+            _label(k, f) for k, f in stages) + f" ({each}; --no-pretrain trains "
             f"{_label(kind, form)} alone)", err=True)
 
     def announce(model, last):
@@ -234,11 +309,14 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
 
     log_file = open(log_path, "a") if log_path else None
     try:
-        models = fit_chain(stages, ds, sp, init=init_path, backend=backend, hyper=hyper,
-                           progress=not quiet, log_file=log_file, on_stage=announce)
+        models = fit_chain(stages, ds, sp, init=init, backend=backend, hyper=hyper,
+                           progress=not quiet, log_file=log_file, on_stage=announce,
+                           epochs_from=epochs_from)
     finally:
         if log_file:
             log_file.close()
+    if sp.test is None:
+        return _fit_done_without_test(models[-1], ds, sp, out, metrics_out)
     stage_metrics = []
     for m in models[:-1]:
         metrics = evaluate(m, ds, sp, full_ranking=full_ranking)
@@ -276,6 +354,27 @@ def fit(kind, form, init_path, pretrain, backend, full_ranking, out, metrics_out
         _write_json(metrics_out, report)
 
 
+def _fit_done_without_test(model, ds, sp, out, metrics_out):
+    """``fit --split none``: nothing held out, so no metrics; the model and a record of the run."""
+    if model.history.interrupted:
+        click.echo("interrupted: keeping the parameters of the last epoch", err=True)
+    click.echo(f"{model.spec.label}: trained on all {sp.n_train} interactions of "
+               + ("synthetic data" if ds.synthetic else ds.name)
+               + f" for {len(model.history.losses)} epoch(s); no held-out rows, no evaluation")
+    if out:
+        model.save(out)
+        click.echo(f"saved {out}")
+    if metrics_out:
+        _write_json(metrics_out, {
+            "model": model.kind, "form": model.spec.form, "split": sp.name,
+            "evaluated": False, "n_train": sp.n_train, "dataset": ds.source,
+            "synthetic": ds.synthetic, "backend": model.backend_used,
+            "epochs": len(model.history.losses),
+            "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
+            "config": model.config.to_dict(), "version": __version__,
+            "features": ds.feature_info, "filters": ds.filters})
+
+
 def comparison_table(stage_metrics):
     """The models of a chain side by side (test HR@10 / NDCG@10, all and cold items), and what
     the comparison says about AMR against VBPR — whichever way it comes out."""
@@ -308,7 +407,7 @@ def _backend_label(name):
 # ---------------------------------------------------------------------------- evaluate
 @cli.command()
 @click.argument("model_path", type=click.Path(dir_okay=False))
-@data_options
+@model_data_options
 @click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
 @click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @backend_option
@@ -319,13 +418,18 @@ def evaluate(model_path, full_ranking, on, backend, metrics_out, **kw):
     from .recommender import Model
     from .recommender import evaluate as evaluate_model
     model = Model.load(model_path)
-    args = _model_data_args(model, _data_args(kw))
+    args = _data_args(kw)
     trained_on = model.header.get("split")
-    asked = args["split"] or (f"sparse{args['sparse']}" if args["sparse"] else None)
+    asked = _split_name(args["split"], args["sparse"])
     if trained_on and asked and asked != trained_on:
-        warnings.warn(f"{model_path} was trained on split {trained_on!r}; its training data may "
-                      f"overlap the {asked!r} {on} rows")
-    ds, sp = _load(**args)
+        warnings.warn(f"{model_path} was trained on split {trained_on!r}"
+                      + (" (every interaction)" if trained_on == "none" else "")
+                      + f"; its training data may overlap the {asked!r} {on} rows")
+    elif trained_on == "none" and not asked:
+        raise AmrliteError(f"{model_path} was trained on every interaction (--split none): no "
+                           "held-out rows to evaluate it on (--split loo evaluates on rows it "
+                           "was trained on)")
+    ds, sp = _load_for_model(model, args)
     metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking, backend=backend)
     click.echo(results_table(metrics, f"{model.spec.label} from {model_path}, split {sp.name!r}, "
                                       f"{metrics['protocol']} ranking ({on})"))
@@ -425,34 +529,24 @@ def gradcheck(kind, form, backend, seed):
 
 
 # ---------------------------------------------------------------------------- attack
-def _model_data_args(model, args):
-    """A saved model's data set, split, features and data options, unless the command line
-    gives others: ``evaluate MODEL.npz`` reads what the model was trained on."""
-    h = model.header
-    src = click.get_current_context().get_parameter_source
-    if args["data"] is None and not h.get("synthetic") and h.get("dataset"):
-        args["data"] = h["dataset"]
-    if args["data"] is not None:        # --data replaces the path only, not the options
-        key_of = {"items": "items_path"}
-        for key, value in (h.get("load_options") or {}).items():
-            arg = key_of.get(key, key)
-            if arg in args and src(arg).name != "COMMANDLINE" and key != "sep":
-                args[arg] = value
-    if args["split"] is None and args["sparse"] is None and h.get("split"):
-        args["split"] = h["split"]
-    if src("negatives").name != "COMMANDLINE" and h.get("n_negatives"):
-        args["negatives"] = h["n_negatives"]
-    return args
-
-
-def _load_for_model(model, args):
-    """The data set a saved model was trained on, unless the command line says otherwise."""
-    return _load(**_model_data_args(model, args))
+def _load_for_model(model, args, check="data"):
+    """The data set and split ``model`` was trained on (:func:`amrlite.recommender.model_data`),
+    with the data options given on the command line (``args``, ``None``: not given) in place of
+    the recorded ones; says what was read (stderr)."""
+    from .recommender import model_data
+    args = dict(args)
+    split = _split_name(args.pop("split"), args.pop("sparse"))
+    args["items"] = args.pop("items_path", None)
+    ds, sp = model_data(model, args.pop("data"), split=split, n_negatives=args.pop("negatives"),
+                        split_seed=args.pop("split_seed"), check=check, **args)
+    _say_loaded(ds)
+    _say_split(sp)
+    return ds, sp
 
 
 @cli.command()
 @click.argument("model_path", type=click.Path(dir_okay=False))
-@data_options
+@model_data_options
 @click.option("--eps", "eps_text", default="0.01,0.05,0.1,0.2,0.5", show_default=True,
               help="Comma-separated radii ε of the per-item feature perturbation.")
 @click.option("--kind", default="adversarial", show_default=True,
@@ -525,7 +619,7 @@ def attack_table(res, title):
 # ---------------------------------------------------------------------------- attack-images
 @cli.command("attack-images")
 @click.argument("model_path", type=click.Path(dir_okay=False))
-@data_options
+@model_data_options
 @click.option("--eps", "eps_text", default="0.007", show_default=True,
               help="Comma-separated L∞ radii in (0, 1] pixel space (e.g. 0.0039 = 1/255).")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True,
@@ -615,7 +709,7 @@ def attack_images(model_path, eps_text, steps, rows, target, batch, out_dir, fig
 @cli.command()
 @click.argument("model_a", type=click.Path(dir_okay=False))
 @click.argument("model_b", type=click.Path(dir_okay=False))
-@data_options
+@model_data_options
 @click.option("--on", type=click.Choice(["test", "valid"]), default="test", show_default=True)
 @click.option("--full-ranking", is_flag=True, help="Rank against all items not in training.")
 @click.option("--metrics-out", type=click.Path(dir_okay=False), default=None)
@@ -699,6 +793,10 @@ def sweep(kind, init_path, eps_list, lmd_list, epochs, lr, reg, dim, batch_size,
     if dim is None:
         dim = int(init.config.dim)
     ds, sp = _load(**_data_args(kw))
+    if sp.test is None:
+        raise AmrliteError(f"--split {sp.name}: holds nothing out, and a sweep picks its best "
+                           "setting on held-out rows (sweep on a split, then train the chosen "
+                           "setting with fit --split none)")
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=dim, batch_size=batch_size,
                 eval_every=eval_every, seed=seed, negative_pool=init.config.negative_pool)
     res = run_sweep(ds, sp, init=init_path, eps_list=eps_values, lmd_list=lmd_values,

@@ -34,7 +34,13 @@ class EvalRows:
 
 @dataclass
 class Split:
-    """A train / valid / test partition of one data set's interactions."""
+    """A train / valid / test partition of one data set's interactions.
+
+    ``test`` is ``None`` only for the split ``"none"`` (every interaction in training: nothing
+    held out, nothing to evaluate). ``seed`` is the seed a generated split was drawn with
+    (``None``: read from files or made in memory); ``notes`` are facts worth saying about it
+    (e.g. how many users kept all their rows in training).
+    """
 
     name: str
     n_users: int
@@ -42,7 +48,9 @@ class Split:
     train_users: np.ndarray   # int32 [n_train]
     train_items: np.ndarray   # int32 [n_train]
     valid: EvalRows | None
-    test: EvalRows
+    test: EvalRows | None
+    seed: int | None = None
+    notes: list = field(default_factory=list)
 
     @cached_property
     def warm_items(self) -> np.ndarray:
@@ -144,6 +152,9 @@ class Dataset:
     #: the load_dataset() keywords it was read with (not the defaults): a saved model records
     #: them, so that ``amrlite evaluate MODEL.npz`` reads the same data the same way
     options: dict = field(default_factory=dict)
+    #: float64 ``[n_interactions]``: the time of each interaction in epoch seconds (UTC), from
+    #: the file's time column (the earliest time of a repeated pair), or ``None`` without one
+    times: np.ndarray | None = None
     _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     #: ``splitter(dataset, name, *, seed, n_negatives) -> Split`` makes the splits that are not
@@ -163,7 +174,8 @@ class Dataset:
     def split_names(self) -> list[str]:
         """Names :meth:`split` accepts without generating anything new, plus the generated ones."""
         names = list(self.preset_splits) + [n for n in self.split_dirs if n not in self.preset_splits]
-        return names + [n for n in ("loo", "cold", "sparse<k>") if n not in names]
+        return names + [n for n in ("loo", "temporal", "cold", "sparse<k>", "none")
+                        if n not in names]
 
     def user_index(self, raw):
         """Index of the user whose raw id is ``raw`` (see :func:`raw_index`)."""
@@ -174,7 +186,8 @@ class Dataset:
         synthetic ``loo``), else whatever :func:`amrlite.splits.make_split` makes of the name (a
         folder ``split-<name>/`` next to the interactions, or a generated ``loo``, ``cold`` or
         ``sparse<k>`` split). ``seed`` and ``n_negatives`` only matter for generated splits.
-        Results are cached. ``name=None`` is :attr:`default_split`."""
+        ``"none"`` trains on every interaction and holds nothing out. Results are cached.
+        ``name=None`` is :attr:`default_split`."""
         name = self.default_split if name is None else name
         key = (name, seed, n_negatives)
         if key not in self._split_cache:

@@ -16,7 +16,8 @@ from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               maxabs_scale, normalize_array)
-from amrlite.rawdata import _sniff_sep, as_int_ids, index_interactions, read_id_list, read_raw
+from amrlite.rawdata import (TIME_COLUMNS, _sniff_sep, as_int_ids, index_interactions,
+                             read_id_list, read_raw)
 from amrlite.synthetic import make_synthetic
 from amrlite.textio import check_header, header_names, open_text, sniff
 
@@ -44,9 +45,10 @@ def _is_int(text):
 class _Table:
     """Integer columns read from a delimited text file, with a way back to line numbers."""
 
-    def __init__(self, path, names, cols, header_line, n_cols):
+    def __init__(self, path, names, cols, header_line, n_cols, times=None):
         self.path, self.names, self.cols = path, names, cols
         self.header_line, self.n_cols = header_line, n_cols
+        self.times = times      # float64 epoch seconds of each row, from an integer time column
 
     def __len__(self):
         return len(next(iter(self.cols.values())))
@@ -67,12 +69,14 @@ class _Table:
         return input_error(self.path, problem, line=self.line_of(row), field=field)
 
 
-def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fallback_names=None):
+def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fallback_names=None,
+                time_names=()):
     """Read integer columns ``columns`` (by header name, else by position) from a text file.
 
     ``columns="all"`` reads every column (named by ``fallback_names(i)``). Fast path:
     ``np.loadtxt``; when it fails the file is re-scanned line by line to report the first bad line.
-    Negative ids are errors.
+    Negative ids are errors. The first header column named in ``time_names`` gives the table's
+    ``times`` (epoch seconds) when the whole file is integer (the fast path).
     """
     path = Path(path)
     if not path.is_file():
@@ -105,7 +109,7 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
             idx = list(range(len(columns)))
         names = list(columns)
     header_line = first_no if has_header else first_no - 1
-    cols = None
+    cols = times = None
     try:
         compression, codec = sniff(path)
         with warnings.catch_warnings(), open_text(path) as fh:
@@ -115,6 +119,9 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
                              skiprows=header_line, ndmin=2, comments=None, encoding=codec)
         if arr.shape[0] and arr.shape[1] == n_cols:
             cols = {n: np.ascontiguousarray(arr[:, i]) for n, i in zip(names, idx)}
+            k = next((lowered.index(c) for c in time_names if c in lowered), None) \
+                if has_header else None
+            times = None if k is None else arr[:, k].astype(np.float64)
         elif arr.shape[0] == 0:
             raise input_error(path, "no data rows after the header", line=header_line)
     except (ValueError, OverflowError, OSError) as exc:   # the exact scan reports the line
@@ -122,7 +129,7 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
             raise
     if cols is None:
         cols = _scan_table(path, names, idx, sep, header_line, n_cols, head if has_header else None)
-    table = _Table(path, names, cols, header_line, n_cols)
+    table = _Table(path, names, cols, header_line, n_cols, times=times)
     for n in names:
         neg = np.flatnonzero(cols[n] < 0)
         if len(neg):
@@ -179,16 +186,22 @@ def _count_rows(path):
 # Data sets
 # --------------------------------------------------------------------------------------------
 
-def _dedupe(path, users, items, n_items):
+def _dedupe(path, users, items, n_items, times=None):
+    """Each (user, item) pair once, at its first row; its time (``times``) is the earliest of
+    its rows' times."""
     key = users * np.int64(max(n_items, 1)) + items
-    _, first = np.unique(key, return_index=True)
+    _, first, pair = np.unique(key, return_index=True, return_inverse=True)
     n_dup = len(key) - len(first)
     if n_dup:
         warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
                       f"{len(first)} unique remain", stacklevel=3)
         first.sort()
         users, items = users[first], items[first]
-    return users.astype(np.int32), items.astype(np.int32)
+        if times is not None:
+            earliest = np.full(len(first), np.inf)
+            np.minimum.at(earliest, pair.ravel(), times)
+            times = earliest[pair.ravel()[first]]
+    return users.astype(np.int32), items.astype(np.int32), times
 
 
 def _check_items(table, field, values, n_rows, feat_path):
@@ -326,7 +339,7 @@ def _features_for(mods):
 
 
 def _load_native(folder, features, normalize, sep, name):
-    table = _read_table(folder / "interactions.csv", sep=sep)
+    table = _read_table(folder / "interactions.csv", sep=sep, time_names=TIME_COLUMNS)
     users, items = table.cols["user"], table.cols["item"]
     mods = load_modalities(features, normalize, folder=folder, layout="native")
     positional = [m for m in mods if m.ids is None]
@@ -346,11 +359,12 @@ def _load_native(folder, features, normalize, sep, name):
     n_users_csv = _count_rows(folder / "users.csv") if (folder / "users.csv").is_file() else 0
     _check_contiguous(table, "user", users, n_users_csv, "users.csv")
     n_users = max(int(users.max()) + 1, n_users_csv)
-    users, items = _dedupe(table.path, users, items, n_items)
+    users, items, times = _dedupe(table.path, users, items, n_items, table.times)
     split_dirs = {d.name[len("split-"):]: d for d in sorted(folder.glob("split-*")) if d.is_dir()}
     return Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
                    items=items, features=feats, source=str(folder), split_dirs=split_dirs,
-                   feature_info=info, notes=_catalogue_notes(n_items, items, feats))
+                   feature_info=info, notes=_catalogue_notes(n_items, items, feats),
+                   times=times)
 
 
 def _keyed_indices(mods):
@@ -419,7 +433,7 @@ def _load_official(folder, features, normalize, name):
         if m.ids is not None:
             align_by_id(m, np.arange(n_items))
     feats, info = _features_for(mods)
-    users, items = _dedupe(table.path, users, items, n_items)
+    users, items, _ = _dedupe(table.path, users, items, n_items)
     ds = Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
                  items=items, features=feats, source=str(folder), feature_info=info,
                  notes=_catalogue_notes(n_items, items, feats,
@@ -479,7 +493,8 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
                      + f": {n_users} users, {n_items} items")
     return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=idx.users,
                    items=idx.items, features=feats, source=str(path), user_ids=idx.user_ids,
-                   item_ids=item_ids, feature_info=info, filters=idx.filters, notes=notes)
+                   item_ids=item_ids, feature_info=info, filters=idx.filters, notes=notes,
+                   times=idx.times, meta={"time_error": idx.time_error} if idx.time_error else {})
 
 
 def _with_catalogue(idx, mods, raw_items, id_order):

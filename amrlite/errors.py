@@ -46,3 +46,16 @@ def printable(text) -> str:
     """``text`` with every non-printable character (control, NUL, line break) escaped as in
     ``repr``: a message stays one line and never carries raw binary."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def option_error(param, problem):
+    """An :class:`AmrliteError` about the value of the Python parameter ``param``, reading
+    ``option 'param': problem``. It keeps ``param`` and ``problem`` as attributes, so that the CLI
+    names its flag instead (``--features: problem``).
+
+    >>> str(option_error("features", "the model was trained with image, the data set has text"))
+    "option 'features': the model was trained with image, the data set has text"
+    """
+    exc = AmrliteError(printable(f"option '{param}': {problem}"))
+    exc.param, exc.problem = param, problem
+    return exc

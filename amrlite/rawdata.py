@@ -10,12 +10,16 @@ named columns, ratings; mapped to the contiguous indices the models use.
   phantom item (an id that never occurs) can be drawn as a negative.
 * ``min_rating`` keeps rows with rating >= R; duplicates (user, item) are dropped; ``k_core``
   keeps users and items with at least N interactions, iterated to a fixed point.
+* A time column (``timestamp``, ``ordered_at``, ``created_at``, ``date`` ... or ``time_col``)
+  gives each interaction its time (:func:`parse_times`: epoch seconds or ISO 8601, in UTC); a
+  repeated (user, item) pair keeps its earliest time. Columns no role uses are named in a note.
 """
 from __future__ import annotations
 
 import csv
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,8 @@ ITEM_COLUMNS = ("item", "item_id", "itemid", "movieid", "movie_id", "asin", "sku
                 "product_id", "productid", "iid", "business_id", "book_id", "isbn", "track_id",
                 "article_id", "i")
 RATING_COLUMNS = ("rating", "ratings", "score", "stars", "overall", "rate")
-TIME_COLUMNS = ("timestamp", "time", "ts", "unixreviewtime", "datetime", "date")
+TIME_COLUMNS = ("timestamp", "time", "ts", "unixreviewtime", "datetime", "date", "ordered_at",
+                "created_at")
 _KNOWN = {"user": USER_COLUMNS, "item": ITEM_COLUMNS, "rating": RATING_COLUMNS,
           "time": TIME_COLUMNS}
 ID_ORDERS = ("first", "sorted")
@@ -62,6 +67,8 @@ class RawTable:
     header: list | None
     names: dict = field(default_factory=dict)   # role -> column name as written in the file
     notes: list = field(default_factory=list)
+    unused: list = field(default_factory=list)  # names of the columns no role reads
+    given: tuple = ()                           # the roles whose column was named by the caller
 
     def error(self, row, role, problem):
         return input_error(self.path, problem, line=int(self.lines[row]),
@@ -163,7 +170,15 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
         raise input_error(path, "no data rows after the header", line=first_no)
     return RawTable(path=path, columns={r: np.asarray(v) for r, v in cols.items()},
                     lines=np.asarray(lines, dtype=np.int64), header=head if has_header else None,
-                    names=names, notes=notes)
+                    names=names, notes=notes, unused=_unused(head, idx, has_header),
+                    given=tuple(r for r, v in given.items() if v is not None))
+
+
+def _unused(head, idx, has_header=True):
+    """The names of the columns of ``head`` that no role of ``idx`` reads."""
+    taken = set(idx.values())
+    return [(h if has_header else f"column {k + 1}") for k, h in enumerate(head)
+            if k not in taken]
 
 
 def _read_parquet(path, given):
@@ -208,7 +223,8 @@ def _read_parquet(path, given):
         cols[role] = np.asarray([str(v) for v in vals])
         names[role] = head[k]
     return RawTable(path=path, columns=cols, lines=np.arange(1, table.num_rows + 1),
-                    header=head, names=names)
+                    header=head, names=names, unused=_unused(head, idx),
+                    given=tuple(r for r, v in given.items() if v is not None))
 
 
 def _chain(first, rest):
@@ -237,6 +253,8 @@ class Indexed:
     item_ids: np.ndarray | None
     filters: dict
     notes: list
+    times: np.ndarray | None = None   # float64 epoch seconds of each interaction
+    time_error: str | None = None     # why the time column could not be read as times
 
 
 def _float_column(table, role):
@@ -250,6 +268,67 @@ def _float_column(table, role):
                    if not _is_number(v) or not np.isfinite(float(v)))
         raise table.error(bad, role, f"not a number: {quote(vals[bad])}")
     return out
+
+
+def _time_value(text):
+    """Epoch seconds of one time value, or ``None`` when it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return value if np.isfinite(value) else None
+
+
+def parse_times(values):
+    """``(times, bad)``: float64 epoch seconds (UTC) of each string of ``values`` and ``None``,
+    or ``(None, k)`` with ``k`` the first value that is not a time.
+
+    A number is epoch seconds (``1709280000``, ``1709280000.5``); anything else must be an ISO
+    8601 date or date-time (``2024-03-01``, ``2024-03-01T10:00:00``, ``2024-03-01 10:00:00``,
+    with ``Z`` or an offset such as ``+02:00``, which is honoured:
+    ``2024-03-01T10:00:00+02:00`` is ``2024-03-01T08:00:00Z``). A time without a zone is taken
+    as UTC. Each distinct value is parsed once.
+    """
+    values = np.asarray(values)
+    try:
+        out = values.astype(np.float64)
+        if np.isfinite(out).all():
+            return out, None
+    except ValueError:
+        pass
+    uniq, inverse = np.unique(values, return_inverse=True)
+    parsed = np.array([np.nan if (t := _time_value(v)) is None else t for v in uniq.tolist()],
+                      dtype=np.float64)
+    out = parsed[inverse.ravel()]
+    bad = np.flatnonzero(np.isnan(out))
+    return (None, int(bad[0])) if len(bad) else (out, None)
+
+
+def _read_times(table, rows, pair_rows, n_pairs):
+    """``(times, error)`` of the kept ``rows``: each row's time, the earliest time of its
+    (user, item) pair (``pair_rows``: the pair index of each row of ``table`` that passed the
+    rating filter, ``-1`` elsewhere). A value that is not a time is an error when the caller
+    named the column, else a note (the times stay unknown, and only a temporal split needs
+    them)."""
+    if "time" not in table.columns:
+        return None, None
+    times, bad = parse_times(table.columns["time"])
+    if bad is not None:
+        err = table.error(bad, "time", f"not a time: {str(table.columns['time'][bad])!r} "
+                          "(epoch seconds or ISO 8601, e.g. 2024-03-01T10:00:00+02:00)")
+        if "time" in table.given:
+            raise err
+        return None, str(err)
+    first = np.full(n_pairs, np.inf)
+    valid = pair_rows >= 0
+    np.minimum.at(first, pair_rows[valid], times[valid])
+    return first[pair_rows[rows]], None
 
 
 def _map(raw, codes_kept, uniq_keys, order, what, path):
@@ -301,7 +380,10 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
         filters.update(min_rating=float(min_rating), after_min_rating=int(keep.sum()))
     pair = codes["user"].astype(np.int64) * max(len(keys["item"]), 1) + codes["item"]
     rows = np.flatnonzero(keep)
-    _, first = np.unique(pair[rows], return_index=True)
+    _, first, pair_of = np.unique(pair[rows], return_index=True, return_inverse=True)
+    pair_rows = np.full(n_rows, -1, dtype=np.int64)
+    pair_rows[rows] = pair_of.ravel()
+    n_pairs = len(first)
     n_dup = len(rows) - len(first)
     if n_dup:
         warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
@@ -329,6 +411,14 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
                                          for k in ("min_rating", "k_core") if k in filters))
     rows = np.flatnonzero(keep)
     notes = list(table.notes)
+    unused = table.unused + ([table.names["rating"]] if "rating" in table.columns
+                             and min_rating is None else [])
+    if unused:
+        notes.append(f"{path.name}: ignored columns: {', '.join(unused)}")
+    times, time_error = _read_times(table, rows, pair_rows, n_pairs)
+    if time_error:
+        notes.append(f"{time_error}: the column is not read as times (a temporal split needs "
+                     "them)")
     users, user_ids, note = _map(table.columns["user"], codes["user"][rows], keys["user"],
                                  id_order, "user", path)
     if note:
@@ -360,7 +450,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
                    (int(items.max()) + 1 if item_ids is None else len(item_ids)),
                    interactions=int(len(rows)))
     return Indexed(users=users, items=items, user_ids=user_ids, item_ids=item_ids,
-                   filters=filters, notes=notes)
+                   filters=filters, notes=notes, times=times, time_error=time_error)
 
 
 def read_id_list(path, column=None):

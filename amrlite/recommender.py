@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 import zipfile
@@ -19,13 +20,14 @@ import numpy as np
 from .version import __version__
 from .backends import get_backend
 from .containers import Split, raw_index
-from .data import append_ids, id_map
+from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
-from .errors import AmrliteError, quote
+from .errors import AmrliteError, option_error, quote
 from .evaluation import evaluate_params
 from .jsonio import atomic_write, dumps
 from .negatives import user_label
-from .modalities import RECIPE_NOT_COMPARED, check_distinct_ids, describe, normalize_like
+from .modalities import (RECIPE_NOT_COMPARED, check_distinct_ids, describe, is_path,
+                         normalize_like)
 from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
     item_factors
 from .train import BprEpochs, History, TrainConfig, run_epochs
@@ -130,6 +132,7 @@ class Model:
         n_features = 0 if features is None else features.shape[1]
         self.params = init_params(self.spec, sp.n_users, sp.n_items, cfg.dim, n_features,
                                   seed=cfg.seed, std=cfg.init_std, dtype=np.dtype(cfg.dtype))
+        stages = []
         if init is not None:
             init = Model.load(init) if isinstance(init, (str, Path)) else init
             carried = carry_over(self.params, init.params, self.spec)
@@ -137,6 +140,7 @@ class Model:
                 raise AmrliteError(f"--init: the {init.spec.label} model shares no parameter block "
                                    f"of matching shape with {self.spec.label} (dim {cfg.dim})")
             self.header["init"] = {"kind": init.kind, "blocks": carried}
+            stages = training_stages(init)
         self.accum = {k: np.zeros_like(v) for k, v in self.params.items()}
         if self.spec.kind == "eals":
             runner = EalsEpochs(self.params, sp, cfg, backend)
@@ -151,19 +155,32 @@ class Model:
         self.params, self.history = run_epochs(
             runner, cfg, evaluate=None if rows is None else validate, callback=callback, keep=keep,
             progress=progress, log_file=log_file)
+        h = self.history
+        self.header["stages"] = stages + [{
+            "kind": self.kind, "form": self.spec.form, "split": sp.name,
+            "epochs_run": len(h.losses), "best_epoch": h.best_epoch, "kept_epoch": h.kept_epoch}]
         self._refresh_factors(features)
         return self
 
     def _dataset_info(self, data, sp):
+        """Record what :func:`model_data` needs to load the same data the same way later: the
+        data set's absolute path, every load option (paths made absolute), the split's name,
+        seed and sampled negatives, and the fingerprint that detects other data."""
         fp = data.fingerprint() if hasattr(data, "fingerprint") else None
+        synthetic = bool(getattr(data, "synthetic", False))
+        source = getattr(data, "source", None)
+        if source is not None and not synthetic:
+            source = str(Path(source).resolve())
+        negatives = (None if sp.test is None else 0 if sp.test.negatives is None
+                     else int(sp.test.negatives.shape[1]))
         self.header.update({
-            "dataset": getattr(data, "source", None), "dataset_name": getattr(data, "name", None),
-            "synthetic": bool(getattr(data, "synthetic", False)), "fingerprint": fp,
-            "split": sp.name, "n_users": int(sp.n_users), "n_items": int(sp.n_items),
-            "n_negatives": None if sp.test.negatives is None else int(sp.test.negatives.shape[1]),
+            "dataset": source, "dataset_name": getattr(data, "name", None),
+            "synthetic": synthetic, "fingerprint": fp,
+            "split": sp.name, "split_seed": sp.seed,
+            "n_users": int(sp.n_users), "n_items": int(sp.n_items), "n_negatives": negatives,
             "features": list(getattr(data, "feature_info", []) or []),
             "filters": dict(getattr(data, "filters", {}) or {}),
-            "load_options": dict(getattr(data, "options", {}) or {}),
+            "load_options": absolute_options(getattr(data, "options", {}) or {}),
             "raw_ids": getattr(data, "user_ids", None) is not None
             or getattr(data, "item_ids", None) is not None,
         })
@@ -425,10 +442,13 @@ def _extend_ids(item_ids, n_items, new, source):
     return id_map(append_ids(old, keys))
 
 
-def _check_same_ids(model, data):
-    """A model trained on raw ids applies only to data whose ids map to the same indices."""
+def _check_same_ids(model, data, n_added=0):
+    """A model trained on raw ids applies only to data whose ids map to the same indices
+    (``n_added``: the model's last items were added after training, and are not compared)."""
     for key, what in (("user_ids", "user"), ("item_ids", "item")):
         mine, theirs = getattr(model, key, None), getattr(data, key, None)
+        if key == "item_ids" and n_added and mine is not None:
+            mine = id_map(np.asarray(mine)[:len(mine) - n_added])
         if mine is None and theirs is None:
             continue
         same = (mine is not None and theirs is not None and len(mine) == len(theirs)
@@ -441,21 +461,201 @@ def _check_same_ids(model, data):
                                + "): it was trained on other data or another id order")
 
 
-def _check_same_features(model, data):
-    """A model trained on some modalities refuses data with others (compared by file, dim and
-    normalisation: E was fitted to those features at that scale)."""
+def _features_label(info, detail=False):
+    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
+    if not info:
+        return "no features"
+    return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
+                                 if detail else f" ({m['normalize']})"
+                                 if m.get("normalize", "none") != "none" else "")
+                    for m in info)
+
+
+def _check_same_features(model, data, param="features", loaded=False):
+    """A model trained on some features refuses data with others, compared by file, dimension
+    and normalisation (E was fitted to those features at that scale); a model without a content
+    term only where the width differs (the data is then another data set). Data that records
+    no features (a Split, a data set made in memory) is not checked unless ``loaded`` (it was
+    read by :func:`model_data`: none means none). The error names ``param``: ``option
+    'features': the model was trained with image (l2), the data set has text``."""
     mine = model.header.get("features")
     theirs = getattr(data, "feature_info", None)
-    if not mine or not theirs or not model.spec.has_content:
+    if mine is None or theirs is None or not theirs and not loaded:
         return
     key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
                         for m in info]
-    if key(mine) != key(theirs):
-        show = lambda info: "+".join(  # noqa: E731
-            f"{m['name']} ({m['file']}, {m['dim']}-d, normalize {m.get('normalize', 'none')})"
-            for m in info)
-        raise AmrliteError(f"the model was trained on features {show(mine)}; the data has "
-                           f"{show(theirs)} (choose them with --features and --normalize)")
+    width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
+    if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
+        return
+    a, b = _features_label(mine), _features_label(theirs)
+    if a == b:
+        a, b = _features_label(mine, True), _features_label(theirs, True)
+    raise option_error(param, f"the model was trained with {a}, the data set has {b}")
+
+
+# ---------------------------------------------------------------------- the model's data
+#: the load options that name files: recorded as absolute paths (``features`` may mix paths
+#: and modality names of the data folder; only its paths are resolved)
+PATH_OPTIONS = ("items",)
+
+
+def absolute_options(options):
+    """``options`` (:attr:`amrlite.containers.Dataset.options`) with every file path resolved
+    against the working directory, so that a model's record of them holds from anywhere."""
+    out = dict(options)
+    for key in PATH_OPTIONS:
+        if out.get(key) is not None:
+            out[key] = str(Path(out[key]).resolve())
+    if out.get("features") is not None:
+        parts = [p.strip() for p in str(out["features"]).split(",")]
+        out["features"] = ",".join(str(Path(p).resolve()) if is_path(p) else p for p in parts)
+    return out
+
+
+def _load_defaults():
+    """``{keyword: default}`` of :func:`amrlite.data.load_dataset`'s data options."""
+    return {k: p.default for k, p in inspect.signature(load_dataset).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "name"}
+
+
+def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=None,
+               check="data", **options):
+    """The data set ``model`` was trained on, read the way it was read, and its split.
+
+    The model records its data set's absolute path and every load option
+    (:func:`amrlite.data.load_dataset`'s keywords: features, normalisation, columns, filters,
+    id order, items file ...), the split's name, seed and sampled negatives. Each may be
+    replaced here; what is not given is taken from the record.
+
+    Parameters
+    ----------
+    model : Model
+    data : str or Path, optional
+        Replaces only the path (default: the recorded one; the synthetic data set for a model
+        trained on it). A model of an older amrlite may record a relative path: it is read
+        against the working directory.
+    split, n_negatives, split_seed : optional
+        The split (name), its sampled negatives per held-out row and its seed (default: the
+        model's; for a model that records none, the data set's default split, 99 and 2019).
+    check : {"data", "ids", None}
+        ``"data"``: the data set must be the model's (same users and items in the same order,
+        same interactions, same features for a content model); ``"ids"``: only the same users
+        and items (what ``fit --init`` needs to carry parameters over); ``None``: no check. A
+        mismatch raises an error naming the option that differs, e.g. ``option 'features': the
+        model was trained with image (l2), the data set has text``.
+    **options
+        :func:`~amrlite.data.load_dataset` keywords that override the recorded ones (``None``:
+        not given).
+
+    Returns
+    -------
+    (Dataset, Split)
+    """
+    h = model.header
+    defaults = _load_defaults()
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise AmrliteError(f"model_data(): unknown load option {unknown[0]!r} (known: "
+                           f"{', '.join(defaults)})")
+    recorded = {k: v for k, v in (h.get("load_options") or {}).items() if k in defaults}
+    path = data
+    if path is None:
+        if not h.get("synthetic"):
+            path = h.get("dataset")
+            if not path:
+                raise option_error("data", "the model records no data set (it was trained on "
+                                   "data given in memory); give the data set")
+            if not Path(path).exists():
+                raise option_error("data", f"the model was trained on {path}, which is not "
+                                   "there any more; give the data set's new place")
+    merged = {**recorded, **given}
+    ds = load_dataset(path, **merged)
+    if check:
+        changed = {k: (recorded.get(k, defaults[k]), v) for k, v in given.items()
+                   if v != recorded.get(k, defaults[k])}
+        was = None if h.get("synthetic") else h.get("dataset")
+        if data is not None and (was is None or Path(data).resolve() != Path(was).resolve()):
+            changed["data"] = (was or "the synthetic data set", str(data))
+        _check_model_data(model, ds, changed, ids_only=check == "ids")
+    name = split if split is not None else h.get("split")
+    negatives = n_negatives if n_negatives is not None else h.get("n_negatives")
+    seed = split_seed if split_seed is not None else h.get("split_seed")
+    sp = ds.split(name, seed=2019 if seed is None else seed,
+                  n_negatives=99 if negatives is None else negatives)
+    return ds, sp
+
+
+def _check_model_data(model, ds, changed, ids_only=False):
+    """Refuse a data set that is not the one ``model`` was trained on, naming the option that
+    makes it differ: of ``changed`` (``{option: (recorded value, value given)}``), ``data``
+    (another path) before the others, else ``data`` (the file changed on disk)."""
+    h = model.header
+    if not ids_only:
+        _check_same_features(model, ds, "normalize" if "normalize" in changed
+                             and "features" not in changed else "features", loaded=True)
+    problem = None
+    added = sum(int(a["n"]) for a in h.get("added_items", []))    # by add_items, after training
+    if h.get("n_users") is not None \
+            and (h["n_users"], h["n_items"] - added) != (ds.n_users, ds.n_items):
+        problem = (f"{ds.n_users} users × {ds.n_items} items; the model was trained on "
+                   f"{h['n_users']} × {h['n_items'] - added}")
+    else:
+        try:
+            _check_same_ids(model, ds, added)
+        except AmrliteError as exc:
+            problem = str(exc)
+        if problem is None and not ids_only and h.get("fingerprint") \
+                and h["fingerprint"] != ds.fingerprint():
+            problem = (f"other interactions (fingerprint {ds.fingerprint()}; the model's "
+                       f"{h['fingerprint']})")
+    if problem is None:
+        return
+    param = "data" if "data" in changed else next(iter(changed), None)
+    if param is None:
+        raise option_error("data", f"{ds.source} has changed since the model was trained on it: "
+                           f"{problem}")
+    if param == "data":
+        raise option_error("data", f"the model was trained on {changed['data'][0]}; "
+                           f"{ds.source} holds other data: {problem}")
+    was, now = changed[param]
+    raise option_error(param, ("the model was trained without it" if was is None else
+                               f"the model was trained with {was!r}")
+                       + f"; with {now!r} the data set differs: {problem}")
+
+
+def training_stages(model):
+    """The runs that made ``model``, first to last: its pre-training chain (``--init`` models,
+    recursively) and itself; each a dict with ``kind``, ``form``, ``split``, ``epochs_run``,
+    ``best_epoch`` and ``kept_epoch`` (the epoch whose parameters were kept, ``None`` where a
+    model of an older amrlite does not say)."""
+    stages = model.header.get("stages")
+    if stages is not None:
+        return [dict(s) for s in stages]
+    cfg = model.config
+    return [{"kind": model.kind, "form": model.spec.form, "split": model.header.get("split"),
+             "epochs_run": None, "best_epoch": None,
+             "kept_epoch": cfg.epochs if not cfg.eval_every else None}]
+
+
+def trained_epochs(model, kind=None):
+    """The epochs a new run of ``kind`` (default: ``model``'s own) trains to repeat ``model``'s
+    schedule: the kept epoch (best validation epoch, else the epochs run) of the last stage of
+    that kind among :func:`training_stages`. ``model`` is a Model or a path. Typical use:
+    validate on a split, then train the production model on every interaction
+    (``split="none"``) for the epoch the validation chose."""
+    where = model if isinstance(model, (str, Path)) else "the model"
+    model = Model.load(model) if isinstance(model, (str, Path)) else model
+    kind = kind or model.kind
+    stage = next((s for s in reversed(training_stages(model)) if s["kind"] == kind), None)
+    if stage is None:
+        have = ", ".join(s["kind"] for s in training_stages(model))
+        raise option_error("epochs_from", f"{where} records no {kind} run (its runs: {have}); "
+                           "give the epochs")
+    if stage.get("kept_epoch") is None:
+        raise option_error("epochs_from", f"{where} does not record which epoch its {kind} "
+                           "parameters come from (saved by an older amrlite); give the epochs")
+    return int(stage["kept_epoch"])
 
 
 # ---------------------------------------------------------------------- the pre-training chain
@@ -468,7 +668,7 @@ def pretraining_chain(kind, form="eq4"):
 
 
 def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=None,
-              progress=False, log_file=None, on_stage=None):
+              progress=False, log_file=None, on_stage=None, epochs_from=None):
     """Train ``stages`` (``(kind, form)`` pairs) in order, each from the model before it.
 
     Parameters
@@ -485,6 +685,10 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
         fill the rest).
     on_stage : callable, optional
         ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
+    epochs_from : Model or path, optional
+        Each stage trains :func:`trained_epochs` ``(epochs_from, kind)`` epochs (instead of
+        ``hyper["epochs"]``): e.g. a validated chain's best epochs, to train on every
+        interaction (``split="none"``).
 
     Returns
     -------
@@ -493,8 +697,13 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
         chain after that stage, which keeps what it learned).
     """
     models = []
+    if isinstance(epochs_from, (str, Path)):
+        epochs_from = Model.load(epochs_from)
     for n, (kind, form) in enumerate(stages):
-        model = Model(kind, form=form, backend=backend, **(hyper or {}))
+        stage_hyper = dict(hyper or {})
+        if epochs_from is not None:
+            stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
+        model = Model(kind, form=form, backend=backend, **stage_hyper)
         if on_stage is not None:
             on_stage(model, n == len(stages) - 1)
         model.fit(data, split=split, init=init, progress=progress, log_file=log_file)
@@ -513,8 +722,11 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     sp = _as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
-        raise AmrliteError(f"split {sp.name!r} has no {on} rows")
-    _check_same_features(model, data)
+        raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
+            " (it trains on every interaction and holds nothing out: evaluate on another split)"
+            if sp.test is None else ""))
+    if features is None:
+        _check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:

@@ -94,7 +94,13 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What a run did, epoch by epoch (evaluation time excluded from ``epoch_seconds``)."""
+    """What a run did, epoch by epoch (evaluation time excluded from ``epoch_seconds``).
+
+    ``kept_epoch`` is the epoch whose parameters the run returned: the best validation epoch
+    (``keep="best"`` with validation), else the last epoch run (0: none). Training that many
+    epochs again, on the same or on more data, reproduces the schedule of the kept parameters
+    (``amrlite fit --epochs-from``).
+    """
 
     losses: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
@@ -103,6 +109,7 @@ class History:
     best_metrics: dict | None = None
     interrupted: bool = False
     stopped_early: bool = False
+    kept_epoch: int = 0
 
 
 @dataclass
@@ -243,7 +250,11 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
     finally:
         bar.close()
     last = runner.finish()
-    return (best if keep == "best" and best is not None else last), history
+    if keep == "best" and best is not None:
+        history.kept_epoch = history.best_epoch
+        return best, history
+    history.kept_epoch = len(history.losses)
+    return last, history
 
 
 class BprEpochs:

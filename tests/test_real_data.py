@@ -8,33 +8,19 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from amrlite import Model, evaluate, load_dataset
-from amrlite.cli import cli
 from amrlite.errors import AmrliteError
 from amrlite.jsonio import dumps, write_json
+
+from helpers import one_line_error
+from helpers import run_cli as run
 
 
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in r.output, r.output
-    return r
-
-
-def one_line_error(r, *pieces):
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
-    for p in pieces:
-        assert p in errs[0], errs[0]
-    return errs[0]
 
 
 @pytest.fixture
@@ -379,8 +365,9 @@ def test_model_trained_on_image_refuses_text(modal, tmp_path):
     assert [(f["name"], f["dim"]) for f in h["features"]] == [("image", 6)]
     assert run("evaluate", m).exit_code == 0          # the model's modalities by default
     one_line_error(run("evaluate", m, "--features", "text"),
-                   "trained on features image (features-image.npy, 6-d, normalize l2)", "text")
-    one_line_error(run("evaluate", m, "--normalize", "none"), "normalize none")
+                   "--features: the model was trained with image (l2), the data set has text")
+    one_line_error(run("evaluate", m, "--normalize", "none"),
+                   "--normalize: the model was trained with image (l2), the data set has image")
 
 
 # ---------------------------------------------------------------- strict JSON
