@@ -5,16 +5,20 @@ with exit status 2 and no traceback.
 """
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .version import __version__
 from .errors import AmrliteError
-from .jsonio import check_writable
+from .jsonio import atomic_write, check_writable, dumps
 from .metrics import METRIC_NAMES
 
 
@@ -445,20 +449,219 @@ def evaluate(model_path, full_ranking, on, backend, metrics_out, **kw):
 # ---------------------------------------------------------------------------- recommend
 @cli.command()
 @click.argument("model_path", type=click.Path(dir_okay=False))
-@click.option("--user", required=True,
-              help="The user: its raw id for data read with raw ids, else its index.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--include-seen", is_flag=True, help="Also recommend the user's training items.")
-def recommend(model_path, user, n, include_seen):
-    """Top-N items for one user of a saved model (raw item ids where the data had them)."""
+@click.option("--users", default=None, metavar="all|FILE|ID[,ID…]",
+              help="Whose lists to write: every user of the model, the users of FILE (one id "
+                   "per line, or a CSV with a user column), or the ids given.")
+@click.option("--user", default=None,
+              help="One user, printed as a table: its raw id for data read with raw ids, else "
+                   "its index.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Items per user.")
+@click.option("--exclude", type=click.Choice(["seen", "none"]), default="seen", show_default=True,
+              help="seen: never an item the user interacted with in the data set the model was "
+                   "trained on (training, validation and test rows).")
+@click.option("--include-seen", is_flag=True, help="Same as --exclude none.")
+@click.option("--candidates", default="all", show_default=True, metavar="all|new|FILE",
+              help="The items that may be recommended: all; new (items without any "
+                   "interaction, scored by their features alone); or the item ids of FILE.")
+@click.option("--unknown", type=click.Choice(["popular", "error"]), default="popular",
+              show_default=True,
+              help="A user the model does not know: the most popular candidates (source "
+                   "'popular'), or an error (the default with --user).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default="csv",
+              show_default=True,
+              help="csv/parquet: columns user,rank,item,score[,title],source; jsonl: one JSON "
+                   "object per user.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Output file (written to a temporary file, then renamed). Default: stdout.")
+@click.option("--titles", "titles_path", type=click.Path(dir_okay=False), default=None,
+              help="A products CSV (item id column and --title-col): adds a title column.")
+@click.option("--title-col", default="title", show_default=True)
+@click.option("--chunk-size", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Users computed and written at a time (bounds the memory).")
+@backend_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def recommend(model_path, users, user, n, exclude, include_seen, candidates, unknown, fmt, out,
+              titles_path, title_col, chunk_size, backend, quiet):
+    """Top-N items per user of a saved model, with raw ids: for every customer (--users all),
+    some, or one (--user)."""
     from .recommender import Model
+    from .rawdata import read_id_list, read_item_titles
+    if (users is None) == (user is None):
+        raise AmrliteError("give --users all|FILE|ID[,ID…] (lists written as --format) or "
+                           "--user ID (one list as a table)" if users is None else
+                           "--users and --user: give one of them")
     model = Model.load(model_path)
-    items, scores = model.recommend(user, n, exclude_seen=not include_seen)
-    titles = _item_titles(model.header.get("dataset")) if model.item_ids is None else None
-    width = max([6] + [len(str(i)) for i in items.tolist()])
-    for rank, (item, score) in enumerate(zip(items.tolist(), scores), 1):
-        title = f"  {titles[item]}" if titles and item < len(titles) else ""
-        click.echo(f"{rank:>3}  item {item!s:>{width}}  score {score: .4f}{title}")
+    if include_seen:
+        exclude = "none"
+    titles = read_item_titles(titles_path, title_col) if titles_path else None
+    if candidates not in ("all", "new"):
+        candidates = read_id_list(candidates, role="item")
+    flags = {"users": "--user" if user is not None else "--users", "n": "-n",
+             "candidates": "--candidates", "chunk_size": "--chunk-size"}
+    try:
+        if user is not None:     # as before --users: an unknown user is an error by default
+            given = click.get_current_context().get_parameter_source("unknown")
+            chunks = model.recommend_many(
+                [user], n, exclude=exclude, candidates=candidates, backend=backend,
+                unknown=unknown if given.name == "COMMANDLINE" else "error")
+            return _print_one_list(next(iter(chunks)), model, titles)
+        if users == "all":
+            wanted = None
+        elif Path(users).is_file():
+            wanted = read_id_list(users, role="user")
+        elif "/" in users or Path(users).suffix.lower() in (".csv", ".tsv", ".txt", ".gz"):
+            raise AmrliteError(f"--users {users}: no such file")    # not taken for a user id
+        else:
+            wanted = [u.strip() for u in users.split(",") if u.strip()]
+        if fmt == "parquet" and out is None:
+            raise AmrliteError("--format parquet: give --out FILE (Parquet is not written to "
+                               "a terminal)")
+        chunks = model.recommend_many(wanted, n, exclude=exclude, candidates=candidates,
+                                      unknown=unknown, chunk_size=chunk_size, backend=backend)
+    except AmrliteError as exc:
+        raise AmrliteError(_as_flag(str(exc), flags)) from None
+    _write_lists(chunks, fmt, out, titles, n_users=len(model._seen[0]) - 1 if wanted is None
+                 else len(wanted), progress=not quiet, what=f"top {n}, exclude {exclude}, "
+                 f"candidates {'a list' if not isinstance(candidates, str) else candidates}")
+
+
+def _as_flag(message, flags):
+    """A library message naming a parameter (``users C-9: no such user``), naming the flag."""
+    for param, flag in flags.items():
+        if message.startswith(param + " ") or message.startswith(param + ":"):
+            return flag + message[len(param):]
+    return message
+
+
+def _print_one_list(chunk, model, titles):
+    """``--user``: the list as a fixed-width table, titles from --titles or the folder's
+    items.csv."""
+    k = int(chunk.counts[0])
+    items, scores = chunk.items[0, :k].tolist(), chunk.scores[0, :k].tolist()
+    if chunk.source[0] == "popular":
+        click.echo(f"user {chunk.users[0]} is not in the model: the most popular items", err=True)
+    folder = _item_titles(model.header.get("dataset")) if model.item_ids is None else None
+    width = max([6] + [len(str(i)) for i in items])
+    for rank, (item, score) in enumerate(zip(items, scores), 1):
+        name = titles.get(str(item), "") if titles is not None else (
+            folder[item] if folder and item < len(folder) else "")
+        click.echo(f"{rank:>3}  item {item!s:>{width}}  score {score: .4f}"
+                   + (f"  {name}" if name else ""))
+
+
+def _score_text(scores):
+    """Scores as text that reads back to the same value: 9 significant digits for float32."""
+    if scores.dtype == np.float32:
+        return np.char.mod("%.9g", scores).tolist()
+    return [repr(v) for v in scores.tolist()]
+
+
+class _ListWriter:
+    """Writes :class:`~amrlite.recommender.Recommendations` chunks as CSV, JSON lines or
+    Parquet (columns ``user,rank,item,score[,title],source``; JSON: one object per user)."""
+
+    def __init__(self, fmt, fh, titles):
+        self.fmt, self.fh, self.titles = fmt, fh, titles
+        self.columns = ["user", "rank", "item", "score"] + (["title"] if titles is not None else []) + \
+            ["source"]
+        self.parquet = None
+        if fmt == "csv":
+            self.csv = csv.writer(fh, lineterminator="\n")
+            self.csv.writerow(self.columns)
+
+    def _table(self, chunk):
+        keep = chunk.item_index >= 0
+        counts = keep.sum(axis=1)
+        cols = {"user": np.repeat(chunk.users, counts).tolist(),
+                "rank": (np.nonzero(keep)[1] + 1).tolist(),
+                "item": chunk.items[keep].tolist(),
+                "score": chunk.scores[keep]}
+        if self.titles is not None:
+            cols["title"] = [self.titles.get(str(i), "") for i in cols["item"]]
+        cols["source"] = np.repeat(chunk.source, counts).tolist()
+        return cols
+
+    def write(self, chunk):
+        if self.fmt == "jsonl":
+            return self._write_json(chunk)
+        cols = self._table(chunk)
+        if self.fmt == "csv":
+            cols["score"] = _score_text(cols["score"])
+            self.csv.writerows(zip(*(cols[c] for c in self.columns)))
+            return None
+        return self._write_parquet(cols)
+
+    def _write_json(self, chunk):
+        for r, k in enumerate(chunk.counts.tolist()):
+            items = chunk.items[r, :k].tolist()
+            obj = {"user": chunk.users[r], "source": str(chunk.source[r]),
+                   "items": items, "scores": [float(t) for t in _score_text(chunk.scores[r, :k])]}
+            if self.titles is not None:
+                obj["titles"] = [self.titles.get(str(i), "") for i in items]
+            self.fh.write(dumps(obj) + "\n")
+
+    def _write_parquet(self, cols):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        cols.update(user=[str(v) for v in cols["user"]], item=[str(v) for v in cols["item"]],
+                    score=cols["score"].astype(np.float64))
+        table = pa.table({c: pa.array(cols[c], type=_PARQUET_TYPES[c]()) for c in self.columns})
+        if self.parquet is None:
+            self.parquet = pq.ParquetWriter(self.fh, table.schema)
+        self.parquet.write_table(table)
+
+    def close(self):
+        if self.fmt == "parquet" and self.parquet is None:    # no user: a valid empty file
+            self._write_parquet({c: [] for c in self.columns} | {"score": np.zeros(0)})
+        if self.parquet is not None:
+            self.parquet.close()
+
+
+def _parquet_type(name):
+    def make():
+        import pyarrow as pa
+        return getattr(pa, name)()
+    return make
+
+
+#: Parquet column types (ids as text, whatever the model's id type)
+_PARQUET_TYPES = {"user": _parquet_type("string"), "rank": _parquet_type("int32"),
+                  "item": _parquet_type("string"), "score": _parquet_type("float64"),
+                  "title": _parquet_type("string"), "source": _parquet_type("string")}
+
+
+def _write_lists(chunks, fmt, out, titles, *, n_users, progress, what):
+    """Stream the chunks to ``out`` (:func:`amrlite.jsonio.atomic_write`: complete or not at
+    all, also on Ctrl-C) or stdout, with a progress bar on a terminal and a summary line."""
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise AmrliteError("--format parquet needs pyarrow (pip install "
+                               "'amrlite[parquet]')") from None
+    t0 = time.perf_counter()
+    done = popular = 0
+    target = (atomic_write(out, mode="wb" if fmt == "parquet" else "w", newline="")
+              if out is not None else contextlib.nullcontext(sys.stdout))
+    bar = (click.progressbar(length=n_users, label="recommend", file=sys.stderr)
+           if progress and sys.stderr.isatty() and n_users else None)
+    try:
+        with target as fh:
+            writer = _ListWriter(fmt, fh, titles)
+            for chunk in chunks:
+                writer.write(chunk)
+                done += len(chunk)
+                popular += int((chunk.source == "popular").sum())
+                if bar is not None:
+                    bar.update(len(chunk))
+            writer.close()
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    click.echo(f"recommend: {done} users ({done - popular} by the model, {popular} unknown: "
+               f"most popular), {what}, {time.perf_counter() - t0:.1f}s"
+               + (f" → {out}" if out else ""), err=True)
 
 
 @cli.command("add-items")
@@ -486,13 +689,13 @@ def add_items(model_path, features_spec, out):
     click.echo(f"saved {out}")
 
 
+
 def _item_titles(source):
     if not source or not Path(source).is_dir():
         return None
     path = Path(source) / "items.csv"
     if not path.is_file():
         return None
-    import csv
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "title" not in rows[0]:

@@ -453,17 +453,19 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
                    filters=filters, notes=notes, times=times, time_error=time_error)
 
 
-def read_id_list(path, column=None):
+def read_id_list(path, column=None, *, role="item"):
     """Raw ids, one per data row, of an items file (its ``column``, or the column named ``item``,
-    ``item_id``, ``id``, ``asin`` ..., else the first): the id of each feature row."""
-    vals = _read_id_column(Path(path), column)
+    ``item_id``, ``id``, ``asin`` ..., else the first): the id of each feature row, every one
+    distinct. ``role="user"``: a users file (columns ``user``, ``customer_id`` ...; repeats
+    allowed)."""
+    vals = _read_id_column(Path(path), column, role)
     ints = as_int_ids(vals)
     return vals if ints is None else ints
 
 
-def _read_id_column(path, column=None):
+def _read_id_column(path, column=None, role="item"):
     if not path.is_file():
-        raise input_error(path, "items file not found" if not path.exists() else "not a file")
+        raise input_error(path, f"{role}s file not found" if not path.exists() else "not a file")
     with open_text(path) as fh:
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
@@ -472,11 +474,11 @@ def _read_id_column(path, column=None):
     rows = _rows(path, sep)
     no, head = next(rows)
     lowered = [h.lower() for h in head]
-    known = ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
+    known = (role, f"{role}_id", f"{role}id", "id", *_KNOWN[role])
     if column is not None:
         if str(column).lower() not in lowered:
             raise input_error(path, f"no column {quote(column)} in the header ({header_names(head)})",
-                              line=no, field="item-col")
+                              line=no, field=f"{role}-col")
         k, has_header = lowered.index(str(column).lower()), True
     else:
         k = next((lowered.index(c) for c in known if c in lowered), None)
@@ -493,5 +495,28 @@ def _read_id_column(path, column=None):
     if not vals:
         raise input_error(path, "no data rows after the header", line=no)
     arr = np.asarray(vals)
-    check_distinct_ids(arr, path, head[k] if has_header else None, lines=lines)
+    if role == "item":
+        check_distinct_ids(arr, path, head[k] if has_header else None, lines=lines)
     return arr
+
+
+def read_item_titles(path, title_col="title"):
+    """``{raw item id (text): title}`` from a products file with a header: the item column is
+    the one named ``item``, ``sku``, ``product_id`` ... (else the first), the title ``title_col``."""
+    path = Path(path)
+    if not path.is_file():
+        raise input_error(path, "titles file not found" if not path.exists() else "not a file")
+    with open_text(path) as fh:
+        first = next((ln for ln in fh if ln.strip()), None)
+    if first is None:
+        raise input_error(path, "file is empty (no header)")
+    rows = _rows(path, _sniff_sep(first))
+    no, head = next(rows)
+    lowered = [h.lstrip("\ufeff").lower() for h in head]
+    if str(title_col).lower() not in lowered:
+        raise input_error(path, f"no column {quote(title_col)} in the header "
+                          f"({header_names(head)})", line=no, field="title-col")
+    t = lowered.index(str(title_col).lower())
+    k = next((lowered.index(c) for c in ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
+              if c in lowered), 0)
+    return {parts[k]: (parts[t] if t < len(parts) else "") for _, parts in rows if k < len(parts)}

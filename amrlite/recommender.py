@@ -1,5 +1,5 @@
-"""The Python API: a model object with ``fit``, ``score``, ``recommend``, ``save``/``load``, and
-``evaluate``. The CLI (:mod:`amrlite.cli`) is a thin layer over this module.
+"""The Python API: a model object with ``fit``, ``score``, ``recommend``, ``recommend_many``,
+``save``/``load``, and ``evaluate``. The CLI (:mod:`amrlite.cli`) is a thin layer over this module.
 
 >>> import amrlite
 >>> data = amrlite.load_dataset()                       # the embedded synthetic set
@@ -13,13 +13,14 @@ import inspect
 import json
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split, raw_index
+from .containers import Split
 from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
 from .errors import AmrliteError, option_error, quote
@@ -67,7 +68,10 @@ class Model:
         self.history = History()
         self.header: dict = {}
         self._U = self._V = None
-        self._seen = None       # training CSR (indptr, indices) for recommend()
+        self._seen = None       # training CSR (indptr, indices)
+        #: every interaction of the data set trained on (training, validation and test rows) as
+        #: a CSR of distinct sorted items: what recommend_many(exclude="seen") excludes
+        self._interactions = None
         self.warm = None
         self.popularity = None
         self.user_ids = self.item_ids = None   # raw ids of the data trained on (None: index = id)
@@ -121,6 +125,7 @@ class Model:
                      else sp.warm_items).copy()
         self.popularity = np.bincount(sp.train_items, minlength=sp.n_items).astype(np.float64)
         self._seen = sp.train_csr
+        self._interactions = _interaction_csr(data, sp)
         self.history = History()
         self.user_ids = getattr(data, "user_ids", None)
         self.item_ids = getattr(data, "item_ids", None)
@@ -199,26 +204,87 @@ class Model:
         return np.einsum("...f,...f->...", self._U[users], V)
 
     def recommend(self, user, n=10, *, exclude_seen=True):
-        """The ``n`` best items for ``user``: ``(items, scores)``, best first.
+        """The ``n`` best items for ``user``: ``(items, scores)``, best first (fewer than ``n``
+        where fewer items are left), as :meth:`recommend_many` for one known user with
+        ``exclude="seen"`` (or ``"none"`` for ``exclude_seen=False``).
 
         For data read with raw ids (:attr:`user_ids` set) ``user`` is a raw user id and the items
         are raw item ids; otherwise both are indices.
         """
-        n_users = self.header.get("n_users", 0)
-        if int(n) < 1:
-            raise AmrliteError(f"-n {n}: must be at least 1")
-        try:
-            user = raw_index(self.user_ids, n_users, user, "user")
-        except AmrliteError as exc:
-            raise AmrliteError(f"--user {user}: {str(exc).split(': ', 1)[1]}") from None
-        scores = (self._V[:, 0] if self._U is None else self._V @ self._U[user]).astype(np.float64)
-        if exclude_seen and self._seen is not None:
-            indptr, indices = self._seen
-            scores[indices[indptr[user]:indptr[user + 1]]] = -np.inf
-        n = min(n, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, n - 1)[:n] if n > 0 else np.zeros(0, dtype=np.int64)
-        top = top[np.lexsort((top, -scores[top]))]
-        return (top if self.item_ids is None else self.item_ids[top]), scores[top]
+        chunk = next(iter(self.recommend_many(
+            [user], n, exclude="seen" if exclude_seen else "none", unknown="error",
+            _param="user")))
+        k = int(chunk.counts[0])
+        return chunk.items[0, :k], chunk.scores[0, :k].astype(np.float64)
+
+    def recommend_many(self, users=None, n=10, *, exclude="seen", candidates="all",
+                       unknown="popular", chunk_size=None, backend="auto", _param="users"):
+        r"""Top-``n`` lists for many users, computed and yielded one chunk of users at a time.
+
+        Every user's list is ``argmax-n`` over the candidate items of ``x_ui = U[u]·V[i]`` (the
+        scores of :meth:`score`), best first, ties by the lower item index; only finite scores
+        count, so a list is shorter than ``n`` when fewer candidates are left. The work is one
+        fused kernel of the backend (``top_items``): score blocks of a few hundred users × a
+        few thousand items, each merged into the users' top lists while in cache — memory
+        O(chunk_size · n) plus the kernel's blocks, at any catalogue size.
+
+        Parameters
+        ----------
+        users : iterable of ids, optional
+            Raw user ids (indices for data without raw ids; ``"42"`` finds 42). Default: every
+            user of the model, in index order. Repeats are answered repeatedly.
+        n : int
+            List length (≥ 1).
+        exclude : {"seen", "none"}
+            ``"seen"``: never recommend an item the user interacted with anywhere in the data
+            set the model was trained on (training, validation and test rows; a model file of an
+            older amrlite knows its training rows only, and says so in a warning).
+        candidates : {"all", "new"} or iterable of item ids
+            The items that may be recommended: the whole catalogue; the items without any
+            interaction in the data set (scored by their features alone); or the given items.
+        unknown : {"popular", "error"}
+            A user the model does not know gets the most popular candidates (training
+            interactions, ties by item index; ``source`` ``"popular"``, scores the counts), or
+            raises :class:`~amrlite.errors.AmrliteError` naming it before anything is computed.
+        chunk_size : int, optional
+            Users per yielded chunk (default 4096). Every chunk's scores come from kernel calls
+            of the same shapes, so the lists do not depend on it.
+        backend : str
+            ``auto``, ``numba``, ``numpy`` or ``cupy`` (:mod:`amrlite.backends`).
+
+        Returns
+        -------
+        iterator of Recommendations
+            One :class:`Recommendations` per chunk, in the order of ``users``. Arguments are
+            checked (and every user looked up) when this is called, before the first chunk.
+        """
+        n = _positive(n, "n")
+        chunk_size = _positive(4096 if chunk_size is None else chunk_size, "chunk_size")
+        if exclude not in ("seen", "none"):
+            raise AmrliteError(f"exclude {exclude!r}: choose seen or none")
+        if unknown not in ("popular", "error"):
+            raise AmrliteError(f"unknown {unknown!r}: choose popular or error")
+        plan = _RecommendPlan(self, users, exclude, candidates, unknown, _param)
+        return plan.chunks(n, chunk_size, get_backend(backend))
+
+    def catalogue_items(self, which="new"):
+        """Item indices: ``"new"`` — the items without any interaction in the data set the
+        model was trained on (an older model file: without training interactions); ``"all"``."""
+        n_items = len(self._V)
+        if which == "all":
+            return np.arange(n_items)
+        indptr, indices = self._exclusions()
+        return np.flatnonzero(np.bincount(indices, minlength=n_items) == 0)
+
+    def _exclusions(self):
+        """The CSR that ``exclude="seen"`` removes: every interaction, or (older model files)
+        the training rows, with a warning."""
+        if self._interactions is not None:
+            return self._interactions
+        warnings.warn("this model file records only its training interactions (saved by an "
+                      "older amrlite): 'seen' items and 'new' items are judged by the training "
+                      "rows alone; refit to use every interaction")
+        return self._seen
 
     # ------------------------------------------------------------------ new products
     def add_items(self, ids, features, *, recipe=None, source="features"):
@@ -308,6 +374,8 @@ class Model:
         arrays["warm"] = self.warm
         arrays["popularity"] = self.popularity
         arrays["seen_indptr"], arrays["seen_indices"] = self._seen
+        if self._interactions is not None:
+            arrays["interactions_indptr"], arrays["interactions_indices"] = self._interactions
         for key in ("user_ids", "item_ids"):          # int64 or unicode: no pickle needed
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
@@ -352,12 +420,220 @@ class Model:
         model.warm = arrays["warm"]
         model.popularity = arrays["popularity"]
         model._seen = (arrays["seen_indptr"], arrays["seen_indices"])
+        if "interactions_indptr" in arrays:      # older files: None (recommend says so)
+            model._interactions = (arrays["interactions_indptr"], arrays["interactions_indices"])
         model.user_ids, model.item_ids = arrays.get("user_ids"), arrays.get("item_ids")
         model.backend_used = header.get("backend")
         return model
 
     def __repr__(self):
         return f"Model({self.spec.kind!r}, form={self.spec.form!r}, dim={self.config.dim})"
+
+
+def _interaction_csr(data, sp):
+    """``(indptr int64, indices int32)``: each user's distinct items over every interaction —
+    the data set's log where ``data`` is a Dataset, and the split's training, validation and
+    test rows — sorted."""
+    parts = [(sp.train_users, sp.train_items)]
+    parts += [(r.users, r.items) for r in (sp.valid, sp.test) if r is not None]
+    if getattr(data, "users", None) is not None and not isinstance(data, Split):
+        parts.append((data.users, data.items))
+    keys = np.unique(np.concatenate([np.asarray(u, dtype=np.int64) * sp.n_items
+                                     + np.asarray(i, dtype=np.int64) for u, i in parts]))
+    indptr = np.zeros(sp.n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // sp.n_items, minlength=sp.n_users), out=indptr[1:])
+    return indptr, (keys % sp.n_items).astype(np.int32)
+
+
+def _positive(value, name):
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise AmrliteError(f"{name} {value!r}: must be a whole number of at least 1")
+    return int(value)
+
+
+@dataclass
+class Recommendations:
+    """One chunk of :meth:`Model.recommend_many`: ``m`` users' top-``n`` lists.
+
+    Attributes
+    ----------
+    users : ndarray [m]
+        The users: raw ids (indices for data without raw ids) as the model knows them, and an
+        unknown user as it was given (then an object array).
+    user_index : ndarray int64 [m]
+        Their indices in the model, −1 for a user it does not know.
+    source : ndarray str [m]
+        ``"model"`` (scored by the model) or ``"popular"`` (an unknown user).
+    item_index : ndarray int64 [m, n]
+        Item indices, best first; −1 past the end of a short list.
+    items : ndarray [m, n]
+        The raw item ids (indices for data without raw ids) of ``item_index``; entries past
+        ``counts`` are filler.
+    scores : ndarray [m, n]
+        ``x_ui`` in the model's dtype (the popularity count for ``source == "popular"``); −∞
+        past the end of a short list.
+    """
+
+    users: np.ndarray
+    user_index: np.ndarray
+    source: np.ndarray
+    item_index: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def counts(self):
+        """Items in each user's list (``n`` unless fewer candidates were left)."""
+        return (self.item_index >= 0).sum(axis=1)
+
+    def __len__(self):
+        return len(self.users)
+
+    def rows(self):
+        """``(user, rank, item, score, source)`` tuples (rank from 1), list by list, best
+        first; ids and scores as Python values."""
+        for r, (user, k) in enumerate(zip(self.users.tolist(), self.counts.tolist())):
+            src = str(self.source[r])
+            for rank, (item, score) in enumerate(zip(self.items[r, :k].tolist(),
+                                                     self.scores[r, :k].tolist()), 1):
+                yield user, rank, item, score, src
+
+
+class _RecommendPlan:
+    """What :meth:`Model.recommend_many` resolves before computing anything: the users'
+    indices, the candidate items and the exclusion CSR restricted to them."""
+
+    def __init__(self, model, users, exclude, candidates, unknown, param):
+        self.model = model
+        n_users = len(model._seen[0]) - 1
+        self.users, self.index = self._users(users, n_users, unknown, param)
+        self.candidates = self._candidates(candidates)
+        self.V = model._V if self.candidates is None else model._V[self.candidates]
+        if exclude == "seen" and (self.index >= 0).any():
+            self.indptr, self.indices = _restrict(*model._exclusions(), self.candidates,
+                                                  len(model._V))
+        else:
+            self.indptr, self.indices = np.zeros(n_users + 1, np.int64), np.zeros(0, np.int32)
+
+    def _users(self, users, n_users, unknown, param):
+        """``(ids, indices)``: the users as the model knows them (an unknown one as given,
+        index −1)."""
+        ids = self.model.user_ids
+        if users is None:
+            return (np.arange(n_users) if ids is None else np.asarray(ids),
+                    np.arange(n_users, dtype=np.int64))
+        given = [users] if isinstance(users, (str, bytes, int, np.integer)) else list(users)
+        index = _lookup(ids, n_users, given)
+        known = index if ids is None else ids[index]
+        missing = np.flatnonzero(index < 0)
+        if len(missing) and unknown == "error":
+            raise AmrliteError(f"{param} {given[missing[0]]}: no such user ("
+                               + _id_hint(ids, n_users, "user") + ")")
+        if len(missing):
+            known = np.array([k if i >= 0 else g for k, i, g in zip(known.tolist(), index,
+                                                                    given)], dtype=object)
+        return known, index
+
+    def _candidates(self, candidates):
+        """Sorted candidate item indices (None: every item)."""
+        model = self.model
+        if isinstance(candidates, str) and candidates in ("all", "new"):
+            if candidates == "all":
+                return None
+            new = model.catalogue_items("new")
+            if not len(new):
+                raise AmrliteError("candidates 'new': every item of the model's catalogue has "
+                                   "interactions, so there is no new item to recommend")
+            return new
+        if isinstance(candidates, str):
+            raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of item "
+                               "ids")
+        listed = list(candidates)
+        index = _lookup(model.item_ids, len(model._V), listed)
+        if (index < 0).any():
+            raise AmrliteError(f"candidates: item {listed[np.flatnonzero(index < 0)[0]]}: no "
+                               "such item (" + _id_hint(model.item_ids, len(model._V), "item")
+                               + ")")
+        if not len(index):
+            raise AmrliteError("candidates: the list of items is empty")
+        return np.unique(index)
+
+    def _item_ids(self, local):
+        """``(item indices, raw item ids)`` of candidate positions ``local`` (−1 kept)."""
+        idx = local if self.candidates is None else np.where(
+            local >= 0, self.candidates[np.maximum(local, 0)], -1)
+        ids = self.model.item_ids
+        return idx, (idx if ids is None else ids[np.maximum(idx, 0)])
+
+    def chunks(self, n, chunk_size, backend):
+        """Yield :class:`Recommendations`, ``chunk_size`` users at a time."""
+        model = self.model
+        U = None if model._U is None else backend.to_device(model._U)
+        V = backend.to_device(self.V)
+        dtype = self.V.dtype if model._U is None else np.result_type(model._U, self.V)
+        popular = None
+        if (self.index < 0).any():
+            pop = np.asarray(model.popularity, dtype=np.float64)
+            pop = pop if self.candidates is None else pop[self.candidates]
+            popular = backend.top_items(None, backend.to_device(pop[:, None]),
+                                        np.zeros(1, np.int64), n, np.zeros(2, np.int64),
+                                        np.zeros(0, np.int32))
+        for start in range(0, len(self.index), chunk_size):
+            index = self.index[start:start + chunk_size]
+            known = index >= 0
+            local = np.full((len(index), n), -1, dtype=np.int64)
+            scores = np.full((len(index), n), -np.inf, dtype=dtype)
+            if known.any():
+                local[known], scores[known] = backend.top_items(
+                    U, V, index[known], n, self.indptr, self.indices)
+            if not known.all():
+                local[~known], scores[~known] = popular[0][0], popular[1][0]
+            idx, ids = self._item_ids(local)
+            yield Recommendations(
+                users=self.users[start:start + chunk_size], user_index=index,
+                source=np.where(known, "model", "popular"), item_index=idx, items=ids,
+                scores=scores)
+
+
+def _lookup(ids, n, raw):
+    """Indices of the raw ids ``raw`` in the id map ``ids`` (None: the ids are the indices
+    0..n−1; text ``"42"`` finds 42), −1 for an id the map does not hold."""
+    text = [str(x).strip() for x in raw]
+    if ids is None or ids.dtype.kind in "iu":
+        keys = []
+        for t in text:
+            try:
+                keys.append(int(t))
+            except ValueError:
+                keys.append(None)
+        if ids is None:
+            return np.array([k if k is not None and 0 <= k < n else -1 for k in keys],
+                            dtype=np.int64)
+        table = {v: k for k, v in enumerate(ids.tolist())}
+        return np.array([table.get(k, -1) for k in keys], dtype=np.int64)
+    table = {v: k for k, v in enumerate(ids.tolist())}
+    return np.array([table.get(t, -1) for t in text], dtype=np.int64)
+
+
+def _id_hint(ids, n, what):
+    if ids is None:
+        return f"{what}s are numbered 0..{n - 1}"
+    return f"{len(ids)} {what}s, e.g. {', '.join(map(str, ids[:3].tolist()))}"
+
+
+def _restrict(indptr, indices, cand, n_items):
+    """The CSR ``(indptr, indices)`` restricted to the sorted items ``cand`` and renumbered to
+    their positions (still sorted); unchanged for ``cand`` None."""
+    if cand is None:
+        return indptr, indices
+    pos = np.full(n_items, -1, dtype=np.int64)
+    pos[cand] = np.arange(len(cand))
+    mapped = pos[indices]
+    keep = mapped >= 0
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[keep]
+    out = np.zeros_like(indptr)
+    np.cumsum(np.bincount(rows, minlength=len(indptr) - 1), out=out[1:])
+    return out, mapped[keep].astype(np.int32)
 
 
 def _read_header(path, blob):

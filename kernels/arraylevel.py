@@ -559,6 +559,31 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=cou
     return np.asarray(to_host(out), dtype=np.int64)
 
 
+def top_items(U, V, users, n, indptr, indices, xp=np, chunk=1024):
+    """:func:`.reference.top_items` on ``xp`` (host arrays out): per chunk of users one score
+    product, the excluded items set to −∞, a stable sort of −x per row. ``+ 0`` first turns
+    −0.0 into +0.0, so a sort that orders by bits (a radix sort) still sees them as a tie."""
+    users_h = np.asarray(to_host(users), dtype=np.int64)
+    row_of, cols, offsets = training_mask(users_h, indptr, indices)
+    row_of_d, cols_d, users_d = xp.asarray(row_of), xp.asarray(cols), xp.asarray(users_h)
+    dtype = V.dtype if U is None else xp.result_type(U.dtype, V.dtype)
+    items = np.full((len(users_h), n), -1, dtype=np.int64)
+    best = np.full((len(users_h), n), -np.inf, dtype=dtype)
+    m = min(n, V.shape[0])
+    for start in range(0, len(users_h), chunk):
+        stop = min(start + chunk, len(users_h))
+        Ur = U[users_d[start:stop]] if U is not None else xp.ones((stop - start, 1), V.dtype)
+        scores = Ur @ V.T + 0
+        a, b = int(offsets[start]), int(offsets[stop])
+        scores[row_of_d[a:b] - start, cols_d[a:b]] = -xp.inf
+        order = xp.argsort(-scores, axis=1, kind="stable")[:, :m]
+        top = xp.take_along_axis(scores, order, axis=1)
+        keep = top > -xp.inf
+        items[start:stop, :m] = to_host(xp.where(keep, order, -1))
+        best[start:stop, :m] = to_host(xp.where(keep, top, -xp.inf))
+    return items, best
+
+
 def sampled_ranks(U, V, users, items, negatives, xp=np, chunk=4096):
     """:func:`.reference.sampled_ranks` on ``xp`` (host int64 ranks)."""
     users, items, negatives = (xp.asarray(a) for a in (users, items, negatives))

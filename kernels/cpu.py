@@ -9,7 +9,7 @@ modules grouped by job:
 * :mod:`.cpu_mf` — the dedicated MF-BPR epoch;
 * :mod:`.cpu_adagrad` — Adagrad, row-sparse and dense;
 * :mod:`.cpu_sampling` — the SplitMix64 sampler of an epoch's triples;
-* :mod:`.cpu_ranking` — sampled and full rank counting;
+* :mod:`.cpu_ranking` — sampled and full rank counting, top-n recommendation;
 * :mod:`.cpu_eals` — MF-eALS;
 * :mod:`.cpu_common` — the named-tuple arguments and scalar helpers they share.
 """
@@ -22,7 +22,7 @@ from .cpu_adagrad import adagrad_update  # noqa: F401
 from .cpu_bpr import (adversarial_closed_form, batch_gradients, content_gradient,  # noqa: F401
                       train_epoch)
 from .cpu_eals import eals_epoch, eals_prepare  # noqa: F401
-from .cpu_ranking import sampled_ranks  # noqa: F401
+from .cpu_ranking import sampled_ranks, top_items  # noqa: F401
 from .cpu_sampling import SAMPLE_CHUNK, sample_epoch  # noqa: F401
 
 NAME = "numba"

@@ -193,6 +193,12 @@ def full_ranks(U, V, users, items, indptr, indices):
     return al.full_ranks(U, V, users, items, indptr, indices, cupy, count=_count_at_least)
 
 
+def top_items(U, V, users, n, indptr, indices):
+    """Top-n recommendation on the device: cuBLAS scores per chunk of users, excluded items
+    masked, a stable sort per row (:func:`.arraylevel.top_items`; not yet run on a GPU)."""
+    return al.top_items(U, V, users, n, indptr, indices, cupy)
+
+
 #: threads per score row in ``count_at_least`` (each strides over the items)
 RANK_LANES = 1024
 

@@ -44,6 +44,10 @@ def full_ranks(U, V, users, items, indptr, indices):
     return al.full_ranks(U, V, users, items, indptr, indices, np)
 
 
+def top_items(U, V, users, n, indptr, indices):
+    return al.top_items(U, V, users, n, indptr, indices, np)
+
+
 def eals_prepare(P, Q, indptr, indices, w, conf):
     return al.eals_prepare(P, Q, indptr, indices, w, conf, np)
 

@@ -9,7 +9,7 @@ backend without knowing which one it talks to, and never probes it.
 Two surfaces:
 
 * :class:`TrainingBackend` — what training and evaluation call: moving arrays, drawing the
-  triples of an epoch, one BPR epoch, the two ranking kernels, the MF-eALS prepare/epoch pair.
+  triples of an epoch, one BPR epoch, the two ranking kernels, top-n recommendation, the MF-eALS prepare/epoch pair.
 * :class:`CheckingBackend` — one mini-batch's loss and gradients, the content gradient Γ and
   one Adagrad step: what :mod:`amrlite.gradcheck` and the parity tests compare against the
   reference.
@@ -78,6 +78,11 @@ class TrainingBackend(Protocol):
     def full_ranks(self, U, V, users, items, indptr, indices):
         """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row."""
 
+    def top_items(self, U, V, users, n, indptr, indices):
+        """``(items int64 [rows, n], scores [rows, n])`` on the host: the ``n`` best items of
+        each user ``users[r]`` outside its (sorted) CSR row, best first, ties by the lower item
+        index; rows with fewer than ``n`` items scoring above −∞ padded with −1 / −∞."""
+
     def eals_prepare(self, P, Q, indptr, indices, w, conf) -> EalsState:
         """Copy one MF-eALS problem (host ``P``, ``Q``, CSR, pair weights ``w``, item
         confidences ``conf``) to the device in float64 — the caller's arrays are never
@@ -107,5 +112,5 @@ class CheckingBackend(Protocol):
 
 #: every name a backend module defines, in the order above
 TRAINING_NAMES = ("NAME", "to_device", "to_host", "synchronize", "sample_epoch", "train_epoch",
-                  "sampled_ranks", "full_ranks", "eals_prepare", "eals_epoch")
+                  "sampled_ranks", "full_ranks", "top_items", "eals_prepare", "eals_epoch")
 CHECKING_NAMES = ("batch_gradients", "content_gradient", "adagrad_update")

@@ -404,13 +404,43 @@ def full_ranks(U, V, users, items, indptr, indices):
     for start in range(0, len(users), chunk):
         ub, ib = users[start:start + chunk], items[start:start + chunk]
         scores = _user_rows(U, ub, V.dtype) @ V.T                      # rows × n_items
-        lengths = indptr[ub + 1] - indptr[ub]
-        row_of = np.repeat(np.arange(len(ub)), lengths)
-        within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        scores[row_of, indices[np.repeat(indptr[ub], lengths) + within]] = -np.inf
+        _mask_rows(scores, ub, indptr, indices)
         pos = scores[np.arange(len(ub)), ib]
         out[start:start + len(ub)] = (scores >= pos[:, None]).sum(axis=1) - 1
     return out
+
+
+def _mask_rows(scores, users, indptr, indices):
+    """Set ``scores[r, i] = −∞`` for every item i of user ``users[r]``'s CSR row."""
+    lengths = indptr[users + 1] - indptr[users]
+    row_of = np.repeat(np.arange(len(users)), lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    scores[row_of, indices[np.repeat(indptr[users], lengths) + within]] = -np.inf
+
+
+def top_items(U, V, users, n, indptr, indices):
+    r"""The ``n`` best items of each user ``users[r]``: ``(items int64 [rows, n], scores
+    [rows, n])``, best first, by ``x_ui = U[u]·V[i]`` over every item outside the user's CSR
+    row ``indices[indptr[u]:indptr[u+1]]`` (the excluded items, sorted).
+
+    Order: score descending, ties by the lower item index (a stable sort of −x). Only scores
+    ``> −∞`` are recommended (an excluded item, a NaN score never is): a row with fewer such
+    items than ``n`` is padded with item −1 and score −∞."""
+    users = np.asarray(users, dtype=np.int64)
+    dtype = V.dtype if U is None else np.result_type(U.dtype, V.dtype)
+    items = np.full((len(users), n), -1, dtype=np.int64)
+    best = np.full((len(users), n), -np.inf, dtype=dtype)
+    m = min(n, V.shape[0])
+    for start in range(0, len(users), RANK_CHUNK):
+        ub = users[start:start + RANK_CHUNK]
+        scores = _user_rows(U, ub, V.dtype) @ V.T
+        _mask_rows(scores, ub, indptr, indices)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :m]
+        top = np.take_along_axis(scores, order, axis=1)
+        keep = top > -np.inf
+        items[start:start + len(ub), :m] = np.where(keep, order, -1)
+        best[start:start + len(ub), :m] = np.where(keep, top, -np.inf)
+    return items, best
 
 
 # ----------------------------------------------------------------------------------------------
