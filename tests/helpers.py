@@ -64,14 +64,14 @@ def assert_seed_decides_training(backend):
     return a
 
 
-<<<<<<< HEAD
 def one_line_cli_error(result):
     """The one line of a click result that ended in a user error (exit 2, ``amrlite: error:``)."""
     assert result.exit_code == 2, result.output
     lines = [x for x in result.output.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
     return lines[0]
-=======
+
+
 def run_cli(*args):
     """``amrlite ARGS`` in-process (arguments may be paths); never a traceback."""
     from click.testing import CliRunner
@@ -90,4 +90,3 @@ def one_line_error(r, *pieces):
     for p in pieces:
         assert p in errs[0], errs[0]
     return errs[0]
->>>>>>> source
