@@ -958,7 +958,7 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     backend : str
     hyper : dict, optional
         The hyper-parameters every stage gets (each kind's :data:`~amrlite.models.KIND_DEFAULTS`
-        fill the rest).
+        fill the rest; without ``dim``, a stage started from ``init`` takes its K).
     on_stage : callable, optional
         ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
     epochs_from : Model or path, optional
@@ -975,8 +975,12 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     models = []
     if isinstance(epochs_from, (str, Path)):
         epochs_from = Model.load(epochs_from)
+    if isinstance(init, (str, Path)):
+        init = Model.load(init)
     for n, (kind, form) in enumerate(stages):
         stage_hyper = dict(hyper or {})
+        if init is not None and "dim" not in stage_hyper:
+            stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
         if epochs_from is not None:
             stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
         model = Model(kind, form=form, backend=backend, **stage_hyper)
