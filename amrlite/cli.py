@@ -58,7 +58,8 @@ def cli():
 # ---------------------------------------------------------------------------- shared options
 #: library parameter -> command-line flag, where the flag is not ``--`` + the name with dashes:
 #: a library error about a parameter (:func:`amrlite.errors.option_error`) names the flag
-FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init"}
+FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init",
+         "max_per_user": "--sparse"}
 
 
 def flag_of(param):

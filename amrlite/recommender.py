@@ -737,13 +737,14 @@ def _check_same_ids(model, data, n_added=0):
                                + "): it was trained on other data or another id order")
 
 
-def _features_label(info, detail=False):
-    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
+def _features_label(info, detail=False, normalize=False):
+    """``image (l2)+text`` (``detail``: with file and dimension; ``normalize``: ``text
+    (none)`` too), or ``no features``."""
     if not info:
         return "no features"
     return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
-                                 if detail else f" ({m['normalize']})"
-                                 if m.get("normalize", "none") != "none" else "")
+                                 if detail else f" ({m.get('normalize', 'none')})"
+                                 if normalize or m.get("normalize", "none") != "none" else "")
                     for m in info)
 
 
@@ -763,7 +764,9 @@ def _check_same_features(model, data, param="features", loaded=False):
     width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
     if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
         return
-    a, b = _features_label(mine), _features_label(theirs)
+    norms = lambda info: [m.get("normalize", "none") for m in info]  # noqa: E731
+    a, b = (_features_label(info, normalize=norms(mine) != norms(theirs))
+            for info in (mine, theirs))
     if a == b:
         a, b = _features_label(mine, True), _features_label(theirs, True)
     raise option_error(param, f"the model was trained with {a}, the data set has {b}")
