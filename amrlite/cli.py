@@ -292,11 +292,11 @@ def fit(kind, form, init_path, epochs_from, pretrain, backend, full_ranking, out
     from .recommender import Model, evaluate, fit_chain, pretraining_chain
     data_args = _data_args(hyper)
     hyper = _given(hyper)
-    if epochs_from is not None and "epochs" in hyper:
-        raise AmrliteError("--epochs and --epochs-from: give one of them")
     for target in (out, metrics_out):           # refused before training, not after it
         if target:
             check_writable(target)
+    if epochs_from is not None and "epochs" in hyper:
+        raise AmrliteError("--epochs and --epochs-from: give one of them")
     init = None if init_path is None else Model.load(init_path)
     ds, sp = _load(**data_args) if init is None else _load_for_model(init, data_args, check="ids")
     stages = pretraining_chain(kind, form) if init_path is None and pretrain else [(kind, form)]

@@ -71,7 +71,6 @@ def one_line_cli_error(result):
     assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
     return lines[0]
 
-
 def run_cli(*args):
     """``amrlite ARGS`` in-process (arguments may be paths); never a traceback."""
     from click.testing import CliRunner

@@ -5,33 +5,19 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from amrlite import Model, evaluate, load_dataset
 from amrlite.backends import get_backend
-from amrlite.cli import cli
 from amrlite.errors import AmrliteError
 from amrlite.models import init_params
 from amrlite.train import TrainConfig
 
+from helpers import one_line_error
+from helpers import run_cli as run
+
 N_LOG, DIM = 20, 6
 RECIPE = {"model": "efficientnet-lite0", "weights": "imagenet", "dtype": "float32",
           "versions": {"torch": "2.13.0"}, "device": "cpu", "inputs": {"photos": "photos/"}}
-
-
-def run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in r.output, r.output
-    return r
-
-
-def one_line_error(r, *pieces):
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
-    for p in pieces:
-        assert p in errs[0], errs[0]
-    return errs[0]
 
 
 def _orders(d, n_users=30):
