@@ -125,6 +125,19 @@ def test_features_by_sku(shop):
     assert set(shop["photos"]) == set(shop["products"][3:])
 
 
+def test_models_record_their_runs(shop):
+    """fit --init without --dim keeps the K of the model it starts from; --split none holds
+    nothing out; the data is recorded as an absolute path."""
+    vbpr, _ = load_model(shop["w"] / "vbpr.npz")
+    amr, _ = load_model(shop["w"] / "amr.npz")
+    full, arrays = load_model(shop["w"] / "amr-all.npz")
+    assert vbpr["config"]["dim"] == amr["config"]["dim"] == full["config"]["dim"] == 8
+    assert amr["split"] == "temporal" and full["split"] == "none"
+    assert Path(amr["dataset"]) == (shop["s"] / "orders.csv").resolve()
+    n_orders = len({(r["customer_id"], r["sku"]) for r in shop["orders"]})
+    assert arrays["interactions_indices"].size == n_orders
+
+
 def test_recommend_all_raw_ids_round_trip(shop):
     """Every customer gets n rows (CSV) or one line (JSON lines); every id is the shop's."""
     rows = recommend(shop, "amr-all.npz", "-n", "5")
