@@ -58,7 +58,8 @@ def cli():
 # ---------------------------------------------------------------------------- shared options
 #: library parameter -> command-line flag, where the flag is not ``--`` + the name with dashes:
 #: a library error about a parameter (:func:`amrlite.errors.option_error`) names the flag
-FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init"}
+FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init",
+         "max_per_user": "--sparse"}
 
 
 def flag_of(param):
@@ -258,7 +259,7 @@ def _given(values):
               help="Instead of --epochs: the epoch a saved run kept (its best validation epoch), "
                    "for each stage its own: train on every interaction (--split none) as long "
                    "as a validated run found best.")
-@hyper_option("dim", int, "Embedding size K.")
+@hyper_option("dim", int, "Embedding size K (with --init: the K of that model).")
 @hyper_option("batch_size", int, "Triples per mini-batch.")
 @hyper_option("lr", float, "Adagrad learning rate.")
 @hyper_option("reg", float, "β: L2 on P, Q (H, b); MF-eALS's λ (default 10 for --model eals).")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.errors import AmrliteError, input_error, quote
+from amrlite.errors import AmrliteError, input_error, option_error, quote
 from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
@@ -299,7 +299,7 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
               min_rating, k_core, id_order, items, missing_features):
     if path is None:
         if features is not None:
-            raise AmrliteError("option 'features': needs a data path (the synthetic data set "
+            raise option_error("features", "needs a data path (the synthetic data set "
                                "brings its own features)")
         ds = make_synthetic()
         scale = maxabs_scale(ds.features) if check_normalize(normalize) == "maxabs" else None
@@ -323,7 +323,7 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
                               "pos.txt (official AMR layout)")
         given = [k for k, v in raw_opts.items() if v is not None]
         if given:
-            raise AmrliteError(f"option '{given[0]}': applies to an interactions file with raw "
+            raise option_error(given[0], f"applies to an interactions file with raw "
                                f"ids; {path} is a {layout} folder, whose ids are 0-based indices "
                                f"(give the file itself, e.g. --data {path}/"
                                f"{'interactions.csv' if layout == 'native' else 'pos.txt'})")
@@ -458,7 +458,7 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
     row_ids = read_id_list(items, item_col) if items is not None else None
     mods = load_modalities(features, normalize, layout="plain", row_ids=row_ids)
     if items is not None and not mods:
-        raise AmrliteError("option 'items': lists the item id of every feature row, so it needs "
+        raise option_error("items", "lists the item id of every feature row, so it needs "
                            "--features")
     by_id = [m for m in mods if m.ids is not None]
     if by_id and len(by_id) != len(mods):

@@ -56,6 +56,6 @@ def option_error(param, problem):
     >>> str(option_error("features", "the model was trained with image, the data set has text"))
     "option 'features': the model was trained with image, the data set has text"
     """
-    exc = AmrliteError(f"option '{param}': {problem}")
+    exc = AmrliteError(printable(f"option '{param}': {problem}"))
     exc.param, exc.problem = param, problem
     return exc

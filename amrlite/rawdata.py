@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error, quote
+from amrlite.errors import input_error, option_error, quote
 from amrlite.modalities import check_distinct_ids
 from amrlite.textio import check_header, header_names, open_text
 
@@ -363,7 +363,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     rows (item index = id, no map); otherwise items are mapped like users.
     """
     if id_order not in ID_ORDERS:
-        raise AmrliteError(f"option 'id_order': must be first or sorted, got {id_order!r}")
+        raise option_error("id_order", f"must be first or sorted, got {id_order!r}")
     path = table.path
     keys, codes = {}, {}
     for role in ("user", "item"):
@@ -396,7 +396,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     if k_core is not None:
         n = int(k_core)
         if n < 1:
-            raise AmrliteError(f"option 'k_core': must be at least 1, got {k_core}")
+            raise option_error("k_core", f"must be at least 1, got {k_core}")
         rounds = 0
         while True:
             uc = np.bincount(codes["user"][keep], minlength=len(keys["user"]))

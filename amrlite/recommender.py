@@ -728,13 +728,14 @@ def _check_same_ids(model, data, n_added=0):
                                + "): it was trained on other data or another id order")
 
 
-def _features_label(info, detail=False):
-    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
+def _features_label(info, detail=False, normalize=False):
+    """``image (l2)+text`` (``detail``: with file and dimension; ``normalize``: ``text
+    (none)`` too), or ``no features``."""
     if not info:
         return "no features"
     return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
-                                 if detail else f" ({m['normalize']})"
-                                 if m.get("normalize", "none") != "none" else "")
+                                 if detail else f" ({m.get('normalize', 'none')})"
+                                 if normalize or m.get("normalize", "none") != "none" else "")
                     for m in info)
 
 
@@ -754,7 +755,9 @@ def check_same_features(model, data, param="features", loaded=False):
     width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
     if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
         return
-    a, b = _features_label(mine), _features_label(theirs)
+    norms = lambda info: [m.get("normalize", "none") for m in info]  # noqa: E731
+    a, b = (_features_label(info, normalize=norms(mine) != norms(theirs))
+            for info in (mine, theirs))
     if a == b:
         a, b = _features_label(mine, True), _features_label(theirs, True)
     raise option_error(param, f"the model was trained with {a}, the data set has {b}")
@@ -949,7 +952,7 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     backend : str
     hyper : dict, optional
         The hyper-parameters every stage gets (each kind's :data:`~amrlite.models.KIND_DEFAULTS`
-        fill the rest).
+        fill the rest; without ``dim``, a stage started from ``init`` takes its K).
     on_stage : callable, optional
         ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
     epochs_from : Model or path, optional
@@ -966,8 +969,12 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     models = []
     if isinstance(epochs_from, (str, Path)):
         epochs_from = Model.load(epochs_from)
+    if isinstance(init, (str, Path)):
+        init = Model.load(init)
     for n, (kind, form) in enumerate(stages):
         stage_hyper = dict(hyper or {})
+        if init is not None and "dim" not in stage_hyper:
+            stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
         if epochs_from is not None:
             stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
         model = Model(kind, form=form, backend=backend, **stage_hyper)

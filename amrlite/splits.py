@@ -11,7 +11,7 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.negatives import sample_negatives
-from amrlite.errors import AmrliteError
+from amrlite.errors import AmrliteError, option_error
 
 def _pairs(n_users, n_items, users, items):
     users = np.asarray(users, dtype=np.int64).ravel()
@@ -143,7 +143,7 @@ def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99
     users, items = _pairs(n_users, n_items, users, items)
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or abs(fr.sum() - 1.0) > 1e-6:
-        raise AmrliteError(f"option 'fractions': need three non-negative shares summing to 1 "
+        raise option_error("fractions", f"need three non-negative shares summing to 1 "
                            f"(warm, valid-cold, test-cold), got {tuple(fractions)}")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n_items)
@@ -180,7 +180,7 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
     """
     k = int(max_per_user)
     if k < 1:
-        raise AmrliteError(f"option 'max_per_user': must be at least 1, got {max_per_user}")
+        raise option_error("max_per_user", f"must be at least 1, got {max_per_user}")
     rng = np.random.default_rng(seed)
     tu = np.asarray(split.train_users, dtype=np.int64)
     rank, _ = _random_rank(rng, tu, split.n_users)
@@ -209,7 +209,7 @@ def check_negatives(n_negatives):
     """Refuse a number of sampled negatives per evaluation row below 0 (the parameter
     ``negatives``)."""
     if n_negatives is None or int(n_negatives) < 0:
-        raise AmrliteError(f"option 'negatives': must be 0 (full ranking only) or more, got "
+        raise option_error("negatives", f"must be 0 (full ranking only) or more, got "
                            f"{n_negatives}")
 
 
