@@ -22,7 +22,7 @@ import difflib
 import json
 import math
 import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, make_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
