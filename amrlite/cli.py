@@ -9,6 +9,7 @@ about a parameter names its flag (:func:`flag_of`).
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import warnings
 
@@ -72,11 +73,12 @@ def cli():
 
 def command(fn, name=None, group=cli):
     """Make the decorated function (its options and help) the command ``name`` calling
-    ``fn``: the options take ``fn``'s defaults, the function maps its options to ``fn``'s
-    keywords (returns them), and what ``fn`` yields is printed; its return value is the exit
-    status."""
+    ``fn``: the options take ``fn``'s defaults and, where they have none, the help of ``fn``'s
+    docstring (its Parameters); the function maps its options to ``fn``'s keywords (returns
+    them), and what ``fn`` yields is printed; its return value is the exit status."""
     defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
                 if p.default is not inspect.Parameter.empty}
+    helps = param_helps(fn)
 
     def wrap(f):
         def run(**kw):
@@ -92,7 +94,9 @@ def command(fn, name=None, group=cli):
         run.__doc__, run.__click_params__ = f.__doc__, f.__click_params__
         for p in run.__click_params__:
             if p.name in defaults and isinstance(p, click.Option) and not p.required:
-                p.default = defaults[p.name]
+                p.default, p.show_default = defaults[p.name], True
+            if isinstance(p, click.Option) and p.help is None:
+                p.help = helps.get(p.name)
         return group.command(name or fn.__name__.replace("_", "-"))(run)
     return wrap
 
@@ -110,68 +114,56 @@ def lib_default(fn, name):
     return inspect.signature(fn).parameters[name].default
 
 
+def param_helps(fn):
+    """``fn``'s parameters and their descriptions (its docstring's Parameters, numpydoc)."""
+    section = (fn.__doc__ or "").partition("Parameters\n    ----------\n")[2]
+    return {k: " ".join(v.split())
+            for k, v in re.findall(r"(?m)^    (\w+)(?: : .*)?\n((?:        .*\n?)+)", section)}
+
+
+#: the data options: flag, name (dest), click settings, default for a data set without a model
+DATA = [("--data", "data", dict(type=click.Path()), "the embedded synthetic data set"),
+        ("--split", "split", {}, "'official' where neg.txt exists, else loo"),
+        ("--sparse", "sparse", dict(type=click.IntRange(min=1), metavar="K"), None),
+        ("--negatives", "negatives", dict(type=click.IntRange(min=0)), N_NEGATIVES),
+        ("--split-seed", "split_seed", dict(type=int), SPLIT_SEED),
+        ("--features", "features", {}, None),
+        ("--normalize", "normalize", {}, lib_default(load_dataset, "normalize")),
+        ("--items", "items_path", dict(type=click.Path(dir_okay=False)), None),
+        ("--missing-features", "missing_features", dict(type=click.Choice(["error", "zero"])),
+         lib_default(load_dataset, "missing_features")),
+        ("--user-col", "user_col", {}, None), ("--item-col", "item_col", {}, None),
+        ("--rating-col", "rating_col", {}, None), ("--time-col", "time_col", {}, None),
+        ("--min-rating", "min_rating", dict(type=float), None),
+        ("--k-core", "k_core", dict(type=click.IntRange(min=1), metavar="N"), None),
+        ("--id-order", "id_order", dict(type=click.Choice(["first", "sorted"])),
+         lib_default(load_dataset, "id_order"))]
+MODEL_DEFAULT = {"data": "the data set the model was trained on (its recorded absolute path), "
+                         "read with the model's options; --data replaces only the path, and "
+                         "each option given replaces the recorded one",
+                 "split": "the model's split", "features": "the model's"}
+
+
 def _data_options(for_model):
-    """The options that say which data set, features and split a command reads; ``for_model``:
-    of a command that reads a saved model, each defaulting to what the model records
-    (:func:`amrlite.recommender.model_data`). ``None`` (their default) means not given."""
-    def default(fit_default):
-        return " Default: the model's." if for_model else f" Default: {fit_default}."
-    return options(
-        click.option("--data", type=click.Path(), default=None,
-                     help="Dataset folder (native or official AMR format) or an interactions "
-                          "CSV/TSV with raw ids. "
-                          + ("Default: the data set the model was trained on (its recorded "
-                             "absolute path), read with the model's options; --data replaces "
-                             "only the path, and each option given replaces the recorded one."
-                             if for_model else "Default: the embedded synthetic data set.")),
-        click.option("--split", default=None,
-                     help="loo, temporal (per user the last interaction by time is the test row, "
-                          "the one before the validation row), cold, sparseK, none (every "
-                          "interaction in training: nothing held out, no evaluation), or NAME "
-                          "for a split-NAME/ folder. Default: "
-                          + ("the model's split." if for_model else
-                             "'official' where neg.txt exists, else loo.")),
-        click.option("--sparse", type=click.IntRange(min=1), default=None, metavar="K",
-                     help="The sparse regime: loo with at most K training rows per user "
-                          "(= --split sparseK)."),
-        click.option("--negatives", type=click.IntRange(min=0), default=None,
-                     help="Sampled negatives per held-out row of a generated split "
-                          "(0: full ranking only)." + default(N_NEGATIVES)),
-        click.option("--split-seed", type=int, default=None,
-                     help="Seed of a generated split and its sampled negatives."
-                          + default(SPLIT_SEED)),
-        click.option("--features", default=None,
-                     help="Modalities of the folder (image, or image,text: concatenated) and/or "
-                          "feature files (.npy positional, .npz with ids and features)."
-                          + (" Default: the model's." if for_model else "")),
-        click.option("--normalize", default=None,
-                     help="none, maxabs or l2, for every modality or per modality: "
-                          "image=l2,text=none." + default(lib_default(load_dataset, "normalize"))),
-        click.option("--items", "items_path", type=click.Path(dir_okay=False), default=None,
-                     help="Raw data: a file listing the item id of every .npy feature row."),
-        click.option("--missing-features", type=click.Choice(["error", "zero"]), default=None,
-                     help="Raw data: items without a feature row are an error, or get a zero "
-                          "row." + default(lib_default(load_dataset, "missing_features"))),
-        click.option("--user-col", default=None, help="Raw data: the user id column (name or 1-based)."),
-        click.option("--item-col", default=None, help="Raw data: the item id column."),
-        click.option("--rating-col", default=None, help="Raw data: the rating column."),
-        click.option("--time-col", default=None,
-                     help="Raw data: the time column (epoch seconds or ISO 8601; found by name: "
-                          "timestamp, time, ordered_at, created_at, date, datetime ...)."),
-        click.option("--min-rating", type=float, default=None,
-                     help="Raw data: keep rows with rating >= R (explicit to implicit)."),
-        click.option("--k-core", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Raw data: keep users and items with >= N interactions (iterated)."),
-        click.option("--id-order", type=click.Choice(["first", "sorted"]), default=None,
-                     help="Raw data: index raw ids in first-seen or sorted order."
-                          + default(lib_default(load_dataset, "id_order"))))
+    """The options that say which data set, features and split a command reads
+    (:func:`amrlite.commands.load`); ``for_model``: of a command that reads a saved model, each
+    defaulting to what the model records (:func:`amrlite.commands.load_for_model`). ``None``
+    (their default) means not given."""
+    helps = param_helps(commands.load)
+
+    def default(name, fit_default):
+        if for_model and (fit_default is not None or name in MODEL_DEFAULT):
+            return " Default: " + MODEL_DEFAULT.get(name, "the model's") + "."
+        return "" if fit_default is None else f" Default: {fit_default}."
+    return options(*(click.option(flag, name, help=helps[name] + default(name, fit_default), **kw)
+                     for flag, name, kw, fit_default in DATA))
 
 
 data_options, model_data_options = _data_options(False), _data_options(True)
 backend_option = click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]),
-                              show_default=True, help="auto = cupy with a CUDA GPU, else numba.")
+                              help="auto = cupy with a CUDA GPU, else numba.")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-on_option = click.option("--on", type=click.Choice(["test", "valid"]), show_default=True)
+on_option = click.option("--on", type=click.Choice(["test", "valid"]))
 full_ranking_option = click.option("--full-ranking", is_flag=True,
                                    help="Rank against all items not in training.")
 model_path = click.argument("model_path", type=click.Path(dir_okay=False))
@@ -184,10 +176,10 @@ def metrics_out_option(help_=None):
 def seeds_engine_options(f):
     """``--seeds``, ``--engine`` and ``--address`` of ``sweep`` and ``experiment``."""
     return options(
-        click.option("--seeds", type=click.IntRange(min=1), show_default=True,
+        click.option("--seeds", type=click.IntRange(min=1),
                      help="Runs per setting, seed index 0 being --seed (or the config's seed); "
                           "results as mean ± 95% CI."),
-        click.option("--engine", type=click.Choice(["local", "ray"]), show_default=True,
+        click.option("--engine", type=click.Choice(["local", "ray"]),
                      help="Where the tasks run (experiment: each seed's model chain, then each "
                           "sweep setting × seed; sweep: each setting × seed): local processes, "
                           "or Ray (pip install -e '.[cluster]')."),
@@ -222,27 +214,18 @@ hyper_options = options(*(
 
 @command(commands.fit)
 @data_options
-@click.option("--model", "kind", type=click.Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"]),
-              show_default=True)
-@click.option("--form", type=click.Choice(["eq4", "hm"]), show_default=True,
-              help="VBPR/AMR scoring: the paper's Eq. 4 p·(q+Ec), or He & McAuley's with h_u and biases.")
-@click.option("--init", "init_path", type=click.Path(dir_okay=False),
-              help="Start from a saved model (MF-BPR → VBPR → AMR chain). Without --data: on "
-                   "the data set it was trained on, read with its options and split (each data "
-                   "option given replaces the recorded one).")
-@click.option("--pretrain/--no-pretrain", show_default=True,
+@click.option("--model", "kind", type=click.Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"]))
+@click.option("--form", type=click.Choice(["eq4", "hm"]))
+@click.option("--init", "init_path", type=click.Path(dir_okay=False))
+@click.option("--pretrain/--no-pretrain",
               help="AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.")
-@click.option("--epochs-from", "epochs_from", type=click.Path(dir_okay=False), metavar="MODEL.npz",
-              help="Instead of --epochs: the epoch a saved run kept (its best validation epoch), "
-                   "for each stage its own: train on every interaction (--split none) as long "
-                   "as a validated run found best.")
+@click.option("--epochs-from", "epochs_from", type=click.Path(dir_okay=False), metavar="MODEL.npz")
 @hyper_options
 @backend_option
 @click.option("--full-ranking", is_flag=True, help="Test against all items, not the sampled negatives.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Save the model (.npz).")
-@metrics_out_option("Write test metrics, backend and epoch seconds as JSON.")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False),
-              help="Append one JSON line per epoch (loss, seconds, validation metrics).")
+@click.option("--out", type=click.Path(dir_okay=False))
+@metrics_out_option()
+@click.option("--log", "log_path", type=click.Path(dir_okay=False))
 @quiet_option
 def fit(**kw):
     """Train a model and report its test metrics (with --split none: train on every
@@ -266,32 +249,18 @@ def evaluate(**kw):
 
 @command(commands.recommend)
 @model_path
-@click.option("--users", metavar="all|FILE|ID[,ID…]",
-              help="Whose lists to write: every user of the model, the users of FILE (one id "
-                   "per line, or a CSV with a user column), or the ids given.")
-@click.option("--user", help="One user, printed as a table: its raw id for data read with raw "
-                             "ids, else its index.")
-@click.option("-n", "n", type=click.IntRange(min=1), show_default=True, help="Items per user.")
-@click.option("--exclude", type=click.Choice(["seen", "none"]), show_default=True,
-              help="seen: never an item the user interacted with in the data set the model was "
-                   "trained on (training, validation and test rows).")
-@click.option("--include-seen", is_flag=True, help="Same as --exclude none.")
-@click.option("--candidates", show_default=True, metavar="all|new|FILE",
-              help="The items that may be recommended: all; new (items without any "
-                   "interaction, scored by their features alone); or the item ids of FILE.")
-@click.option("--unknown", type=click.Choice(["popular", "error"]),
-              help="A user the model does not know: the most popular candidates (source "
-                   "'popular'; the default), or an error (the default with --user).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), show_default=True,
-              help="csv/parquet: columns user,rank,item,score[,title],source; jsonl: one JSON "
-                   "object per user.")
-@click.option("--out", type=click.Path(dir_okay=False),
-              help="Output file (written to a temporary file, then renamed). Default: stdout.")
-@click.option("--titles", "titles_path", type=click.Path(dir_okay=False),
-              help="A products CSV (item id column and --title-col): adds a title column.")
-@click.option("--title-col", show_default=True)
-@click.option("--chunk-size", type=click.IntRange(min=1), show_default=True,
-              help="Users computed and written at a time (bounds the memory).")
+@click.option("--users", metavar="all|FILE|ID[,ID…]")
+@click.option("--user")
+@click.option("-n", "n", type=click.IntRange(min=1))
+@click.option("--exclude", type=click.Choice(["seen", "none"]))
+@click.option("--include-seen", is_flag=True)
+@click.option("--candidates", metavar="all|new|FILE")
+@click.option("--unknown", type=click.Choice(["popular", "error"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]))
+@click.option("--out", type=click.Path(dir_okay=False))
+@click.option("--titles", "titles_path", type=click.Path(dir_okay=False))
+@click.option("--title-col")
+@click.option("--chunk-size", type=click.IntRange(min=1))
 @backend_option
 @quiet_option
 def recommend(**kw):
@@ -301,12 +270,9 @@ def recommend(**kw):
 
 @command(commands.add_items)
 @model_path
-@click.option("--features", "features_spec", required=True,
-              help="The new products' features: an .npz with ids and features, as "
-                   "`amrlite features` writes them (raw, not normalised); one per modality of "
-                   "the model, comma-separated in its order.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="Where to save the extended model (.npz).")
+@click.option("--features", "features_spec", required=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+
 def add_items(**kw):
     """Add new products to a trained DUIF, VBPR or AMR model without retraining: each is scored
     by its features alone (through the model's recorded normalisation), as the model scores
@@ -314,11 +280,10 @@ def add_items(**kw):
 
 
 @command(commands.gradcheck)
-@click.option("--model", "kind", type=click.Choice(["all", "mf", "duif", "vbpr", "amr"]),
-              show_default=True)
-@click.option("--form", type=click.Choice(["both", "eq4", "hm"]), show_default=True)
+@click.option("--model", "kind", type=click.Choice(["all", "mf", "duif", "vbpr", "amr"]))
+@click.option("--form", type=click.Choice(["both", "eq4", "hm"]))
 @backend_option
-@click.option("--seed", type=int, show_default=True)
+@click.option("--seed", type=int)
 def gradcheck(**kw):
     """Analytic gradients vs central finite differences (float64); exit 1 above 1e-6."""
 
@@ -326,19 +291,15 @@ def gradcheck(**kw):
 @command(commands.attack)
 @model_path
 @model_data_options
-@click.option("--eps", "eps_text", show_default=True,
-              help="Comma-separated radii ε of the per-item feature perturbation.")
-@click.option("--kind", show_default=True,
-              help="adversarial (FGM/PGD), random, sign (FGSM, L∞) or certified (worst case).")
-@click.option("--objective", show_default=True,
-              help="Loss the adversary ascends: test (evaluation rows) or train (training pairs).")
-@click.option("--steps", type=int, show_default=True,
-              help="Projected gradient steps (1 = one-step FGM).")
-@click.option("--repeats", type=int, show_default=True, help="Draws of --kind random.")
-@click.option("--seed", type=int, show_default=True)
+@click.option("--eps", "eps_text")
+@click.option("--kind")
+@click.option("--objective")
+@click.option("--steps", type=int)
+@click.option("--repeats", type=int)
+@click.option("--seed", type=int)
 @on_option
 @full_ranking_option
-@metrics_out_option("Write the clean and attacked metrics with their drops as JSON.")
+@metrics_out_option()
 def attack(**kw):
     """Perturb item features at test time and report what HR/NDCG lose at each ε."""
 
@@ -346,32 +307,21 @@ def attack(**kw):
 @command(commands.attack_images)
 @model_path
 @model_data_options
-@click.option("--eps", "eps_text", show_default=True,
-              help="Comma-separated L∞ radii in (0, 1] pixel space (e.g. 0.0039 = 1/255).")
-@click.option("--steps", type=click.IntRange(min=1), show_default=True,
-              help="1 = FGSM; S > 1 = PGD with step 2.5ε/S, the most damaging iterate kept.")
-@click.option("--rows", type=click.IntRange(min=1),
-              help="Attack the first N test rows (default: all).")
-@click.option("--target", type=click.Choice(["positive", "negatives"]), show_default=True,
-              help="Perturb the rows' positives' images, or their negatives'.")
-@click.option("--batch", type=click.IntRange(min=1), show_default=True,
-              help="Images per CNN forward/backward.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Write the Fig.-1 picture (fig1_pixel_attack.png) here.")
-@click.option("--figure-model", "figure_models", multiple=True, type=click.Path(dir_okay=False),
-              help="Another model (e.g. AMR) for the Fig.-1 picture; repeatable.")
-@metrics_out_option("Write the clean and attacked metrics (schema of attack --metrics-out) as JSON.")
-@click.option("--photos", type=click.Path(),
-              help="The item photos: a folder of files named by item id. Default: what the "
-                   "recipe of the model's image features (features-image.json) records.")
-@click.option("--images", "images_csv", type=click.Path(dir_okay=False),
-              help="The item photos as a table of item id and path (instead of --photos).")
-@click.option("--image-id-col",
-              help="The item id column of --images (default: item, item_id, id, sku …).")
-@click.option("--path-col", help="The path column of --images (default: path, file, image, photo …).")
-@click.option("--titles", "titles_path", type=click.Path(dir_okay=False),
-              help="An items table (e.g. products.csv) whose titles label the Fig.-1 picture.")
-@click.option("--title-col", show_default=True, help="The title column of --titles.")
+@click.option("--eps", "eps_text")
+@click.option("--steps", type=click.IntRange(min=1))
+@click.option("--rows", type=click.IntRange(min=1))
+@click.option("--target", type=click.Choice(["positive", "negatives"]))
+@click.option("--batch", type=click.IntRange(min=1))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@click.option("--figure-model", "figure_models", multiple=True, type=click.Path(dir_okay=False))
+@metrics_out_option()
+@click.option("--photos", type=click.Path())
+@click.option("--images", "images_csv", type=click.Path(dir_okay=False))
+@click.option("--image-id-col")
+@click.option("--path-col")
+@click.option("--titles", "titles_path", type=click.Path(dir_okay=False))
+@click.option("--title-col")
+
 def attack_images(**kw):
     """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
     their CNN features, re-score (needs the images extra: torch, pillow, efficientnet).
@@ -394,26 +344,22 @@ def compare(**kw):
 
 @command(commands.sweep)
 @data_options
-@click.option("--model", "kind", type=click.Choice(["amr"]), show_default=True,
-              help="The swept model (AMR: ε and λ).")
-@click.option("--init", "init_path", type=click.Path(dir_okay=False), required=True,
-              help="The VBPR checkpoint (.npz) every run starts from.")
-@click.option("--eps", "eps_list", show_default=True, help="Comma-separated ε values.")
-@click.option("--lmd", "lmd_list", show_default=True, help="Comma-separated λ values.")
-@click.option("--epochs", type=int, show_default=True)
-@click.option("--lr", type=float, show_default=True)
-@click.option("--reg", type=float, show_default=True)
-@click.option("--dim", type=int, help="Default: the checkpoint's K.")
-@click.option("--batch-size", type=int, show_default=True)
-@click.option("--eval-every", type=int, show_default=True,
-              help="Validate every N epochs and keep the best epoch (0: keep the last epoch).")
-@click.option("--seed", type=int, show_default=True)
+@click.option("--model", "kind", type=click.Choice(["amr"]))
+@click.option("--init", "init_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--eps", "eps_list")
+@click.option("--lmd", "lmd_list")
+@click.option("--epochs", type=int)
+@click.option("--lr", type=float)
+@click.option("--reg", type=float)
+@click.option("--dim", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--eval-every", type=int)
+@click.option("--seed", type=int)
 @backend_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), show_default=True,
-              help="One JSON per setting (reruns skip finished ones).")
-@click.option("--processes", type=int, help="Worker processes (default: one per core).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@click.option("--processes", type=int)
 @seeds_engine_options
-@click.option("--no-plots", is_flag=True, help="Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.")
+@click.option("--no-plots", is_flag=True)
 @quiet_option
 def sweep(**kw):
     """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
@@ -426,28 +372,17 @@ def sweep(**kw):
 
 
 @command(commands.experiment)
-@click.option("--data", type=click.Path(),
-              help="Dataset folder. Default: the embedded synthetic data set.")
-@click.option("--split", show_default=True,
-              help="loo, cold, sparse3, or NAME for a split-NAME/ folder in --data.")
-@click.option("--features",
-              help="Modalities of --data (image, text, or image,text: concatenated). Default: "
-                   "the folder's features.npy. With image (and torch) the pixel attack runs too.")
-@click.option("--normalize", show_default=True,
-              help="none, maxabs or l2, for every modality or per modality: image=l2,text=none.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), show_default=True,
-              help="Output folder (a rerun resumes from what it holds).")
-@click.option("--quick", is_flag=True, help="A few epochs per model and reduced sweeps (smoke run).")
+@click.option("--data", type=click.Path())
+@click.option("--split")
+@click.option("--features")
+@click.option("--normalize")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False))
+@click.option("--quick", is_flag=True)
 @backend_option
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="JSON (or .toml) file of overrides of the defaults "
-                   "(amrlite.experiments.ExperimentConfig); unknown keys and wrong types are "
-                   "errors.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="One override, e.g. --set stages.amr.eps=0.5 --set select=valid (checked "
-                   "like --config).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
 @seeds_engine_options
-@click.option("--no-plots", is_flag=True, help="Skip the figures (no matplotlib needed).")
+@click.option("--no-plots", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def experiment(**kw):
     """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
@@ -468,7 +403,7 @@ def features_options(name):
         click.option("--item-col", help="The item id column (default: item, item_id, id, sku, "
                                         "asin, product_id …): features keyed by raw id, written "
                                         "as .npz."),
-        click.option("--batch", type=click.IntRange(min=1), show_default=True),
+        click.option("--batch", type=click.IntRange(min=1)),
         click.option("--out", type=click.Path(dir_okay=False),
                      help=f"Output: .npz (ids and features) for raw ids; .npy (row i = item "
                           f"i) for a native folder's item indices. Default: "
@@ -480,19 +415,13 @@ def features_options(name):
 
 @command(commands.features_image, "image", features)
 @features_options("image")
-@click.option("--photos", type=click.Path(),
-              help="A folder of photos named by item id (SKU-8F3A2B.jpg; jpg, jpeg, png, webp, "
-                   "bmp, gif, tiff; subfolders searched).")
-@click.option("--images", "images_csv",
-              help="An images table: item id and path columns (a relative path is relative "
-                   "to the table's folder). Default with --data: DATA/images.csv.")
-@click.option("--path-col",
-              help="The image path column of --images (default: path, file, image, photo …).")
-@click.option("--items", "items_path", type=click.Path(dir_okay=False),
-              help="A catalogue (e.g. products.csv): each item it lists gets a row, a zero "
-                   "row where it has no photo.")
-@click.option("--model", show_default=True)
-@click.option("--strict", is_flag=True, help="A missing or unreadable image is an error.")
+@click.option("--photos", type=click.Path())
+@click.option("--images", "images_csv")
+@click.option("--path-col")
+@click.option("--items", "items_path", type=click.Path(dir_okay=False))
+@click.option("--model")
+@click.option("--strict", is_flag=True)
+
 def features_image(**kw):
     """Image features (CNN, global average pool) of every item; resumable.
 
@@ -505,14 +434,10 @@ def features_image(**kw):
 
 @command(commands.features_text, "text", features)
 @features_options("text")
-@click.option("--items", "items_csv",
-              help="The items table (one row per item). Default with --data: DATA/items.csv.")
-@click.option("--columns", show_default=True, help="Columns of the items CSV that make the text.")
-@click.option("--template",
-              help="str.format template over the columns. Default: '{c1}. C2: {c2}.', i.e. "
-                   "'{title}. Genres: {genres}.' (reproduces ml100k's item_texts.txt); "
-                   "'|'-joined values are joined by ', '.")
-@click.option("--model", show_default=True)
+@click.option("--items", "items_csv")
+@click.option("--columns")
+@click.option("--template")
+@click.option("--model")
 def features_text(**kw):
     """Text features (sentence embeddings) of every item; resumable.
 

@@ -79,7 +79,47 @@ def loaded_notes(ds, sp):
 def load(data=None, split=None, *, sparse=None, negatives=None, split_seed=None,
          items_path=None, **options):
     """The data set and its split from the data options (``None``: the default; ``options``:
-    :func:`amrlite.data.load_dataset`'s). Returns ``(dataset, split, notes)``."""
+    :func:`amrlite.data.load_dataset`'s). Returns ``(dataset, split, notes)``.
+
+    Parameters
+    ----------
+    data
+        Dataset folder (native or official AMR format) or an interactions CSV/TSV with raw ids.
+    split
+        loo, temporal (per user the last interaction by time is the test row, the one before
+        the validation row), cold, sparseK, none (every interaction in training: nothing held
+        out, no evaluation), or NAME for a split-NAME/ folder.
+    sparse
+        The sparse regime: loo with at most K training rows per user (= --split sparseK).
+    negatives
+        Sampled negatives per held-out row of a generated split (0: full ranking only).
+    split_seed
+        Seed of a generated split and its sampled negatives.
+    features
+        Modalities of the folder (image, or image,text: concatenated) and/or feature files
+        (.npy positional, .npz with ids and features).
+    normalize
+        none, maxabs or l2, for every modality or per modality: image=l2,text=none.
+    items_path
+        Raw data: a file listing the item id of every .npy feature row.
+    missing_features
+        Raw data: items without a feature row are an error, or get a zero row.
+    user_col
+        Raw data: the user id column (name or 1-based).
+    item_col
+        Raw data: the item id column.
+    rating_col
+        Raw data: the rating column.
+    time_col
+        Raw data: the time column (epoch seconds or ISO 8601; found by name: timestamp, time,
+        ordered_at, created_at, date, datetime ...).
+    min_rating
+        Raw data: keep rows with rating >= R (explicit to implicit).
+    k_core
+        Raw data: keep users and items with >= N interactions (iterated).
+    id_order
+        Raw data: index raw ids in first-seen or sorted order.
+    """
     options["items"] = items_path
     ds = load_dataset(data, **{k: v for k, v in options.items() if v is not None})
     sp = ds.split(split_name(split, sparse),
@@ -115,7 +155,27 @@ def fit(kind="amr", form="eq4", init_path=None, epochs_from=None, pretrain=True,
     test it, print the results (each stage's, side by side), save it to ``out`` and its record
     (:func:`amrlite.reports.fit_record`) to ``metrics_out``. ``hyper``: the hyper-parameters
     given (:class:`amrlite.train.TrainConfig` fields; the others are the model kind's
-    defaults); ``data``: the data options of :func:`load`."""
+    defaults); ``data``: the data options of :func:`load`.
+
+    Parameters
+    ----------
+    form
+        VBPR/AMR scoring: the paper's Eq. 4 p·(q+Ec), or He & McAuley's with h_u and biases.
+    init_path
+        Start from a saved model (MF-BPR → VBPR → AMR chain). Without --data: on the data
+        set it was trained on, read with its options and split (each data option given
+        replaces the recorded one).
+    epochs_from
+        Instead of --epochs: the epoch a saved run kept (its best validation epoch), for
+        each stage its own: train on every interaction (--split none) as long as a validated
+        run found best.
+    out
+        Save the model (.npz).
+    metrics_out
+        Write test metrics, backend and epoch seconds as JSON.
+    log_path
+        Append one JSON line per epoch (loss, seconds, validation metrics).
+    """
     hyper = dict(hyper or {})
     for target in (out, metrics_out):           # refused before training, not after it
         if target:
@@ -225,7 +285,38 @@ def recommend(model_path, users=None, user=None, n=10, exclude="seen", include_s
     (``all``, a users file or comma-separated ids) written as ``fmt`` to ``out`` (default:
     standard output) by :func:`amrlite.lists.write_lists`, or for one ``user``, printed as a
     table. ``unknown``: for a user the model does not know, ``popular`` (the default for
-    ``users``) or ``error`` (the default for ``user``)."""
+    ``users``) or ``error`` (the default for ``user``).
+
+    Parameters
+    ----------
+    users
+        Whose lists to write: every user of the model, the users of FILE (one id per line,
+        or a CSV with a user column), or the ids given.
+    user
+        One user, printed as a table: its raw id for data read with raw ids, else its index.
+    n
+        Items per user.
+    exclude
+        seen: never an item the user interacted with in the data set the model was trained
+        on (training, validation and test rows).
+    include_seen
+        Same as --exclude none.
+    candidates
+        The items that may be recommended: all; new (items without any interaction, scored
+        by their features alone); or the item ids of FILE.
+    unknown
+        A user the model does not know: the most popular candidates (source 'popular'; the
+        default), or an error (the default with --user).
+    fmt
+        csv/parquet: columns user,rank,item,score[,title],source; jsonl: one JSON object per
+        user.
+    out
+        Output file (written to a temporary file, then renamed). Default: stdout.
+    titles_path
+        A products CSV (item id column and --title-col): adds a title column.
+    chunk_size
+        Users computed and written at a time (bounds the memory).
+    """
     if (users is None) == (user is None):
         raise (option_error("users", "give {users} all|FILE|ID[,ID…] (lists written as "
                             "--format) or {user} ID (one list as a table)", names=("user",))
@@ -266,7 +357,17 @@ def recommend(model_path, users=None, user=None, n=10, exclude="seen", include_s
 def add_items(model_path, features_spec, out):
     """``amrlite add-items``: add the products of ``features_spec`` (:func:`amrlite.modalities
     .load_new_items`) to a saved content model, scored by their features alone; save to
-    ``out``."""
+    ``out``.
+
+    Parameters
+    ----------
+    features_spec
+        The new products' features: an .npz with ids and features, as `amrlite features`
+        writes them (raw, not normalised); one per modality of the model, comma-separated in
+        its order.
+    out
+        Where to save the extended model (.npz).
+    """
     model = Model.load(model_path)
     ids, rows, recipes = load_new_items(features_spec)
     n_before = int(model.header["n_items"])
@@ -302,7 +403,23 @@ def attack(model_path, eps_text="0.01,0.05,0.1,0.2,0.5", kind="adversarial", obj
            steps=1, repeats=5, seed=0, on="test", full_ranking=False, metrics_out=None,
            **data):
     """``amrlite attack``: :func:`amrlite.attack.attack` of a saved content model at each ε of
-    ``eps_text``; the table, and the result as JSON to ``metrics_out``."""
+    ``eps_text``; the table, and the result as JSON to ``metrics_out``.
+
+    Parameters
+    ----------
+    eps_text
+        Comma-separated radii ε of the per-item feature perturbation.
+    kind
+        adversarial (FGM/PGD), random, sign (FGSM, L∞) or certified (worst case).
+    objective
+        Loss the adversary ascends: test (evaluation rows) or train (training pairs).
+    steps
+        Projected gradient steps (1 = one-step FGM).
+    repeats
+        Draws of --kind random.
+    metrics_out
+        Write the clean and attacked metrics with their drops as JSON.
+    """
     eps_list = attacks.parse_eps_list(eps_text)
     if kind not in attacks.KINDS:
         raise option_error("kind", f"choose one of {', '.join(attacks.KINDS)}", repr(kind))
@@ -335,7 +452,40 @@ def attack_images(model_path, eps_text="0.007", steps=1, rows=None, target="posi
                   title_col="title", **data):
     """``amrlite attack-images``: :func:`amrlite.features.pixel_attack.attack_images` of a
     saved model with image features (the photos found by raw item id), its tables, the
-    Fig.-1 picture into ``out_dir`` and the result as JSON to ``metrics_out``."""
+    Fig.-1 picture into ``out_dir`` and the result as JSON to ``metrics_out``.
+
+    Parameters
+    ----------
+    eps_text
+        Comma-separated L∞ radii in (0, 1] pixel space (e.g. 0.0039 = 1/255).
+    steps
+        1 = FGSM; S > 1 = PGD with step 2.5ε/S, the most damaging iterate kept.
+    rows
+        Attack the first N test rows (default: all).
+    target
+        Perturb the rows' positives' images, or their negatives'.
+    batch
+        Images per CNN forward/backward.
+    out_dir
+        Write the Fig.-1 picture (fig1_pixel_attack.png) here.
+    figure_models
+        Another model (e.g. AMR) for the Fig.-1 picture; repeatable.
+    metrics_out
+        Write the clean and attacked metrics (schema of attack --metrics-out) as JSON.
+    photos
+        The item photos: a folder of files named by item id. Default: what the recipe of the
+        model's image features (features-image.json) records.
+    images_csv
+        The item photos as a table of item id and path (instead of --photos).
+    image_id_col
+        The item id column of --images (default: item, item_id, id, sku …).
+    path_col
+        The path column of --images (default: path, file, image, photo …).
+    titles_path
+        An items table (e.g. products.csv) whose titles label the Fig.-1 picture.
+    title_col
+        The title column of --titles.
+    """
     eps_list = pixel.check_eps(attacks.parse_eps_list(eps_text), low_open=True)
     model = Model.load(model_path)
     pixel.image_block(model)                  # a model without image features: one line, early
@@ -387,7 +537,29 @@ def sweep(init_path, kind="amr", eps_list="0.01,0.1,1,10", lmd_list="1", epochs=
           no_plots=False, quiet=False, **data):
     """``amrlite sweep``: :func:`amrlite.experiments.sweep` of AMR over ``eps_list`` ×
     ``lmd_list`` (comma-separated) from the VBPR checkpoint ``init_path`` (``dim``: its K by
-    default); the table, and figures 6/7 into ``out_dir``."""
+    default); the table, and figures 6/7 into ``out_dir``.
+
+    Parameters
+    ----------
+    kind
+        The swept model (AMR: ε and λ).
+    init_path
+        The VBPR checkpoint (.npz) every run starts from.
+    eps_list
+        Comma-separated ε values.
+    lmd_list
+        Comma-separated λ values.
+    dim
+        Default: the checkpoint's K.
+    eval_every
+        Validate every N epochs and keep the best epoch (0: keep the last epoch).
+    out_dir
+        One JSON per setting (reruns skip finished ones).
+    processes
+        Worker processes (default: one per core).
+    no_plots
+        Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.
+    """
     eps_values = parse_float_list(eps_list, "--eps")
     lmd_values = parse_float_list(lmd_list, "--lmd")
     if processes is not None and processes < 1:
@@ -419,7 +591,32 @@ def experiment(data=None, split="loo", features=None, normalize="none", out_dir=
                quick=False, backend="auto", config_path=None, settings=(), seeds=1,
                engine="local", address=None, no_plots=False, quiet=False):
     """``amrlite experiment``: :func:`amrlite.experiments.run_experiment` with the overrides of
-    ``config_path`` and ``settings`` (``KEY=VALUE``); each model's test results."""
+    ``config_path`` and ``settings`` (``KEY=VALUE``); each model's test results.
+
+    Parameters
+    ----------
+    data
+        Dataset folder. Default: the embedded synthetic data set.
+    split
+        loo, cold, sparse3, or NAME for a split-NAME/ folder in --data.
+    features
+        Modalities of --data (image, text, or image,text: concatenated). Default: the
+        folder's features.npy. With image (and torch) the pixel attack runs too.
+    normalize
+        none, maxabs or l2, for every modality or per modality: image=l2,text=none.
+    out_dir
+        Output folder (a rerun resumes from what it holds).
+    quick
+        A few epochs per model and reduced sweeps (smoke run).
+    config_path
+        JSON (or .toml) file of overrides of the defaults
+        (amrlite.experiments.ExperimentConfig); unknown keys and wrong types are errors.
+    settings
+        One override, e.g. --set stages.amr.eps=0.5 --set select=valid (checked like
+        --config).
+    no_plots
+        Skip the figures (no matplotlib needed).
+    """
     overrides = read_config_file(config_path) if config_path else {}
     overrides = deep_merge(overrides, check_overrides(parse_set(settings)))
     summary = run_experiment(data, split, out_dir, quick=quick, backend=backend,
@@ -440,7 +637,24 @@ def features_image(data_dir=None, photos=None, images_csv=None, path_col=None, i
                    item_col=None, model="efficientnet-lite0", batch=64, out=None, strict=False,
                    overwrite=False, device=None, quiet=False):
     """``amrlite features image``: :func:`amrlite.features.extract_image_features`, then
-    what it made (items, images, zero rows)."""
+    what it made (items, images, zero rows).
+
+    Parameters
+    ----------
+    photos
+        A folder of photos named by item id (SKU-8F3A2B.jpg; jpg, jpeg, png, webp, bmp, gif,
+        tiff; subfolders searched).
+    images_csv
+        An images table: item id and path columns (a relative path is relative to the
+        table's folder). Default with --data: DATA/images.csv.
+    path_col
+        The image path column of --images (default: path, file, image, photo …).
+    items_path
+        A catalogue (e.g. products.csv): each item it lists gets a row, a zero row where it
+        has no photo.
+    strict
+        A missing or unreadable image is an error.
+    """
     path = extract_image_features(data_dir, images_csv, out, model=model, batch=batch,
                                   strict=strict, progress=not quiet, overwrite=overwrite,
                                   device=device, photos=photos, items=items_path,
@@ -459,7 +673,19 @@ def features_text(data_dir=None, items_csv=None, item_col=None, columns="title,g
                   template=None, model="all-MiniLM-L6-v2", batch=128, out=None, overwrite=False,
                   device=None, quiet=False):
     """``amrlite features text``: :func:`amrlite.features.extract_text_features` of the
-    ``columns`` (comma-separated) of the items table."""
+    ``columns`` (comma-separated) of the items table.
+
+    Parameters
+    ----------
+    items_csv
+        The items table (one row per item). Default with --data: DATA/items.csv.
+    columns
+        Columns of the items CSV that make the text.
+    template
+        str.format template over the columns. Default: '{c1}. C2: {c2}.', i.e. '{title}.
+        Genres: {genres}.' (reproduces ml100k's item_texts.txt); '|'-joined values are
+        joined by ', '.
+    """
     cols = tuple(c.strip() for c in columns.split(",") if c.strip())
     path = extract_text_features(data_dir, items_csv, out, model=model, columns=cols,
                                  template=template, batch=batch, progress=not quiet,
