@@ -14,6 +14,8 @@ import sys
 import warnings
 
 import click
+from click import Choice, option
+from click.core import ParameterSource
 
 from . import commands
 from .commands import N_NEGATIVES, SPLIT_SEED, Note
@@ -22,6 +24,7 @@ from .errors import AmrliteError, OptionError
 from .train import TrainConfig
 from .version import __version__
 
+FILE, DIR = click.Path(dir_okay=False), click.Path(file_okay=False)
 #: library parameter -> command-line flag, where it is no option of the command and the flag is
 #: not ``--`` + the name with dashes (the one place where parameters become flags)
 FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init", "items": "--items"}
@@ -71,38 +74,40 @@ def cli():
     warnings.showwarning = _show_warning
 
 
-def command(fn, name=None, group=cli):
-    """Make the decorated function (its options and help) the command ``name`` calling
-    ``fn``: the options take ``fn``'s defaults and, where they have none, the help of ``fn``'s
-    docstring (its Parameters); the function maps its options to ``fn``'s keywords (returns
-    them), and what ``fn`` yields is printed; its return value is the exit status."""
+def command(fn, *opts, name=None, group=cli, prepare=None):
+    """The command ``name`` (default: ``fn``'s name with dashes) of ``group`` with the options
+    ``opts``, calling ``fn`` with them (mapped by ``prepare(keywords)`` where given) and
+    printing what it yields; its return value is the exit status. The command's help is
+    ``fn``'s docstring up to its Parameters; each option takes ``fn``'s default and, where it
+    has none, its help from the Parameters."""
     defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     helps = param_helps(fn)
 
-    def wrap(f):
-        def run(**kw):
-            lines = fn(**(f(**kw) or kw))
-            while True:
-                try:
-                    line = next(lines)
-                except StopIteration as stop:
-                    if stop.value:
-                        sys.exit(stop.value)
-                    return
-                click.echo(line, err=isinstance(line, Note))
-        run.__doc__, run.__click_params__ = f.__doc__, f.__click_params__
-        for p in run.__click_params__:
-            if p.name in defaults and isinstance(p, click.Option) and not p.required:
-                p.default, p.show_default = defaults[p.name], True
-            if isinstance(p, click.Option) and p.help is None:
-                p.help = helps.get(p.name)
-        return group.command(name or fn.__name__.replace("_", "-"))(run)
-    return wrap
+    def run(**kw):
+        lines = fn(**(prepare(kw) if prepare else kw))
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration as stop:
+                if stop.value:
+                    sys.exit(stop.value)
+                return
+            click.echo(line, err=isinstance(line, Note))
+    run = options(*opts)(run)
+    for p in run.__click_params__:
+        if p.name in defaults and isinstance(p, click.Option) and not p.required:
+            p.default, p.show_default = defaults[p.name], True
+            if p.type is click.STRING and type(p.default) in (int, float):
+                p.type = click.INT if type(p.default) is int else click.FLOAT
+        if isinstance(p, click.Option) and p.help is None:
+            p.help = helps.get(p.name)
+    doc = inspect.cleandoc(fn.__doc__).partition("\n\nParameters\n----------\n")[0]
+    return group.command(name or fn.__name__.replace("_", "-"), help=doc)(run)
 
 
 def options(*opts):
-    """Several click options as one decorator."""
+    """Several click options (or arguments) as one decorator."""
     def wrap(f):
         for opt in reversed(opts):
             f = opt(f)
@@ -129,14 +134,14 @@ DATA = [("--data", "data", dict(type=click.Path()), "the embedded synthetic data
         ("--split-seed", "split_seed", dict(type=int), SPLIT_SEED),
         ("--features", "features", {}, None),
         ("--normalize", "normalize", {}, lib_default(load_dataset, "normalize")),
-        ("--items", "items_path", dict(type=click.Path(dir_okay=False)), None),
-        ("--missing-features", "missing_features", dict(type=click.Choice(["error", "zero"])),
+        ("--items", "items_path", dict(type=FILE), None),
+        ("--missing-features", "missing_features", dict(type=Choice(["error", "zero"])),
          lib_default(load_dataset, "missing_features")),
         ("--user-col", "user_col", {}, None), ("--item-col", "item_col", {}, None),
         ("--rating-col", "rating_col", {}, None), ("--time-col", "time_col", {}, None),
         ("--min-rating", "min_rating", dict(type=float), None),
         ("--k-core", "k_core", dict(type=click.IntRange(min=1), metavar="N"), None),
-        ("--id-order", "id_order", dict(type=click.Choice(["first", "sorted"])),
+        ("--id-order", "id_order", dict(type=Choice(["first", "sorted"])),
          lib_default(load_dataset, "id_order"))]
 MODEL_DEFAULT = {"data": "the data set the model was trained on (its recorded absolute path), "
                          "read with the model's options; --data replaces only the path, and "
@@ -155,35 +160,35 @@ def _data_options(for_model):
         if for_model and (fit_default is not None or name in MODEL_DEFAULT):
             return " Default: " + MODEL_DEFAULT.get(name, "the model's") + "."
         return "" if fit_default is None else f" Default: {fit_default}."
-    return options(*(click.option(flag, name, help=helps[name] + default(name, fit_default), **kw)
+    return options(*(option(flag, name, help=helps[name] + default(name, fit_default), **kw)
                      for flag, name, kw, fit_default in DATA))
 
 
 data_options, model_data_options = _data_options(False), _data_options(True)
-backend_option = click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]),
+backend_option = option("--backend", type=Choice(["auto", "numpy", "numba", "cupy"]),
                               help="auto = cupy with a CUDA GPU, else numba.")
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-on_option = click.option("--on", type=click.Choice(["test", "valid"]))
-full_ranking_option = click.option("--full-ranking", is_flag=True,
+quiet_option = option("-q", "--quiet", is_flag=True, help="No progress bar.")
+on_option = option("--on", type=Choice(["test", "valid"]))
+full_ranking_option = option("--full-ranking", is_flag=True,
                                    help="Rank against all items not in training.")
-model_path = click.argument("model_path", type=click.Path(dir_okay=False))
+model_path = click.argument("model_path", type=FILE)
 
 
 def metrics_out_option(help_=None):
-    return click.option("--metrics-out", type=click.Path(dir_okay=False), help=help_)
+    return option("--metrics-out", type=FILE, help=help_)
 
 
 def seeds_engine_options(f):
     """``--seeds``, ``--engine`` and ``--address`` of ``sweep`` and ``experiment``."""
     return options(
-        click.option("--seeds", type=click.IntRange(min=1),
+        option("--seeds", type=click.IntRange(min=1),
                      help="Runs per setting, seed index 0 being --seed (or the config's seed); "
                           "results as mean ± 95% CI."),
-        click.option("--engine", type=click.Choice(["local", "ray"]),
+        option("--engine", type=Choice(["local", "ray"]),
                      help="Where the tasks run (experiment: each seed's model chain, then each "
                           "sweep setting × seed; sweep: each setting × seed): local processes, "
                           "or Ray (pip install -e '.[cluster]')."),
-        click.option("--address", metavar="ADDRESS",
+        option("--address", metavar="ADDRESS",
                      help="--engine ray: the cluster to join (auto, HOST:6379, ray://HOST:10001);"
                           " default: a local cluster started here."))(f)
 
@@ -206,186 +211,97 @@ HYPER = {
 CHOICES = {"adversary": ["grad", "sign", "random"], "negative_pool": ["warm", "all"]}
 _FIELDS = TrainConfig.__dataclass_fields__
 hyper_options = options(*(
-    click.option("--" + k.replace("_", "-"), k, default=_FIELDS[k].default, help=h,
-                 show_default=True,
-                 type=click.Choice(CHOICES[k]) if k in CHOICES else type(_FIELDS[k].default))
+    option("--" + k.replace("_", "-"), k, default=_FIELDS[k].default, help=h, show_default=True,
+           type=Choice(CHOICES[k]) if k in CHOICES else type(_FIELDS[k].default))
     for k, h in HYPER.items()))
 
 
-@command(commands.fit)
-@data_options
-@click.option("--model", "kind", type=click.Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"]))
-@click.option("--form", type=click.Choice(["eq4", "hm"]))
-@click.option("--init", "init_path", type=click.Path(dir_okay=False))
-@click.option("--pretrain/--no-pretrain",
-              help="AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.")
-@click.option("--epochs-from", "epochs_from", type=click.Path(dir_okay=False), metavar="MODEL.npz")
-@hyper_options
-@backend_option
-@click.option("--full-ranking", is_flag=True, help="Test against all items, not the sampled negatives.")
-@click.option("--out", type=click.Path(dir_okay=False))
-@metrics_out_option()
-@click.option("--log", "log_path", type=click.Path(dir_okay=False))
-@quiet_option
-def fit(**kw):
-    """Train a model and report its test metrics (with --split none: train on every
-    interaction, nothing held out, no metrics)."""
+def _fit_keywords(kw):
+    """The keywords of commands.fit from fit's options: the hyper-parameters given."""
     ctx = click.get_current_context()
     hyper = {k: kw.pop(k) for k in HYPER}
-    return dict(kw, hyper={k: v for k, v in hyper.items()
-                           if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT})
+    given = {k for k in hyper if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
+    return dict(kw, hyper={k: hyper[k] for k in given})
 
 
-@command(commands.evaluate)
-@model_path
-@model_data_options
-@full_ranking_option
-@on_option
-@backend_option
-@metrics_out_option()
-def evaluate(**kw):
-    """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
+fit = command(commands.fit, data_options,
+              option("--model", "kind", type=Choice(["pop", "mf", "duif", "vbpr", "amr", "eals"])),
+              option("--form", type=Choice(["eq4", "hm"])),
+              option("--init", "init_path", type=FILE), option("--pretrain/--no-pretrain"),
+              option("--epochs-from", "epochs_from", type=FILE, metavar="MODEL.npz"), hyper_options,
+              backend_option,
+              option("--full-ranking", is_flag=True,
+                     help="Test against all items, not the sampled negatives."),
+              option("--out", type=FILE), metrics_out_option(),
+              option("--log", "log_path", type=FILE), quiet_option, prepare=_fit_keywords)
 
 
-@command(commands.recommend)
-@model_path
-@click.option("--users", metavar="all|FILE|ID[,ID…]")
-@click.option("--user")
-@click.option("-n", "n", type=click.IntRange(min=1))
-@click.option("--exclude", type=click.Choice(["seen", "none"]))
-@click.option("--include-seen", is_flag=True)
-@click.option("--candidates", metavar="all|new|FILE")
-@click.option("--unknown", type=click.Choice(["popular", "error"]))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]))
-@click.option("--out", type=click.Path(dir_okay=False))
-@click.option("--titles", "titles_path", type=click.Path(dir_okay=False))
-@click.option("--title-col")
-@click.option("--chunk-size", type=click.IntRange(min=1))
-@backend_option
-@quiet_option
-def recommend(**kw):
-    """Top-N items per user of a saved model, with raw ids: for every customer (--users all),
-    some, or one (--user)."""
+evaluate = command(commands.evaluate, model_path, model_data_options, full_ranking_option,
+                   on_option, backend_option, metrics_out_option())
 
 
-@command(commands.add_items)
-@model_path
-@click.option("--features", "features_spec", required=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
-
-def add_items(**kw):
-    """Add new products to a trained DUIF, VBPR or AMR model without retraining: each is scored
-    by its features alone (through the model's recorded normalisation), as the model scores
-    any item without interactions."""
-
-
-@command(commands.gradcheck)
-@click.option("--model", "kind", type=click.Choice(["all", "mf", "duif", "vbpr", "amr"]))
-@click.option("--form", type=click.Choice(["both", "eq4", "hm"]))
-@backend_option
-@click.option("--seed", type=int)
-def gradcheck(**kw):
-    """Analytic gradients vs central finite differences (float64); exit 1 above 1e-6."""
+recommend = command(commands.recommend, model_path, option("--users", metavar="all|FILE|ID[,ID…]"),
+                    option("--user"), option("-n", "n", type=click.IntRange(min=1)),
+                    option("--exclude", type=Choice(["seen", "none"])),
+                    option("--include-seen", is_flag=True),
+                    option("--candidates", metavar="all|new|FILE"),
+                    option("--unknown", type=Choice(["popular", "error"])),
+                    option("--format", "fmt", type=Choice(["csv", "jsonl", "parquet"])),
+                    option("--out", type=FILE), option("--titles", "titles_path", type=FILE),
+                    option("--title-col"), option("--chunk-size", type=click.IntRange(min=1)),
+                    backend_option, quiet_option)
 
 
-@command(commands.attack)
-@model_path
-@model_data_options
-@click.option("--eps", "eps_text")
-@click.option("--kind")
-@click.option("--objective")
-@click.option("--steps", type=int)
-@click.option("--repeats", type=int)
-@click.option("--seed", type=int)
-@on_option
-@full_ranking_option
-@metrics_out_option()
-def attack(**kw):
-    """Perturb item features at test time and report what HR/NDCG lose at each ε."""
+add_items = command(commands.add_items, model_path,
+                    option("--features", "features_spec", required=True),
+                    option("--out", type=FILE, required=True))
 
 
-@command(commands.attack_images)
-@model_path
-@model_data_options
-@click.option("--eps", "eps_text")
-@click.option("--steps", type=click.IntRange(min=1))
-@click.option("--rows", type=click.IntRange(min=1))
-@click.option("--target", type=click.Choice(["positive", "negatives"]))
-@click.option("--batch", type=click.IntRange(min=1))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False))
-@click.option("--figure-model", "figure_models", multiple=True, type=click.Path(dir_okay=False))
-@metrics_out_option()
-@click.option("--photos", type=click.Path())
-@click.option("--images", "images_csv", type=click.Path(dir_okay=False))
-@click.option("--image-id-col")
-@click.option("--path-col")
-@click.option("--titles", "titles_path", type=click.Path(dir_okay=False))
-@click.option("--title-col")
-
-def attack_images(**kw):
-    """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
-    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet).
-
-    Works from any data set the model was trained on (its data and feature options are
-    reused; --data replaces only the path). Photos are found by raw item id; items without a
-    readable photo are left unperturbed and counted."""
+gradcheck = command(commands.gradcheck,
+                    option("--model", "kind", type=Choice(["all", "mf", "duif", "vbpr", "amr"])),
+                    option("--form", type=Choice(["both", "eq4", "hm"])), backend_option,
+                    option("--seed"))
 
 
-@command(commands.compare)
-@click.argument("model_a", type=click.Path(dir_okay=False))
-@click.argument("model_b", type=click.Path(dir_okay=False))
-@model_data_options
-@on_option
-@full_ranking_option
-@metrics_out_option()
-def compare(**kw):
-    """Paired per-user t-test and Wilcoxon signed-rank test of model A against model B."""
+attack = command(commands.attack, model_path, model_data_options, option("--eps", "eps_text"),
+                 option("--kind"), option("--objective"), option("--steps"), option("--repeats"),
+                 option("--seed"), on_option, full_ranking_option, metrics_out_option())
 
 
-@command(commands.sweep)
-@data_options
-@click.option("--model", "kind", type=click.Choice(["amr"]))
-@click.option("--init", "init_path", type=click.Path(dir_okay=False), required=True)
-@click.option("--eps", "eps_list")
-@click.option("--lmd", "lmd_list")
-@click.option("--epochs", type=int)
-@click.option("--lr", type=float)
-@click.option("--reg", type=float)
-@click.option("--dim", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--eval-every", type=int)
-@click.option("--seed", type=int)
-@backend_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False))
-@click.option("--processes", type=int)
-@seeds_engine_options
-@click.option("--no-plots", is_flag=True)
-@quiet_option
-def sweep(**kw):
-    """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
-
-    Writes one JSON per setting and sweep.json into --out, then fig6_sweep_eps.png (test
-    HR@10/NDCG@10 vs ε, one line per λ; when more than one ε) and fig7_sweep_lmd.png (vs λ,
-    one line per ε; when more than one λ). For p-values against continued VBPR and the
-    robustness of each setting, run the whole pipeline instead:
-    ``amrlite experiment ... --set sweep.grid=true``."""
+attack_images = command(commands.attack_images, model_path, model_data_options,
+                        option("--eps", "eps_text"), option("--steps", type=click.IntRange(min=1)),
+                        option("--rows", type=click.IntRange(min=1)),
+                        option("--target", type=Choice(["positive", "negatives"])),
+                        option("--batch", type=click.IntRange(min=1)),
+                        option("--out", "out_dir", type=DIR),
+                        option("--figure-model", "figure_models", multiple=True, type=FILE),
+                        metrics_out_option(), option("--photos", type=click.Path()),
+                        option("--images", "images_csv", type=FILE), option("--image-id-col"),
+                        option("--path-col"), option("--titles", "titles_path", type=FILE),
+                        option("--title-col"))
 
 
-@command(commands.experiment)
-@click.option("--data", type=click.Path())
-@click.option("--split")
-@click.option("--features")
-@click.option("--normalize")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False))
-@click.option("--quick", is_flag=True)
-@backend_option
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE")
-@seeds_engine_options
-@click.option("--no-plots", is_flag=True)
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def experiment(**kw):
-    """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable)."""
+compare = command(commands.compare, click.argument("model_a", type=FILE),
+                  click.argument("model_b", type=FILE), model_data_options, on_option,
+                  full_ranking_option, metrics_out_option())
+
+
+sweep = command(commands.sweep, data_options, option("--model", "kind", type=Choice(["amr"])),
+                option("--init", "init_path", type=FILE, required=True),
+                option("--eps", "eps_list"), option("--lmd", "lmd_list"), option("--epochs"),
+                option("--lr"), option("--reg"), option("--dim", type=int), option("--batch-size"),
+                option("--eval-every"), option("--seed"), backend_option,
+                option("--out", "out_dir", type=DIR), option("--processes", type=int),
+                seeds_engine_options, option("--no-plots", is_flag=True), quiet_option)
+
+
+experiment = command(commands.experiment, option("--data", type=click.Path()), option("--split"),
+                     option("--features"), option("--normalize"),
+                     option("--out", "out_dir", type=DIR), option("--quick", is_flag=True),
+                     backend_option, option("--config", "config_path", type=FILE),
+                     option("--set", "settings", multiple=True, metavar="KEY=VALUE"),
+                     seeds_engine_options, option("--no-plots", is_flag=True),
+                     option("-q", "--quiet", is_flag=True, help="No progress output."))
 
 
 # ---------------------------------------------------------------------------- features
@@ -397,54 +313,32 @@ def features():
 def features_options(name):
     """The options both ``features`` commands share (--data, --item-col, --batch, --out, …)."""
     return options(
-        click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
+        option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
                      help="A data folder: its tables are read from there and the output "
                           "written there (not needed with raw ids)."),
-        click.option("--item-col", help="The item id column (default: item, item_id, id, sku, "
+        option("--item-col", help="The item id column (default: item, item_id, id, sku, "
                                         "asin, product_id …): features keyed by raw id, written "
                                         "as .npz."),
-        click.option("--batch", type=click.IntRange(min=1)),
-        click.option("--out", type=click.Path(dir_okay=False),
+        option("--batch", type=click.IntRange(min=1)),
+        option("--out", type=FILE,
                      help=f"Output: .npz (ids and features) for raw ids; .npy (row i = item "
                           f"i) for a native folder's item indices. Default: "
                           f"features-{name}.npz/.npy in --data, else beside the input."),
-        click.option("--overwrite", is_flag=True, help="Replace features made with another recipe."),
-        click.option("--device", help="torch device. Default: cuda when available, else cpu."),
+        option("--overwrite", is_flag=True, help="Replace features made with another recipe."),
+        option("--device", help="torch device. Default: cuda when available, else cpu."),
         quiet_option)
 
 
-@command(commands.features_image, "image", features)
-@features_options("image")
-@click.option("--photos", type=click.Path())
-@click.option("--images", "images_csv")
-@click.option("--path-col")
-@click.option("--items", "items_path", type=click.Path(dir_okay=False))
-@click.option("--model")
-@click.option("--strict", is_flag=True)
-
-def features_image(**kw):
-    """Image features (CNN, global average pool) of every item; resumable.
-
-    \b
-    amrlite features image --photos photos/ --out features-image.npz
-    amrlite features image --images images.csv --item-col sku --path-col file
-    amrlite features image --data DIR          (native: DIR/images.csv → DIR/features-image.npy)
-    """
+features_image = command(commands.features_image, features_options("image"),
+                         option("--photos", type=click.Path()), option("--images", "images_csv"),
+                         option("--path-col"), option("--items", "items_path", type=FILE),
+                         option("--model"), option("--strict", is_flag=True), name="image",
+                         group=features)
 
 
-@command(commands.features_text, "text", features)
-@features_options("text")
-@click.option("--items", "items_csv")
-@click.option("--columns")
-@click.option("--template")
-@click.option("--model")
-def features_text(**kw):
-    """Text features (sentence embeddings) of every item; resumable.
-
-    \b
-    amrlite features text --items products.csv --item-col sku --columns title,category
-    amrlite features text --data DIR           (native: DIR/items.csv → DIR/features-text.npy)
-    """
+features_text = command(commands.features_text, features_options("text"),
+                        option("--items", "items_csv"), option("--columns"), option("--template"),
+                        option("--model"), name="text", group=features)
 
 
 def main():

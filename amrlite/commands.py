@@ -151,11 +151,8 @@ def _backend_label(name):
 def fit(kind="amr", form="eq4", init_path=None, epochs_from=None, pretrain=True,
         backend="auto", full_ranking=False, out=None, metrics_out=None, log_path=None,
         quiet=False, hyper=None, **data):
-    """``amrlite fit``: train ``kind`` (from ``init_path``, or through its pre-training chain),
-    test it, print the results (each stage's, side by side), save it to ``out`` and its record
-    (:func:`amrlite.reports.fit_record`) to ``metrics_out``. ``hyper``: the hyper-parameters
-    given (:class:`amrlite.train.TrainConfig` fields; the others are the model kind's
-    defaults); ``data``: the data options of :func:`load`.
+    """Train a model and report its test metrics (with --split none: train on every
+    interaction, nothing held out, no metrics).
 
     Parameters
     ----------
@@ -175,6 +172,13 @@ def fit(kind="amr", form="eq4", init_path=None, epochs_from=None, pretrain=True,
         Write test metrics, backend and epoch seconds as JSON.
     log_path
         Append one JSON line per epoch (loss, seconds, validation metrics).
+    pretrain
+        AMR without --init: first train MF-BPR, then VBPR from it, then AMR from that.
+    hyper : dict
+        The hyper-parameters given (:class:`amrlite.train.TrainConfig` fields); the model
+        kind's defaults fill the rest.
+    **data
+        The data options of :func:`load` (of :func:`load_for_model` with ``init_path``).
     """
     hyper = dict(hyper or {})
     for target in (out, metrics_out):           # refused before training, not after it
@@ -243,8 +247,7 @@ def _fit_without_test(model, ds, sp, out, metrics_out):
 # ---------------------------------------------------------------------------- evaluate
 def evaluate(model_path, full_ranking=False, on="test", backend="auto", metrics_out=None,
              **data):
-    """``amrlite evaluate``: the saved model's metrics on its data's ``on`` rows (the data
-    options of :func:`load_for_model` replace the recorded ones)."""
+    """Evaluate a saved model (HR/NDCG@5/10/20, all / warm / cold test items)."""
     model = Model.load(model_path)
     trained_on = model.header.get("split")
     asked = split_name(data.get("split"), data.get("sparse"))
@@ -281,11 +284,8 @@ def _wanted_users(users):
 def recommend(model_path, users=None, user=None, n=10, exclude="seen", include_seen=False,
               candidates="all", unknown=None, fmt="csv", out=None, titles_path=None,
               title_col="title", chunk_size=4096, backend="auto", quiet=False):
-    """``amrlite recommend``: top-``n`` lists of a saved model, with raw ids: for ``users``
-    (``all``, a users file or comma-separated ids) written as ``fmt`` to ``out`` (default:
-    standard output) by :func:`amrlite.lists.write_lists`, or for one ``user``, printed as a
-    table. ``unknown``: for a user the model does not know, ``popular`` (the default for
-    ``users``) or ``error`` (the default for ``user``).
+    """Top-N items per user of a saved model, with raw ids: for every customer (--users all),
+    some, or one (--user).
 
     Parameters
     ----------
@@ -355,9 +355,9 @@ def recommend(model_path, users=None, user=None, n=10, exclude="seen", include_s
 
 
 def add_items(model_path, features_spec, out):
-    """``amrlite add-items``: add the products of ``features_spec`` (:func:`amrlite.modalities
-    .load_new_items`) to a saved content model, scored by their features alone; save to
-    ``out``.
+    """Add new products to a trained DUIF, VBPR or AMR model without retraining: each is scored
+    by its features alone (through the model's recorded normalisation), as the model scores
+    any item without interactions.
 
     Parameters
     ----------
@@ -381,8 +381,7 @@ def add_items(model_path, features_spec, out):
 
 # ---------------------------------------------------------------------------- gradcheck
 def gradcheck(kind="all", form="both", backend="auto", seed=0):
-    """``amrlite gradcheck``: every gradient block of the chosen models against central
-    finite differences; returns 1 when one is above :data:`amrlite.gradcheck.TOLERANCE`."""
+    """Analytic gradients vs central finite differences (float64); exit 1 above 1e-6."""
     backend, tol = resolve_backend_name(backend), gradchecks.TOLERANCE
     worst = 0.0
     yield f"backend {backend}: relative error of each gradient block (tolerance {tol:g})"
@@ -402,8 +401,7 @@ def gradcheck(kind="all", form="both", backend="auto", seed=0):
 def attack(model_path, eps_text="0.01,0.05,0.1,0.2,0.5", kind="adversarial", objective="test",
            steps=1, repeats=5, seed=0, on="test", full_ranking=False, metrics_out=None,
            **data):
-    """``amrlite attack``: :func:`amrlite.attack.attack` of a saved content model at each ε of
-    ``eps_text``; the table, and the result as JSON to ``metrics_out``.
+    """Perturb item features at test time and report what HR/NDCG lose at each ε.
 
     Parameters
     ----------
@@ -450,9 +448,12 @@ def attack_images(model_path, eps_text="0.007", steps=1, rows=None, target="posi
                   batch=16, out_dir=None, figure_models=(), metrics_out=None, photos=None,
                   images_csv=None, image_id_col=None, path_col=None, titles_path=None,
                   title_col="title", **data):
-    """``amrlite attack-images``: :func:`amrlite.features.pixel_attack.attack_images` of a
-    saved model with image features (the photos found by raw item id), its tables, the
-    Fig.-1 picture into ``out_dir`` and the result as JSON to ``metrics_out``.
+    """Pixel-level attack (the paper's Fig. 1): perturb item images in an L∞ ball, re-extract
+    their CNN features, re-score (needs the images extra: torch, pillow, efficientnet).
+
+    Works from any data set the model was trained on (its data and feature options are
+    reused; --data replaces only the path). Photos are found by raw item id; items without a
+    readable photo are left unperturbed and counted.
 
     Parameters
     ----------
@@ -519,8 +520,7 @@ def attack_images(model_path, eps_text="0.007", steps=1, rows=None, target="posi
 
 
 def compare(model_a, model_b, on="test", full_ranking=False, metrics_out=None, **data):
-    """``amrlite compare``: :func:`amrlite.significance.compare` of two saved models on model
-    A's data; the table, and the result as JSON to ``metrics_out``."""
+    """Paired per-user t-test and Wilcoxon signed-rank test of model A against model B."""
     a, b = Model.load(model_a), Model.load(model_b)
     ds, sp, notes = load_for_model(a, **data)
     yield from notes
@@ -535,9 +535,13 @@ def sweep(init_path, kind="amr", eps_list="0.01,0.1,1,10", lmd_list="1", epochs=
           reg=1e-3, dim=None, batch_size=512, eval_every=0, seed=0, backend="auto",
           out_dir="sweep", processes=None, seeds=1, engine="local", address=None,
           no_plots=False, quiet=False, **data):
-    """``amrlite sweep``: :func:`amrlite.experiments.sweep` of AMR over ``eps_list`` ×
-    ``lmd_list`` (comma-separated) from the VBPR checkpoint ``init_path`` (``dim``: its K by
-    default); the table, and figures 6/7 into ``out_dir``.
+    """Train AMR for every (ε, λ) from one VBPR checkpoint; pick the best by validation NDCG@10.
+
+    Writes one JSON per setting and sweep.json into --out, then fig6_sweep_eps.png (test
+    HR@10/NDCG@10 vs ε, one line per λ; when more than one ε) and fig7_sweep_lmd.png (vs λ,
+    one line per ε; when more than one λ). For p-values against continued VBPR and the
+    robustness of each setting, run the whole pipeline instead:
+    ``amrlite experiment ... --set sweep.grid=true``.
 
     Parameters
     ----------
@@ -590,8 +594,7 @@ def sweep(init_path, kind="amr", eps_list="0.01,0.1,1,10", lmd_list="1", epochs=
 def experiment(data=None, split="loo", features=None, normalize="none", out_dir="experiment",
                quick=False, backend="auto", config_path=None, settings=(), seeds=1,
                engine="local", address=None, no_plots=False, quiet=False):
-    """``amrlite experiment``: :func:`amrlite.experiments.run_experiment` with the overrides of
-    ``config_path`` and ``settings`` (``KEY=VALUE``); each model's test results.
+    """The paper's experiments: Table 2, Table 3, Figs. 3, 5, 6, 7 and report.md (resumable).
 
     Parameters
     ----------
@@ -636,8 +639,13 @@ def _features_done(path):
 def features_image(data_dir=None, photos=None, images_csv=None, path_col=None, items_path=None,
                    item_col=None, model="efficientnet-lite0", batch=64, out=None, strict=False,
                    overwrite=False, device=None, quiet=False):
-    """``amrlite features image``: :func:`amrlite.features.extract_image_features`, then
-    what it made (items, images, zero rows).
+    """Image features (CNN, global average pool) of every item; resumable.
+
+    \b
+    amrlite features image --photos photos/ --out features-image.npz
+    amrlite features image --images images.csv --item-col sku --path-col file
+    amrlite features image --data DIR          (native: DIR/images.csv → DIR/features-image.npy)
+    
 
     Parameters
     ----------
@@ -672,8 +680,12 @@ def features_image(data_dir=None, photos=None, images_csv=None, path_col=None, i
 def features_text(data_dir=None, items_csv=None, item_col=None, columns="title,genres",
                   template=None, model="all-MiniLM-L6-v2", batch=128, out=None, overwrite=False,
                   device=None, quiet=False):
-    """``amrlite features text``: :func:`amrlite.features.extract_text_features` of the
-    ``columns`` (comma-separated) of the items table.
+    """Text features (sentence embeddings) of every item; resumable.
+
+    \b
+    amrlite features text --items products.csv --item-col sku --columns title,category
+    amrlite features text --data DIR           (native: DIR/items.csv → DIR/features-text.npy)
+    
 
     Parameters
     ----------
