@@ -142,8 +142,8 @@ class Model:
             init = Model.load(init) if isinstance(init, (str, Path)) else init
             carried = carry_over(self.params, init.params, self.spec)
             if not carried:
-                raise AmrliteError(f"--init: the {init.spec.label} model shares no parameter block "
-                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})")
+                raise option_error("init", f"the {init.spec.label} model shares no parameter block "
+                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})", "")
             self.header["init"] = {"kind": init.kind, "blocks": carried}
             stages = training_stages(init)
         self.accum = {k: np.zeros_like(v) for k, v in self.params.items()}
