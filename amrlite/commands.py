@@ -318,8 +318,8 @@ def recommend(model_path, users=None, user=None, n=10, exclude="seen", include_s
         Users computed and written at a time (bounds the memory).
     """
     if (users is None) == (user is None):
-        raise (option_error("users", "give {users} all|FILE|ID[,ID…] (lists written as "
-                            "--format) or {user} ID (one list as a table)", names=("user",))
+        raise (option_error((), "give {users} all|FILE|ID[,ID…] (lists written as {fmt}) or "
+                            "{user} ID (one list as a table)", (), names=("users", "user", "fmt"))
                if users is None else option_error(("users", "user"), "give one of them"))
     model = Model.load(model_path)
     if include_seen:
@@ -572,9 +572,9 @@ def sweep(init_path, kind="amr", eps_list="0.01,0.1,1,10", lmd_list="1", epochs=
     ds, sp, notes = load(**data)
     yield from notes
     if sp.test is None:
-        raise AmrliteError(f"--split {sp.name}: holds nothing out, and a sweep picks its best "
-                           "setting on held-out rows (sweep on a split, then train the chosen "
-                           "setting with fit --split none)")
+        raise option_error("split", "holds nothing out, and a sweep picks its best setting on "
+                           "held-out rows (sweep on a split, then train the chosen setting with "
+                           "fit {split} none)", sp.name, names=("split",))
     base = dict(epochs=epochs, lr=lr, reg=reg, dim=int(init.config.dim) if dim is None else dim,
                 batch_size=batch_size, eval_every=eval_every, seed=seed,
                 negative_pool=init.config.negative_pool)

@@ -60,13 +60,15 @@ class OptionError(AmrliteError):
 def _option_text(params, values, problem, names, name):
     subject = " and ".join(name(p) + (f" {v}" if v not in (None, "") else "")
                            for p, v in zip(params, values))
-    return f"{subject}: " + (problem.format_map({p: name(p) for p in names}) if names else problem)
+    return (f"{subject}: " if subject else "") + (
+        problem.format_map({p: name(p) for p in names}) if names else problem)
 
 
 def option_error(param, problem, value=None, *, names=()):
     """An :class:`OptionError` about the value of the Python parameter ``param`` (or a tuple of
     parameters, and then ``value`` a tuple of their values), reading ``option 'param':
-    problem``, or ``param value: problem`` with a ``value`` (``param: problem`` with ``""``).
+    problem``, or ``param value: problem`` with a ``value`` (``param: problem`` with ``""``;
+    ``problem`` alone with no parameter, ``()``).
     ``problem`` may refer to the parameters ``names`` as ``{name}``. The CLI names its flags
     instead (``--features: problem``, ``-n 0: ...``).
 
@@ -80,11 +82,11 @@ def option_error(param, problem, value=None, *, names=()):
     """
     params = (param,) if isinstance(param, str) else tuple(param)
     values = value if isinstance(value, tuple) else (value,) + (None,) * (len(params) - 1)
-    names = tuple(names)
+    names = tuple(dict.fromkeys((*params, *names))) if names else ()
     text = _option_text(params, values, problem, names, str)
     if len(params) == 1 and value is None:
         text = f"option '{param}'" + text[len(param):]
     exc = OptionError(printable(text))
-    exc.param, exc.params, exc.values, exc.problem, exc.names = params[0], params, values, \
-        problem, names
+    exc.param, exc.params, exc.values, exc.problem, exc.names = (params or (None,))[0], params, \
+        values, problem, names
     return exc

@@ -72,6 +72,10 @@ def test_parameter_errors_name_the_parameter_and_the_cli_the_flag(saved_mf):
     assert e.naming(lambda p: flag_of(p, cli.commands["fit"])) == \
         "--epochs and --epochs-from: give one of them"
     assert isinstance(e, AmrliteError)
+    res = CliRunner().invoke(cli, ["recommend", str(saved_mf)])
+    assert res.exit_code == 2 and res.output.strip() == (
+        "amrlite: error: give --users all|FILE|ID[,ID…] (lists written as --format) "
+        "or --user ID (one list as a table)")
 
 
 def test_results_table_leaves_out_parts_without_rows():
