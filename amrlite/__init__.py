@@ -7,7 +7,7 @@ from .version import __version__  # noqa: E402,F401
 
 from .errors import AmrliteError  # noqa: E402
 from .containers import Dataset, EvalRows, Split  # noqa: E402
-from . import splits  # noqa: E402,F401  (installs Dataset.splitter)
+from . import splits  # noqa: E402,F401
 from .data import load_dataset  # noqa: E402
 from .models import ModelSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402

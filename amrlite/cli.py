@@ -27,7 +27,8 @@ from .version import __version__
 FILE, DIR = click.Path(dir_okay=False), click.Path(file_okay=False)
 #: library parameter -> command-line flag, where it is no option of the command and the flag is
 #: not ``--`` + the name with dashes (the one place where parameters become flags)
-FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init", "items": "--items"}
+FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init", "items": "--items",
+         "max_per_user": "--sparse"}
 
 
 def flag_of(param, command=None):
@@ -198,7 +199,7 @@ def seeds_engine_options(f):
 #: shown are the field's; only the values given are passed on, the kind's defaults fill the rest)
 HYPER = {
     "epochs": "Epochs (of every stage of the pre-training chain).",
-    "dim": "Embedding size K.", "batch_size": "Triples per mini-batch.",
+    "dim": "Embedding size K (with --init: the K of that model).", "batch_size": "Triples per mini-batch.",
     "lr": "Adagrad learning rate.",
     "reg": "β: L2 on P, Q (H, b); MF-eALS's λ (default 10 for --model eals).",
     "reg_e": "β_E: L2 on E (and w).", "eps": "Adversary radius ε.", "lmd": "Adversarial weight λ.",

@@ -155,13 +155,15 @@ class Dataset:
     #: float64 ``[n_interactions]``: the time of each interaction in epoch seconds (UTC), from
     #: the file's time column (the earliest time of a repeated pair), or ``None`` without one
     times: np.ndarray | None = None
-    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
-
     #: ``splitter(dataset, name, *, seed, n_negatives) -> Split`` makes the splits that are not
-    #: preset. :mod:`amrlite.splits` (imported by the package) installs
-    #: :func:`amrlite.splits.make_split` here: the containers stay a leaf that imports no other
-    #: module of amrlite, and the split layer above them supplies the behaviour.
-    splitter = None
+    #: preset; given by whoever builds the data set: :func:`amrlite.data.load_dataset` passes
+    #: :func:`amrlite.data.split_dataset` (a ``split-<name>/`` folder, else a generated split),
+    #: :func:`amrlite.synthetic.make_synthetic` passes :func:`amrlite.splits.make_split`. The
+    #: containers stay a leaf that imports no other module of amrlite, and nothing patches
+    #: them from above: a data set built by hand without one has its preset splits only (pass
+    #: ``splitter=amrlite.splits.make_split`` for the generated ones).
+    splitter: object = field(default=None, repr=False, compare=False)
+    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_features(self) -> int:
@@ -183,9 +185,9 @@ class Dataset:
 
     def split(self, name=None, *, seed=2019, n_negatives=99) -> Split:
         """The split called ``name``: a preset split made in memory (official ``neg.txt``, the
-        synthetic ``loo``), else whatever :func:`amrlite.splits.make_split` makes of the name (a
-        folder ``split-<name>/`` next to the interactions, or a generated ``loo``, ``cold`` or
-        ``sparse<k>`` split). ``seed`` and ``n_negatives`` only matter for generated splits.
+        synthetic ``loo``), else whatever :attr:`splitter` makes of the name (a folder
+        ``split-<name>/`` next to the interactions, or a generated ``loo``, ``temporal``,
+        ``cold`` or ``sparse<k>`` split: :func:`amrlite.splits.make_split`). ``seed`` and ``n_negatives`` only matter for generated splits.
         ``"none"`` trains on every interaction and holds nothing out. Results are cached.
         ``name=None`` is :attr:`default_split`."""
         name = self.default_split if name is None else name
@@ -193,6 +195,10 @@ class Dataset:
         if key not in self._split_cache:
             if name in self.preset_splits:
                 self._split_cache[key] = self.preset_splits[name]
+            elif self.splitter is None:
+                raise AmrliteError(f"data set '{self.name}' has no split '{name}' (preset: "
+                                   f"{', '.join(self.preset_splits) or 'none'}; it was built "
+                                   "without a splitter to generate others)")
             else:
                 self._split_cache[key] = self.splitter(self, name, seed=seed,
                                                        n_negatives=n_negatives)
@@ -208,3 +214,14 @@ class Dataset:
             if ids is not None:
                 h.update("\x1f".join(map(str, ids.tolist())).encode())
         return h.hexdigest()[:16]
+
+
+def as_split(data, split=None) -> Split:
+    """The split a library call works on: ``data`` itself when it is a :class:`Split`, else
+    ``split`` when that is one, else ``data.split(split)`` (a :class:`Dataset` and a split
+    name; None is the data set's default split)."""
+    if isinstance(data, Split):
+        return data
+    if isinstance(split, Split):
+        return split
+    return data.split(split)

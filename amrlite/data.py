@@ -1,7 +1,7 @@
 """Loaders: the native folder format, the official AMR format and plain CSV/TSV + ``.npy``,
 into the containers of :mod:`amrlite.containers`; split folders (:func:`load_split`,
 :func:`save_split`). Every user error names the file, line and field. Split generation is in
-:mod:`amrlite.splits`.
+:mod:`amrlite.splits`; :func:`split_dataset` is the splitter of every data set loaded here.
 """
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.errors import AmrliteError, input_error, quote
+from amrlite.errors import AmrliteError, input_error, option_error, quote
 from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               maxabs_scale, normalize_array)
-from amrlite.rawdata import (TIME_COLUMNS, _sniff_sep, as_int_ids, index_interactions,
-                             read_id_list, read_raw)
+from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, index_interactions, read_id_list,
+                             read_raw, sniff_sep)
+from amrlite.splits import check_negatives, make_split
 from amrlite.synthetic import make_synthetic
 from amrlite.textio import check_header, header_names, open_text, sniff
 
@@ -89,7 +90,7 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
                 break
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
-    sep = _sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
+    sep = sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
     head = _fields(first, sep)
     n_cols = len(head)
     has_header = (not all(_is_int(f) for f in head)) if header == "auto" else bool(header)
@@ -179,7 +180,7 @@ def _count_rows(path):
         lines = [ln for ln in fh if ln.strip()]
     if not lines:
         return 0
-    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], _sniff_sep(lines[0]))) else 1)
+    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], sniff_sep(lines[0]))) else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
               min_rating, k_core, id_order, items, missing_features):
     if path is None:
         if features is not None:
-            raise AmrliteError("option 'features': needs a data path (the synthetic data set "
+            raise option_error("features", "needs a data path (the synthetic data set "
                                "brings its own features)")
         ds = make_synthetic()
         scale = maxabs_scale(ds.features) if check_normalize(normalize) == "maxabs" else None
@@ -322,7 +323,7 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
                               "pos.txt (official AMR layout)")
         given = [k for k, v in raw_opts.items() if v is not None]
         if given:
-            raise AmrliteError(f"option '{given[0]}': applies to an interactions file with raw "
+            raise option_error(given[0], f"applies to an interactions file with raw "
                                f"ids; {path} is a {layout} folder, whose ids are 0-based indices "
                                f"(give the file itself, e.g. --data {path}/"
                                f"{'interactions.csv' if layout == 'native' else 'pos.txt'})")
@@ -364,7 +365,7 @@ def _load_native(folder, features, normalize, sep, name):
     return Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
                    items=items, features=feats, source=str(folder), split_dirs=split_dirs,
                    feature_info=info, notes=_catalogue_notes(n_items, items, feats),
-                   times=times)
+                   times=times, splitter=split_dataset)
 
 
 def _keyed_indices(mods):
@@ -436,7 +437,7 @@ def _load_official(folder, features, normalize, name):
     users, items, _ = _dedupe(table.path, users, items, n_items)
     ds = Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
                  items=items, features=feats, source=str(folder), feature_info=info,
-                 notes=_catalogue_notes(n_items, items, feats,
+                 splitter=split_dataset, notes=_catalogue_notes(n_items, items, feats,
                                         None if neg is None else neg.cols["positive"]))
     if neg is not None:
         mat = np.stack(list(neg.cols.values()), axis=1)
@@ -457,7 +458,7 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
     row_ids = read_id_list(items, item_col) if items is not None else None
     mods = load_modalities(features, normalize, layout="plain", row_ids=row_ids)
     if items is not None and not mods:
-        raise AmrliteError("option 'items': lists the item id of every feature row, so it needs "
+        raise option_error("items", "lists the item id of every feature row, so it needs "
                            "--features")
     by_id = [m for m in mods if m.ids is not None]
     if by_id and len(by_id) != len(mods):
@@ -494,7 +495,8 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
     return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=idx.users,
                    items=idx.items, features=feats, source=str(path), user_ids=idx.user_ids,
                    item_ids=item_ids, feature_info=info, filters=idx.filters, notes=notes,
-                   times=idx.times, meta={"time_error": idx.time_error} if idx.time_error else {})
+                   times=idx.times, meta={"time_error": idx.time_error} if idx.time_error else {},
+                   splitter=split_dataset)
 
 
 def _with_catalogue(idx, mods, raw_items, id_order):
@@ -639,6 +641,16 @@ def load_split(folder, n_users, n_items, *, name=None) -> Split:
         if parts[part] is not None:
             check_eval_rows(folder / f"{part}_negatives.npy", parts[part], split)
     return split
+
+
+def split_dataset(dataset, name, *, seed=2019, n_negatives=99) -> Split:
+    """The splitter of a loaded data set (:attr:`Dataset.splitter`): its folder
+    ``split-<name>/`` next to the interactions (:func:`load_split`) when it has one, else the
+    split :func:`amrlite.splits.make_split` generates."""
+    check_negatives(n_negatives)
+    if name in dataset.split_dirs:
+        return load_split(dataset.split_dirs[name], dataset.n_users, dataset.n_items, name=name)
+    return make_split(dataset, name, seed=seed, n_negatives=n_negatives)
 
 
 _SPLIT_FILES = ("train.csv", "valid.csv", "test.csv", "valid_negatives.npy", "test_negatives.npy")

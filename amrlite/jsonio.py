@@ -145,6 +145,19 @@ def write_text(path, text) -> Path:
     return Path(path)
 
 
+def read_json(path):
+    """The JSON in ``path``, or None when it is missing, torn or not JSON (then: recompute).
+    A NaN/Infinity written by an older, lenient writer reads as None, as :func:`write_json`
+    would have written it."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(), parse_constant=lambda _: None)
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
 def write_json(path, obj, *, indent=2) -> Path:
     """Write ``obj`` as strict JSON to ``path`` with :func:`atomic_write`."""
     return write_text(path, dumps(obj, indent=indent) + "\n")

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import option_error
 from .jsonio import atomic_write, dumps
+from .progress import Progress
 
 #: the output formats of :func:`write_lists`
 FORMATS = ("csv", "jsonl", "parquet")
@@ -118,22 +118,16 @@ def write_lists(chunks, fmt="csv", out=None, titles=None, *, n_users=0, progress
     done = popular = 0
     target = (atomic_write(out, mode="wb" if fmt == "parquet" else "w", newline="")
               if out is not None else contextlib.nullcontext(sys.stdout))
-    bar = None
-    if progress and sys.stderr.isatty() and n_users:
-        bar = tqdm(total=n_users, desc="recommend", file=sys.stderr)
-    try:
-        with target as fh:
-            writer = ListWriter(fmt, fh, titles)
-            for chunk in chunks:
-                writer.write(chunk)
-                done += len(chunk)
-                popular += int((chunk.source == "popular").sum())
-                if bar is not None:
-                    bar.update(len(chunk))
-            writer.close()
-    finally:
-        if bar is not None:
-            bar.close()
+    # a bar on a terminal only: the summary line below is returned either way
+    with Progress(n_users, "recommend", enabled=progress and sys.stderr.isatty(),
+                  unit="user") as bar, target as fh:
+        writer = ListWriter(fmt, fh, titles)
+        for chunk in chunks:
+            writer.write(chunk)
+            done += len(chunk)
+            popular += int((chunk.source == "popular").sum())
+            bar.update(len(chunk))
+        writer.close()
     return (f"recommend: {done} users ({done - popular} by the model, {popular} unknown: "
             f"most popular), {what}, {time.perf_counter() - t0:.1f}s"
             + (f" → {out}" if out else ""))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error
+from amrlite.errors import AmrliteError, input_error, option_error
 
 NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
 
@@ -38,7 +38,7 @@ def _row_blocks(n_rows, n_cols, budget=8_000_000):
 
 def check_normalize(normalize):
     if normalize not in NORMALIZE_OPTIONS:
-        raise AmrliteError(f"option 'normalize': must be one of {', '.join(NORMALIZE_OPTIONS)}, "
+        raise option_error("normalize", f"must be one of {', '.join(NORMALIZE_OPTIONS)}, "
                            f"got {normalize!r}")
     return normalize
 
@@ -252,14 +252,14 @@ def resolve_features(spec, folder=None, layout="plain"):
         return []
     parts = [spec] if isinstance(spec, Path) else [p.strip() for p in str(spec).split(",")]
     if not parts or any(not p for p in parts if not isinstance(p, Path)):
-        raise AmrliteError(f"option 'features': empty modality name in {str(spec)!r}")
+        raise option_error("features", f"empty modality name in {str(spec)!r}")
     out = []
     for p in parts:
         if is_path(p):
             out.append((_modality_name(p), Path(p)))
             continue
         if folder is None:
-            raise AmrliteError(f"option 'features': {p!r} is a modality name, which needs a dataset "
+            raise option_error("features", f"{p!r} is a modality name, which needs a dataset "
                                "folder; give a features file path (.npy or .npz)")
         if p not in found:
             have = ", ".join(f"{n} ({f.name})" for n, f in found.items()) or "none"
@@ -270,7 +270,7 @@ def resolve_features(spec, folder=None, layout="plain"):
     names = [n for n, _ in out]
     dup = [n for n in names if names.count(n) > 1]
     if dup:
-        raise AmrliteError(f"option 'features': modality {dup[0]!r} is given twice")
+        raise option_error("features", f"modality {dup[0]!r} is given twice")
     return out
 
 
@@ -285,13 +285,13 @@ def parse_normalize(normalize, names):
             key, _, val = item.partition("=")
             key, val = key.strip(), val.strip()
             if not key or not val:
-                raise AmrliteError(f"option 'normalize': expected NAME=OPTION, got {item!r}")
+                raise option_error("normalize", f"expected NAME=OPTION, got {item!r}")
             spec[key] = val
     else:
         return {n: check_normalize(normalize) for n in names}
     unknown = [k for k in spec if k not in names]
     if unknown:
-        raise AmrliteError(f"option 'normalize': no modality {unknown[0]!r} among the chosen "
+        raise option_error("normalize", f"no modality {unknown[0]!r} among the chosen "
                            f"features ({', '.join(names) or 'none'})")
     return {n: check_normalize(spec.get(n, default)) for n in names}
 
@@ -327,7 +327,7 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
     counted in ``mod.missing``). Rows of items absent from the data set are dropped.
     """
     if missing not in ("error", "zero"):
-        raise AmrliteError(f"option 'missing_features': must be error or zero, got {missing!r}")
+        raise option_error("missing_features", f"must be error or zero, got {missing!r}")
     keys = np.asarray([str(x) for x in mod.ids.tolist()])
     want = np.asarray([str(x) for x in np.asarray(item_ids).tolist()])
     order = np.argsort(keys, kind="stable")
@@ -399,7 +399,7 @@ def load_new_items(spec):
     concatenated and not normalised; ``recipes`` one :func:`read_recipe` per file."""
     mods = load_modalities(spec, "none", layout="plain")
     if not mods:
-        raise AmrliteError("option 'features': no features file given")
+        raise option_error("features", "no features file given")
     for m in mods:
         if m.ids is None:
             raise input_error(m.file, "new items need their ids: give an .npz with arrays "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error, quote
+from amrlite.errors import input_error, option_error, quote
 from amrlite.modalities import check_distinct_ids
 from amrlite.textio import check_header, header_names, open_text
 
@@ -41,7 +41,9 @@ _KNOWN = {"user": USER_COLUMNS, "item": ITEM_COLUMNS, "rating": RATING_COLUMNS,
 ID_ORDERS = ("first", "sorted")
 
 
-def _sniff_sep(line):
+def sniff_sep(line):
+    """The separator of a delimited text line: the first of tab, comma, semicolon it holds;
+    None (runs of blanks) when it holds none."""
     for sep in ("\t", ",", ";"):
         if sep in line:
             return sep
@@ -104,7 +106,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             first = next((ln for ln in fh if ln.strip()), None)
         if first is None:
             raise input_error(path, "file is empty (no data rows)")
-        sep = _sniff_sep(first)
+        sep = sniff_sep(first)
     elif sep in ("\\t", "tab"):
         sep = "\t"
     rows = _rows(path, sep)
@@ -361,7 +363,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     rows (item index = id, no map); otherwise items are mapped like users.
     """
     if id_order not in ID_ORDERS:
-        raise AmrliteError(f"option 'id_order': must be first or sorted, got {id_order!r}")
+        raise option_error("id_order", f"must be first or sorted, got {id_order!r}")
     path = table.path
     keys, codes = {}, {}
     for role in ("user", "item"):
@@ -394,7 +396,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     if k_core is not None:
         n = int(k_core)
         if n < 1:
-            raise AmrliteError(f"option 'k_core': must be at least 1, got {k_core}")
+            raise option_error("k_core", f"must be at least 1, got {k_core}")
         rounds = 0
         while True:
             uc = np.bincount(codes["user"][keep], minlength=len(keys["user"]))
@@ -470,7 +472,7 @@ def _read_id_column(path, column=None, role="item"):
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
-    sep = _sniff_sep(first)
+    sep = sniff_sep(first)
     rows = _rows(path, sep)
     no, head = next(rows)
     lowered = [h.lower() for h in head]
@@ -510,7 +512,7 @@ def read_item_titles(path, title_col="title"):
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no header)")
-    rows = _rows(path, _sniff_sep(first))
+    rows = _rows(path, sniff_sep(first))
     no, head = next(rows)
     lowered = [h.lstrip("\ufeff").lower() for h in head]
     if str(title_col).lower() not in lowered:

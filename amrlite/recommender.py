@@ -20,7 +20,7 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split
+from .containers import Split, as_split
 from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
 from .errors import AmrliteError, option_error, quote
@@ -37,15 +37,6 @@ from .train import BprEpochs, History, TrainConfig, run_epochs
 #: The layout of a model file this amrlite writes and reads (``format_version`` in the header;
 #: files without one are version 1). Raise it when a change makes older amrlite misread a file.
 MODEL_FORMAT = 1
-
-
-def _as_split(data, split):
-    """Accept a Split, or a Dataset plus a split (name or Split)."""
-    if isinstance(data, Split):
-        return data
-    if isinstance(split, Split):
-        return split
-    return data.split(split)
 
 
 class Model:
@@ -114,7 +105,7 @@ class Model:
             ``self``, fitted. Ctrl-C stops training and keeps what was learned
             (``history.interrupted``).
         """
-        sp = _as_split(data, split)
+        sp = as_split(data, split)
         if features is None:
             features = getattr(data, "features", None)
         self._dataset_info(data, sp)
@@ -737,17 +728,18 @@ def _check_same_ids(model, data, n_added=0):
                                + "): it was trained on other data or another id order")
 
 
-def _features_label(info, detail=False):
-    """``image (l2)+text`` (``detail``: with file and dimension), or ``no features``."""
+def _features_label(info, detail=False, normalize=False):
+    """``image (l2)+text`` (``detail``: with file and dimension; ``normalize``: ``text
+    (none)`` too), or ``no features``."""
     if not info:
         return "no features"
     return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
-                                 if detail else f" ({m['normalize']})"
-                                 if m.get("normalize", "none") != "none" else "")
+                                 if detail else f" ({m.get('normalize', 'none')})"
+                                 if normalize or m.get("normalize", "none") != "none" else "")
                     for m in info)
 
 
-def _check_same_features(model, data, param="features", loaded=False):
+def check_same_features(model, data, param="features", loaded=False):
     """A model trained on some features refuses data with others, compared by file, dimension
     and normalisation (E was fitted to those features at that scale); a model without a content
     term only where the width differs (the data is then another data set). Data that records
@@ -763,7 +755,9 @@ def _check_same_features(model, data, param="features", loaded=False):
     width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
     if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
         return
-    a, b = _features_label(mine), _features_label(theirs)
+    norms = lambda info: [m.get("normalize", "none") for m in info]  # noqa: E731
+    a, b = (_features_label(info, normalize=norms(mine) != norms(theirs))
+            for info in (mine, theirs))
     if a == b:
         a, b = _features_label(mine, True), _features_label(theirs, True)
     raise option_error(param, f"the model was trained with {a}, the data set has {b}")
@@ -868,7 +862,7 @@ def _check_model_data(model, ds, changed, ids_only=False):
     (another path) before the others, else ``data`` (the file changed on disk)."""
     h = model.header
     if not ids_only:
-        _check_same_features(model, ds, "normalize" if "normalize" in changed
+        check_same_features(model, ds, "normalize" if "normalize" in changed
                              and "features" not in changed else "features", loaded=True)
     problem = None
     added = sum(int(a["n"]) for a in h.get("added_items", []))    # by add_items, after training
@@ -958,7 +952,7 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     backend : str
     hyper : dict, optional
         The hyper-parameters every stage gets (each kind's :data:`~amrlite.models.KIND_DEFAULTS`
-        fill the rest).
+        fill the rest; without ``dim``, a stage started from ``init`` takes its K).
     on_stage : callable, optional
         ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
     epochs_from : Model or path, optional
@@ -988,8 +982,12 @@ def iter_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=No
     interrupted stage ends the chain."""
     if isinstance(epochs_from, (str, Path)):
         epochs_from = Model.load(epochs_from)
+    if isinstance(init, (str, Path)):
+        init = Model.load(init)
     for kind, form in stages:
         stage_hyper = dict(hyper or {})
+        if init is not None and "dim" not in stage_hyper:
+            stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
         if epochs_from is not None:
             stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
         model = Model(kind, form=form, backend=backend, **stage_hyper)
@@ -1005,14 +1003,14 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
                         features=None, backend="numpy"):
     """Score ``model`` on ``data``'s ``on`` rows; returns :func:`amrlite.evaluation.evaluate_factors`' dict (with
     the per-row ``"ranks"``, for significance tests and attacks)."""
-    sp = _as_split(data, split)
+    sp = as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
             " (it trains on every interaction and holds nothing out: evaluate on another split)"
             if sp.test is None else ""))
     if features is None:
-        _check_same_features(model, data)
+        check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:
@@ -1048,7 +1046,7 @@ def evaluate(model, data, split="loo", *, on="test", full_ranking=False, feature
     """
     res = evaluate_with_ranks(model, data, split, on=on, full_ranking=full_ranking,
                               features=features, backend=backend)
-    rows = getattr(_as_split(data, split), on)
+    rows = getattr(as_split(data, split), on)
     flat = dict(res["all"])
     flat.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"],
                  "protocol": "full" if (full_ranking or rows.negatives is None) else

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.data import load_split
 from amrlite.negatives import sample_negatives
-from amrlite.errors import AmrliteError
+from amrlite.errors import AmrliteError, option_error
 
 def _pairs(n_users, n_items, users, items):
     users = np.asarray(users, dtype=np.int64).ravel()
@@ -144,7 +143,7 @@ def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99
     users, items = _pairs(n_users, n_items, users, items)
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or abs(fr.sum() - 1.0) > 1e-6:
-        raise AmrliteError(f"option 'fractions': need three non-negative shares summing to 1 "
+        raise option_error("fractions", f"need three non-negative shares summing to 1 "
                            f"(warm, valid-cold, test-cold), got {tuple(fractions)}")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n_items)
@@ -181,7 +180,7 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
     """
     k = int(max_per_user)
     if k < 1:
-        raise AmrliteError(f"option 'max_per_user': must be at least 1, got {max_per_user}")
+        raise option_error("max_per_user", f"must be at least 1, got {max_per_user}")
     rng = np.random.default_rng(seed)
     tu = np.asarray(split.train_users, dtype=np.int64)
     rank, _ = _random_rank(rng, tu, split.n_users)
@@ -192,25 +191,29 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
 
 
 def make_split(dataset: Dataset, name="loo", *, seed=2019, n_negatives=99) -> Split:
-    """The non-preset split ``name`` of ``dataset``: a folder ``split-<name>/`` next to its
-    interactions, or generated from all its interactions — ``"loo"`` (leave-one-out),
-    ``"temporal"`` (the last interactions by time held out; needs :attr:`Dataset.times`),
-    ``"cold"`` (item cold start), ``"sparse<k>"`` (``loo`` with at most k training rows per
-    user) or ``"none"`` (everything in training). Installed as :attr:`Dataset.splitter`, so
-    ``dataset.split(name)`` reaches it. A generated split records its ``seed``."""
+    """The split ``name`` generated from all the interactions of ``dataset``: ``"loo"``
+    (leave-one-out), ``"temporal"`` (the last interactions by time held out; needs
+    :attr:`Dataset.times`), ``"cold"`` (item cold start), ``"sparse<k>"`` (``loo`` with at most
+    k training rows per user) or ``"none"`` (everything in training). The splitter of a
+    synthetic data set, and of a loaded one for the names it has no ``split-<name>/`` folder
+    for (:func:`amrlite.data.split_dataset`); ``dataset.split(name)`` reaches it. A generated
+    split records its ``seed``."""
+    check_negatives(n_negatives)
     split = _make_split(dataset, name, seed=seed, n_negatives=n_negatives)
-    if name not in dataset.split_dirs and name != "none":
+    if name != "none":
         split.seed = seed
     return split
 
 
-def _make_split(dataset, name, *, seed, n_negatives):
-    ds = dataset
+def check_negatives(n_negatives):
+    """Refuse a number of sampled negatives per evaluation row below 0 (the parameter
+    ``negatives``)."""
     if n_negatives is None or int(n_negatives) < 0:
-        raise AmrliteError(f"option 'negatives': must be 0 (full ranking only) or more, got "
+        raise option_error("negatives", f"must be 0 (full ranking only) or more, got "
                            f"{n_negatives}")
-    if name in ds.split_dirs:
-        return load_split(ds.split_dirs[name], ds.n_users, ds.n_items, name=name)
+
+
+def _make_split(ds, name, *, seed, n_negatives):
     if name == "loo":
         return _nonempty(leave_one_out(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
                                        n_negatives=n_negatives, name=name,
@@ -252,5 +255,3 @@ def _nonempty(split, ds, why):
                            f"{split.name!r} has no {part} rows: {why}")
     return split
 
-
-Dataset.splitter = staticmethod(make_split)

@@ -9,7 +9,6 @@ the same loop drives NumPy, Numba and CuPy without knowing which.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Protocol
@@ -18,6 +17,7 @@ import numpy as np
 
 from . import jsonio
 from .errors import AmrliteError, option_error
+from .progress import Progress
 
 #: the values of :attr:`TrainConfig.negative_pool`
 NEGATIVE_POOLS = ("warm", "all")
@@ -149,28 +149,6 @@ def epoch_rngs(seed, epoch):
     return np.random.default_rng([seed, 1, epoch]), np.random.default_rng([seed, 2, epoch])
 
 
-class _Progress:
-    """A one-line progress bar on stderr (click's), showing the running loss."""
-
-    def __init__(self, total, label, enabled):
-        self.bar = None
-        self.info = ""
-        if enabled and total > 0:
-            import click
-            self.bar = click.progressbar(length=total, label=label, file=sys.stderr,
-                                         item_show_func=lambda _: self.info, show_pos=True)
-            self.bar.__enter__()
-
-    def update(self, info):
-        if self.bar is not None:
-            self.info = info
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="best",
                progress=False, log_file=None):
     """The training loop: ``cfg.epochs`` epochs of ``runner``.
@@ -206,7 +184,7 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
         raise AmrliteError(f"keep={keep!r}: choose 'best' or 'last'")
     history = History()
     best, since_best = None, 0
-    bar = _Progress(cfg.epochs, runner.label, progress)
+    bar = Progress(cfg.epochs, runner.label, enabled=progress, unit="epoch")
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -236,7 +214,7 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
             info = f"{runner.loss_name} {loss:.4g}"
             if history.best_metrics:
                 info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
-            bar.update(info)
+            bar.update(1, info)
             if callback is not None and callback(EpochInfo(epoch, loss, seconds, metrics,
                                                            runner.snapshot)):
                 break

@@ -2,7 +2,7 @@
 product table, and a folder of product photos named by SKU.
 
     python scripts/make_shop.py OUT_DIR [--from-ml100k ../shared/data/ml100k | --synthetic]
-                                [--seed 0] [--products 40] [--customers 60]
+                                [--seed 0] [--products N] [--customers 60]
 
 writes into OUT_DIR (never into the repository):
 
@@ -14,9 +14,10 @@ writes into OUT_DIR (never into the repository):
 ``--from-ml100k DIR``: MovieLens 100K as a shop (every rating an order at its time; movies are
 products, their first genre the category, their posters the photos: copied into OUT_DIR; the
 15 movies without a poster have no photo, and two movies with one lose their orders: new
-products with a photo and no orders yet).
+products with a photo and no orders yet). ``--products N`` keeps N movies drawn at random
+and their orders: a small shop.
 
-``--synthetic`` (the default): ``--products`` products in four categories, each photo a small
+``--synthetic`` (the default): ``--products`` products (default 40) in four categories, each photo a small
 Pillow picture of its category's colour at its own aspect ratio, and the awkward cases a shop
 meets: three products without a photo, one PNG with an alpha channel, one grayscale JPEG, one
 truncated JPEG, and the last two products with a photo (in the nested ``photos/new/``) and no
@@ -70,30 +71,40 @@ def _orders(rng, customers, skus, users, items, times):
 
 
 # ---------------------------------------------------------------------------- MovieLens
-def from_ml100k(src, out, rng):
+def from_ml100k(src, out, rng, n_products=None):
+    """MovieLens 100K as a shop; ``n_products``: only that many movies, drawn at random, and
+    their orders."""
     src = Path(src)
     with open(src / "interactions.csv", newline="") as fh:
         rows = np.array([[int(r["user"]), int(r["item"]), int(r["timestamp"])]
                          for r in csv.DictReader(fh)], dtype=np.int64)
     with open(src / "items.csv", newline="", encoding="utf-8") as fh:
         items = list(csv.DictReader(fh))
+    with open(src / "images.csv", newline="") as fh:
+        posters = {int(r["item"]): src / r["path"] for r in csv.DictReader(fh)}
+    if n_products is not None and n_products < len(items):     # a small shop
+        keep = np.sort(rng.choice(len(items), size=n_products, replace=False))
+        index = np.full(len(items), -1)
+        index[keep] = np.arange(n_products)
+        rows = rows[index[rows[:, 1]] >= 0]
+        rows[:, 1] = index[rows[:, 1]]
+        posters = {int(index[i]): p for i, p in posters.items() if index[i] >= 0}
+        items = [items[k] for k in keep]
     n_users, n_items = int(rows[:, 0].max()) + 1, len(items)
     customers = _ids(rng, n_users, "C-", 6)
     skus = _ids(rng, n_items, "SKU-", 6, hexa=True)
-    with open(src / "images.csv", newline="") as fh:
-        posters = {int(r["item"]): src / r["path"] for r in csv.DictReader(fh)}
     with_poster = sorted(i for i, p in posters.items() if p.is_file())
     new = rng.choice(with_poster, size=2, replace=False)     # new products: a photo, no orders
     rows = rows[~np.isin(rows[:, 1], new)]
     _write_csv(out / "orders.csv", ("customer_id", "sku", "quantity", "ordered_at"),
                _orders(rng, customers, skus, rows[:, 0], rows[:, 1], rows[:, 2]))
     _write_csv(out / "products.csv", ("sku", "title", "category"),
-               [(skus[int(r["item"])], r["title"], (r["genres"] or "unknown").split("|")[0])
-                for r in items])
+               [(skus[k], r["title"], (r["genres"] or "unknown").split("|")[0])
+                for k, r in enumerate(items)])
     for item in with_poster:
         poster = posters[item]
         shutil.copyfile(poster, out / "photos" / f"{skus[item]}{poster.suffix.lower()}")
-    return len(rows), n_items, n_users, len(with_poster)
+    return len(rows), n_items, len(np.unique(rows[:, 0])), len(with_poster)
 
 
 # ---------------------------------------------------------------------------- synthetic
@@ -185,7 +196,9 @@ def main(argv=None):
     src.add_argument("--synthetic", action="store_true",
                      help="A small generated shop (the default).")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--products", type=int, default=40, help="--synthetic: products.")
+    ap.add_argument("--products", type=int, default=None,
+                    help="--synthetic: products (default 40); --from-ml100k: only N movies, "
+                         "drawn at random, and their orders (default: all).")
     ap.add_argument("--customers", type=int, default=60, help="--synthetic: customers.")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -196,9 +209,9 @@ def main(argv=None):
     (out / "photos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     if args.from_ml100k:
-        n = from_ml100k(args.from_ml100k, out, rng)
+        n = from_ml100k(args.from_ml100k, out, rng, args.products)
     else:
-        n = synthetic(out, rng, args.products, args.customers)
+        n = synthetic(out, rng, args.products or 40, args.customers)
     print(f"{out}: {n[0]} orders of {n[1]} products by {n[2]} customers, {n[3]} photos",
           file=sys.stderr)
 

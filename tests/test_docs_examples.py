@@ -3,7 +3,7 @@
 A page's bash fences run in order as one ``bash -eu`` script, then its python fences in order as
 one script (one namespace, so a later block sees what an earlier one defined). Both run in the
 same fresh temporary folder that has the shared data beside it (``../shared`` as seen from the
-repository root), with this interpreter's ``amrlite`` first on ``PATH``. Fences marked
+repository root) and the repository's ``scripts/`` in it, with this interpreter's ``amrlite`` first on ``PATH``. Fences marked
 ``console`` (commands shown, not run: installs, hour-long reproductions) or ``text`` (output,
 formulas) are never run. See docs/contributing.md.
 """
@@ -26,14 +26,10 @@ LANGS = ("bash", "python")   # a page's commands first (they may make files), th
 
 # Pages whose examples wait for commands that are being built: the lead removes an entry when
 # the commands it names have landed, and the page then runs like every other.
-PENDING = {
-    "own-data.md": "the shop commands (features image --photos, fit --split temporal|none, "
-                   "--epochs-from, recommend --users all, add-items) have not landed yet",
-}
+PENDING: dict[str, str] = {}
 # Pages of other owners whose synopsis blocks are still fenced as runnable code (they use
 # placeholders such as DIR or undefined names): to be fenced as console/text by their owners.
 UNCONVERTED = {
-    "features.md": "its command synopsis and API sketch use placeholders (DIR, paths)",
     "data-format.md": "its API sketch reads files that are not there (reviews.csv, data/pinterest)",
 }
 
@@ -45,9 +41,11 @@ def uses_shared_data(text):
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """A scratch folder laid out like the repository root: ``../shared`` resolves there too."""
+    """A scratch folder laid out like the repository root: ``../shared`` resolves there too,
+    and so does ``scripts/`` (a page may run ``python scripts/make_shop.py``)."""
     work = tmp_path / "work"
     work.mkdir()
+    (work / "scripts").symlink_to(ROOT / "scripts", target_is_directory=True)
     if SHARED.is_dir():
         (tmp_path / "shared").symlink_to(SHARED, target_is_directory=True)
     monkeypatch.chdir(work)

@@ -1,11 +1,10 @@
 """The experiment pipeline: end to end on a tiny synthetic set, resume, sweeps, plots, CLI errors.
 
-``amrlite.attack`` / ``amrlite.significance`` come from another branch; here they are replaced
-by small stand-ins (monkeypatched into ``sys.modules``) with the agreed signatures, so the
-pipeline's plumbing is tested without them and without their cost.
+Where a test is about the pipeline's plumbing, ``amrlite.attack`` / ``amrlite.significance``
+are replaced by small stand-ins with their signatures (monkeypatched into the pipeline, which
+imports them at module level), so it runs without their cost.
 """
 import json
-import sys
 import types
 
 import numpy as np
@@ -97,8 +96,8 @@ def _pixel_std(path):
 
 def test_experiment_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     fake = _fake_attack_module()
-    monkeypatch.setitem(sys.modules, "amrlite.attack", fake)
-    monkeypatch.setitem(sys.modules, "amrlite.significance", _fake_significance_module())
+    monkeypatch.setattr(ex.pipeline, "attack", fake)
+    monkeypatch.setattr(ex.pipeline, "significance", _fake_significance_module())
     out = tmp_path / "exp"
     s1 = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=TINY,
                            progress=False)
@@ -140,15 +139,22 @@ def test_experiment_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     assert s3["trained"] == ["amr"]
 
 
-def test_pipeline_without_optional_modules(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(ex.pipeline, "_try_import", lambda name: None)
+def test_pipeline_surfaces_an_import_error_of_its_own_modules(tiny, tmp_path, monkeypatch):
+    """amrlite's own stage modules are not optional: an ImportError raised inside one fails
+    the run, naming it, instead of being recorded as a skipped stage."""
+    fake = _fake_significance_module()
+
+    def broken(*_, **__):
+        raise ImportError("cannot import name 'stats' (a broken install)")
+    fake.compare = broken
+    monkeypatch.setattr(ex.pipeline, "attack", _fake_attack_module())
+    monkeypatch.setattr(ex.pipeline, "significance", fake)
     over = ex.deep_merge(TINY, {"sweep": {"eps": [], "lmd": []}})
-    s = ex.run_experiment(tiny, "loo", tmp_path, quick=True, backend="numpy", overrides=over,
+    with pytest.raises(Exception, match="a broken install") as info:
+        ex.run_experiment(tiny, "loo", tmp_path, quick=True, backend="numpy", overrides=over,
                           progress=False, plots=False)
-    report = (tmp_path / "report.md").read_text()
-    assert "amrlite.attack is not available" in report
-    assert "amrlite.significance is not available" in report
-    assert s["significance"] is None
+    assert "ImportError" in str(info.value)
+    assert not (tmp_path / "stages" / "significance.json").exists()
 
 
 def test_sweep_picks_best_by_validation_and_resumes(tiny, tmp_path):
@@ -471,7 +477,8 @@ def test_pipeline_retrains_on_other_content(tiny, tmp_path, monkeypatch):
     here, so they are reused); other feature normalisation retrains every stage; unchanged
     reuses everything."""
     from amrlite.experiments.store import load_data
-    monkeypatch.setattr(ex.pipeline, "_try_import", lambda name: None)
+    monkeypatch.setattr(ex.pipeline, "attack", _fake_attack_module())
+    monkeypatch.setattr(ex.pipeline, "significance", _fake_significance_module())
     folder = _folder(tiny, tmp_path / "data", split_dir=True)
     over = ex.deep_merge(TINY, {"sweep": {"eps": [], "lmd": []}})
     out = tmp_path / "exp"
@@ -480,7 +487,7 @@ def test_pipeline_retrains_on_other_content(tiny, tmp_path, monkeypatch):
         return ex.run_experiment(folder, "loo", out, quick=True, backend="numpy", plots=False,
                                  overrides=over, progress=False, normalize=normalize)
     first = run()
-    assert set(first["trained"]) == {"pop", "mf", "duif", "vbpr", "vbpr_cont", "amr"}
+    assert set(first["trained"]) == {"pop", "eals", "mf", "duif", "vbpr", "vbpr_cont", "amr"}
     assert run()["trained"] == []
     # VBPR's checkpoint retrained in place (another seed), the stored JSON untouched
     Model("vbpr", backend="numpy", dim=8, epochs=3, seed=9).fit(

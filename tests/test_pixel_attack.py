@@ -336,8 +336,8 @@ def test_data_option_keeps_the_models_features(fitted, folder, tmp_path, encoder
     assert res.exit_code == 0, res.output
     assert "image 1280-d from features-image.npy (l2" in res.output
     _one_line_error(CliRunner().invoke(cli, args + ["--features", "default"]),
-                    "--features: the model was trained with image (1280-d, l2), the data set "
-                    "has default (384-d, l2)")
+                    "--features: the model was trained with image (l2), the data set has "
+                    "default (l2)")
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -109,3 +109,21 @@ def test_from_ml100k(shared_data, tmp_path):
         ordered = {r["sku"] for r in csv.DictReader(fh)}
     new = [s for s in skus if s not in ordered]
     assert len(new) == 2 and set(new) <= photos
+
+
+def test_from_ml100k_small(shared_data, tmp_path):
+    """--products N: N movies drawn at random (titles and posters kept with their movie), their
+    orders only, two of them new products."""
+    _make(tmp_path / "ml", "--from-ml100k", str(shared_data / "ml100k"), "--products", "150")
+    with open(shared_data / "ml100k" / "items.csv", newline="", encoding="utf-8") as fh:
+        titles = [r["title"] for r in csv.DictReader(fh)]
+    products = _rows(tmp_path / "ml" / "products.csv")
+    skus = [p["sku"] for p in products]
+    assert len(set(skus)) == 150 and {p["title"] for p in products} < set(titles)
+    assert [p["title"] for p in products] != titles[:150]            # drawn, not the first 150
+    photos = {p.stem for p in (tmp_path / "ml" / "photos").iterdir()}
+    with open(tmp_path / "ml" / "orders.csv", newline="") as fh:
+        ordered = {r["sku"] for r in csv.DictReader(fh)}
+    assert photos <= set(skus) and ordered <= set(skus)
+    new = [s for s in skus if s not in ordered]
+    assert len(new) == 2 and set(new) <= photos

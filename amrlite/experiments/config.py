@@ -22,9 +22,11 @@ import difflib
 import json
 import math
 import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, make_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
 from pathlib import Path
 from typing import Literal, Optional
+
+import numpy as np
 
 from ..errors import AmrliteError
 from ..train import TrainConfig
@@ -373,7 +375,6 @@ def seed_for(base, index):
     multi-seed run reuses its stages); index k > 0 is the first 31-bit word of NumPy's
     ``SeedSequence([base, k])``: fixed by (base, k) alone, whatever ran it, and well separated
     from ``base + k`` (seeds 0, 1, 2 of a user's own runs do not collide with ours)."""
-    import numpy as np
     base, index = int(base), int(index)
     if index < 0:
         raise AmrliteError(f"seed index {index}: must be >= 0")

@@ -25,14 +25,20 @@ With Ray:
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import socket
-import sys
+import tempfile
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from ..errors import AmrliteError
+from ..jsonio import write_bytes
+from ..progress import Progress
+from .store import load_data
 
 ENGINES = ("local", "ray")
 
@@ -90,28 +96,27 @@ class TaskFailed(AmrliteError):
                          f"First error: {failures[0][1].strip().splitlines()[-1]}")
 
 
-class _Progress:
-    """``[engine] done d/total, running r, failed f`` lines on stderr (or ``log``)."""
+def _task_bar(engine, total, slots, enabled, log):
+    """The tasks' :class:`~amrlite.progress.Progress`: done / total, with the running, queued
+    and failed counts after each task (a bar on a terminal, else one line through ``log``)."""
+    return _TaskCounts(Progress(total, f"[{engine}] tasks", enabled=enabled, unit="task",
+                                write=log), max(1, slots))
 
-    def __init__(self, engine, total, slots, enabled, log):
-        self.engine, self.total, self.slots = engine, total, max(1, slots)
-        self.done = self.failed = 0
-        self.enabled, self.log = enabled and total > 0, log
-        self.t0 = time.perf_counter()
 
-    def line(self):
-        left = self.total - self.done - self.failed
-        running = min(left, self.slots)
-        return (f"[{self.engine}] done {self.done}/{self.total}, running {running}, queued "
-                f"{left - running}, failed {self.failed} ({time.perf_counter() - self.t0:.0f}s)")
+class _TaskCounts:
+    """Counts done and failed tasks into a :class:`~amrlite.progress.Progress`."""
+
+    def __init__(self, bar, slots):
+        self.bar, self.slots, self.failed = bar, slots, 0
 
     def update(self, ok):
-        if ok:
-            self.done += 1
-        else:
-            self.failed += 1
-        if self.enabled:
-            (self.log or (lambda m: print(m, file=sys.stderr, flush=True)))(self.line())
+        self.failed += not ok
+        left = self.bar.total - self.bar.done - 1
+        running = min(left, self.slots)
+        self.bar.update(1, f"running {running}, queued {left - running}, failed {self.failed}")
+
+    def close(self):
+        self.bar.close()
 
 
 def run_tasks(fn, jobs, *, engine="local", address=None, processes=None, progress=True,
@@ -164,15 +169,13 @@ def _call(fn, job):
 
 def _run_local(fn, jobs, processes, progress, on_result, log):
     n_proc = max(1, min(int(processes or (os.cpu_count() or 1)), len(jobs)))
-    bar = _Progress(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
+    bar = _task_bar(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
                     progress, log)
     out = _Collector(bar, on_result)
     if n_proc == 1:
         for job in jobs:
             out.take(job, lambda: _call(fn, job))
         return out.result(len(jobs))
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     with single_threaded_children(), ProcessPoolExecutor(
             max_workers=n_proc, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_call, fn, job): job for job in jobs}
@@ -202,6 +205,7 @@ class _Collector:
         self.bar.update(True)
 
     def result(self, n_total):
+        self.bar.close()
         if self.failures:
             raise TaskFailed(self.failures, n_total)
         return self.done
@@ -340,10 +344,7 @@ def _ray_task(fn, job, data, init_blob):
     system's temporary-file cleaning); then ``fn`` as anywhere else (with :func:`where` telling
     it the Ray task id)."""
     global _RAY_TASK
-    import tempfile
-    from pathlib import Path
     import ray
-    from .store import write_bytes
     with tempfile.TemporaryDirectory(prefix="amrlite-task-") as tmp:
         init = None
         if init_blob is not None:
@@ -357,8 +358,6 @@ def _ray_task(fn, job, data, init_blob):
 
 
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
-    from pathlib import Path
-    from .store import load_data
     with _connected(address, processes) as (ray, data_refs):
         res_total = ray.cluster_resources()
         if gpu is None:
@@ -380,7 +379,7 @@ def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
             ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey][1],
                               init_refs.get(ikey))
             pending[ref] = job
-        bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
+        bar = _task_bar(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
                         progress, log)
         out = _Collector(bar, on_result)
         while pending:

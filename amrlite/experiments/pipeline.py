@@ -1,6 +1,6 @@
 """The whole pipeline, :func:`run_experiment`: a sequence of small stage functions (models,
 significance, attacks and rank change, sweeps, figures) sharing one :class:`_Context`, each
-stage resumable through the stage store (:class:`~amrlite.experiments.store._Stages`), then
+stage resumable through the stage store (:class:`~amrlite.experiments.store.Stages`), then
 ``report.md`` and ``summary.json``.
 
 Each seed's chain of model, significance, attack and pixel-attack stages (:data:`CHAIN`) is
@@ -9,32 +9,41 @@ parallel; then every (sweep setting, seed) is one task (:func:`stage_sweeps`). T
 stores what the tasks return and replays each chain against the store (a load), so the later
 stages find every seed's models and results in its :class:`_Context`.
 
-The optional modules ``amrlite.attack``, ``amrlite.significance`` and ``amrlite.eals`` are
-imported lazily (:func:`_try_import`); a stage whose module is missing is recorded as skipped,
-not failed.
+Every stage module of amrlite (attack, significance, eals, the pixel attack) is imported
+here, at module level: an ImportError inside one surfaces. Only the optional extra behind a
+stage is probed: the pixel attack is skipped, with its reason, when torch (``.[images]``) is
+not installed.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .. import jsonio
-from ..version import __version__
+from .. import attack, jsonio, significance
+from .. import plots as plotting
+from ..backends import resolve_backend_name
 from ..errors import AmrliteError
+from ..features.pixel_attack import PixelAttacker, attack_images, figure1
 from ..jsonio import write_text
+from ..models import KIND_DEFAULTS
+from ..recommender import Model, evaluate
+from ..train import TrainConfig
+from ..version import __version__
 from .config import make_config, seed_for
 from .curves import fit_with_curve
-from .report import make_report, make_seeds_report
 from .engine import check_address, run_tasks, session, where
-from .store import (NotStored, _Stages, data_key, load_data, metrics_summary, modality_key,
-                    model_digest, norm_compare, write_json)
-from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
-                    sweep_extras)
+from .figures import seed_figures
+from .report import TABLE2_COLUMNS, make_report, make_seeds_report
+from .seeds import aggregate_experiment, per_user_gains
+from .store import (NotStored, Stages, checkpoint_path, data_key, data_ref, load_data,
+                    metrics_summary, modality_key, model_digest, norm_compare, write_json)
+from .sweep import finish_sweep, plan_sweep, run_plans, sweep_extras
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
 OBJECTIVE_FREE_ATTACKS = ("random", "certified")
@@ -49,14 +58,6 @@ ATTACKED = ("vbpr_cont", "amr")
 SHARED = ("dim", "batch_size", "reg", "seed", "negative_pool")
 
 
-def _try_import(name):
-    import importlib
-    try:
-        return importlib.import_module(f"amrlite.{name}")
-    except ImportError:
-        return None
-
-
 @dataclass
 class _Context:
     """What the stages share: inputs, the store, and what earlier stages produced."""
@@ -68,7 +69,7 @@ class _Context:
     backend: str
     progress: bool
     log: object
-    st: _Stages
+    st: Stages
     base_key: dict            # store.data_key (data, features, split, version) and backend
     models: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
@@ -107,9 +108,6 @@ def _stage_config(ctx, name, kind):
     stage's own entries over them, and the library's defaults for ``kind``. A shared value the
     library has a ``kind`` default for (eALS's ``reg``) is not passed, so that default applies
     unless the stage sets it."""
-    from ..models import KIND_DEFAULTS
-    from ..recommender import Model
-    from ..train import TrainConfig
     cfg = ctx.cfg
     shared = {k: cfg[k] for k in SHARED if k not in KIND_DEFAULTS.get(kind, {})}
     shared["eval_every"] = cfg["eval_every"] if cfg["select"] == "valid" else 0
@@ -120,7 +118,6 @@ def _stage_config(ctx, name, kind):
 
 def _fit(ctx, kind, conf, init, curve):
     """A fitted ``kind`` model and its curve (None when none was recorded)."""
-    from ..recommender import Model
     cfg = ctx.cfg
     if kind == "pop":
         return Model("pop", backend=ctx.backend).fit(ctx.ds, split=ctx.sp), None
@@ -134,7 +131,6 @@ def _fit(ctx, kind, conf, init, curve):
 
 def _train(ctx, name, kind, init_name=None, curve=False):
     """Train stage ``name`` (or load it when done before under the same key)."""
-    from ..recommender import Model, evaluate
     st, ds, sp = ctx.st, ctx.ds, ctx.sp
     conf = _stage_config(ctx, name, kind)
     if curve:
@@ -178,13 +174,10 @@ def stage_models(ctx):
     """Table 2's models: POP, MF-eALS, MF-BPR, then (with features) DUIF, VBPR pre-training,
     continued VBPR and AMR (both with training curves, from the VBPR checkpoint)."""
     _train(ctx, "pop", "pop")
-    if _try_import("eals") is not None:
-        try:
-            _train(ctx, "eals", "eals")
-        except AmrliteError as exc:
-            ctx.log(f"[eals] skipped: {exc}")
-    else:
-        ctx.log("[eals] skipped: amrlite.eals is not installed in this tree")
+    try:
+        _train(ctx, "eals", "eals")
+    except AmrliteError as exc:
+        ctx.log(f"[eals] skipped: {exc}")
     _train(ctx, "mf", "mf")
     if ctx.ds.features is not None:
         _train(ctx, "duif", "duif")
@@ -194,19 +187,9 @@ def stage_models(ctx):
 
 
 # ---------------------------------------------------------------------------- tests, attacks
-def _optional_module(ctx, module, stage):
-    """``amrlite.<module>`` for a stage on AMR, or None (logged as skipped when AMR was trained
-    but the module is missing)."""
-    mod = _try_import(module)
-    if mod is None and "amr" in ctx.models:
-        ctx.log(f"[{stage}] skipped: amrlite.{module} is not installed in this tree")
-    return mod if "amr" in ctx.models else None
-
-
 def stage_significance(ctx):
     """Paired tests of AMR against every other model of Table 2 (test rows)."""
-    significance = _optional_module(ctx, "significance", "significance")
-    if significance is None:
+    if "amr" not in ctx.models:
         return
     order = [n for n in TABLE_ORDER if n in ctx.results]
     amr = ctx.models["amr"]
@@ -219,7 +202,7 @@ def stage_significance(ctx):
                                      compute, "[significance] paired tests of AMR vs each model")
 
 
-def _attack_table(ctx, attack_mod):
+def _attack_table(ctx):
     acfg = ctx.cfg["attack"]
     table = {}
     for n in ATTACKED:
@@ -227,7 +210,7 @@ def _attack_table(ctx, attack_mod):
             free = kind in OBJECTIVE_FREE_ATTACKS
             for objective in (["test"] if free else acfg["objectives"]):
                 steps = acfg.get("pgd_steps", 5) if kind == "pgd" else 1
-                r = attack_mod.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
+                r = attack.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
                                       kind="adversarial" if kind == "pgd" else kind,
                                       objective=objective, steps=steps,
                                       repeats=acfg["repeats"], seed=ctx.cfg["seed"], on="test")
@@ -235,10 +218,10 @@ def _attack_table(ctx, attack_mod):
     return {"results": table}
 
 
-def _rank_changes(ctx, attack_mod, eps):
+def _rank_changes(ctx, eps):
     rc = {}
     for n in ATTACKED:
-        r = attack_mod.rank_change(ctx.models[n], ctx.ds, ctx.sp, eps, kind="adversarial",
+        r = attack.rank_change(ctx.models[n], ctx.ds, ctx.sp, eps, kind="adversarial",
                                    objective="test")
         delta = r["per_row"] if "per_row" in r else r["delta"]
         rc[n] = {"delta": np.asarray(delta).tolist(), "summary": r.get("summary")}
@@ -247,18 +230,17 @@ def _rank_changes(ctx, attack_mod, eps):
 
 def stage_attacks(ctx):
     """Table 3 (every attack kind on continued VBPR and AMR) and the rank change (Fig. 5)."""
-    attack_mod = _optional_module(ctx, "attack", "attacks")
-    if attack_mod is None:
+    if "amr" not in ctx.models:
         return
     acfg, keys = ctx.cfg["attack"], ctx.keys(ATTACKED)
     ctx.attacks = ctx.st.cached(
         "attacks", dict(ctx.base_key, attack=acfg, models=keys),
-        lambda: _attack_table(ctx, attack_mod),
+        lambda: _attack_table(ctx),
         "[attacks] " + ", ".join(acfg["kinds"]) + " on continued VBPR and AMR")
     eps = ctx.cfg["rank_change_eps"]
     ctx.rank_change = ctx.st.cached(
         "rank_change", dict(ctx.base_key, eps=eps, models=keys),
-        lambda: _rank_changes(ctx, attack_mod, eps), f"[rank change] ε = {eps}")
+        lambda: _rank_changes(ctx, eps), f"[rank change] ε = {eps}")
 
 
 def _pixel_skip(ctx):
@@ -274,15 +256,13 @@ def _pixel_skip(ctx):
     if not src or not (Path(src) / "images.csv").is_file():
         return "the data folder has no images.csv"
     try:
-        import torch  # noqa: F401
-        from ..features import pixel_attack  # noqa: F401
+        import torch  # noqa: F401  (the images extra: the one optional module probed here)
     except ImportError as exc:
         return f"the images extra is not installed ({exc})"
     return None
 
 
 def _pixel_table(ctx):
-    from ..features.pixel_attack import PixelAttacker, attack_images
     pcfg, encoder, table = ctx.cfg["pixel_attack"], None, {}
     for n in ATTACKED:
         pa = PixelAttacker(ctx.models[n], ctx.ds, ctx.sp, encoder=encoder, rows=pcfg["rows"],
@@ -340,7 +320,7 @@ def _chain_stored(ctx):
     """Whether every stage of ``ctx``'s chain is stored under its current key, found by
     running the chain, silently, over a load-only view of the store (nothing is computed)."""
     probe = replace(ctx, log=_quiet, models={}, results={}, curves={},
-                    st=_Stages(ctx.out_dir, _quiet, tag=ctx.st.tag, load_only=True))
+                    st=Stages(ctx.out_dir, _quiet, tag=ctx.st.tag, load_only=True))
     try:
         _run_chain(probe)
     except NotStored:
@@ -353,12 +333,12 @@ def _chain_job(ctx, engine):
     read and write ``out_dir``'s store directly (``"store"``), each stage as it finishes. Ray
     workers may be on other nodes: the seed's finished stage files travel with the job
     (``"files"``) and what the chain adds comes back with its result, and the data set is
-    named as the sweep jobs name it (:func:`~amrlite.experiments.sweep._data_ref`), so that
+    named as the sweep jobs name it (:func:`~amrlite.experiments.store.data_ref`), so that
     both batches use the one copy in the object store. Local jobs carry the Dataset itself (a
     chain run in the driver uses it as it is)."""
     shared = engine == "local"
     return {"name": f"seed {ctx.cfg['seed']}", "init": None,
-            "data": ctx.ds if shared else _data_ref(ctx.ds),
+            "data": ctx.ds if shared else data_ref(ctx.ds),
             "split": ctx.sp.name, "cfg": ctx.cfg, "base_key": ctx.base_key,
             "backend": ctx.backend, "tag": ctx.st.tag, "progress": ctx.progress,
             "store": str(ctx.out_dir.resolve()) if shared else None,
@@ -377,9 +357,7 @@ def _seed_chain_job(job, data, init):
 
     Returns ``{"where", "base_key", "trained", "reused", "timings", "files", "log",
     "live"}``: ``files`` are the stage files the chain added or changed (none when it wrote
-    into ``job["store"]``), as :meth:`~amrlite.experiments.store._Stages.files` gives them."""
-    import tempfile
-    from ..backends import resolve_backend_name
+    into ``job["store"]``), as :meth:`~amrlite.experiments.store.Stages.files` gives them."""
     live = _DRIVER_LOGS.get(job["tag"])
     lines = []
 
@@ -392,7 +370,7 @@ def _seed_chain_job(job, data, init):
     # named by this process's id: one left behind by a killed worker is recognisable
     with tempfile.TemporaryDirectory(prefix=f"amrlite-chain-{os.getpid()}-") as tmp:
         root = Path(job["store"] or tmp)
-        st = _Stages(root, log, tag=job["tag"])
+        st = Stages(root, log, tag=job["tag"])
         st.restore(job["files"])
         ctx = _Context(cfg=job["cfg"], ds=ds, sp=ds.split(job["split"]), out_dir=root,
                        backend=job["backend"], progress=job["progress"] and live is not None,
@@ -505,7 +483,7 @@ def stage_sweeps(ctxs, engine="local", address=None):
         amr_conf = _stage_config(ctx, "amr", "amr")
         amr_conf["eval_every"] = _stage_config(ctx, "vbpr_cont", "vbpr")["eval_every"]
         sweep_dir = ctx.out_dir / "sweep" / ctx.st.tag.replace("@", "")
-        init_path = _init_path(ctx.st.model_path("vbpr"), sweep_dir)
+        init_path = checkpoint_path(ctx.st.model_path("vbpr"), sweep_dir)
         ctx.sweeps = {}
         for axis, eps_list, lmd_list in _sweep_plan(scfg, amr_conf):
             plans.append((ctx, axis, plan_sweep(
@@ -525,14 +503,13 @@ def stage_sweeps(ctxs, engine="local", address=None):
             ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
             cache_path=ctx.st.path("sweep_extras"), base_key=ctx.base_key,
             attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
-            significance=_try_import("significance"), attack_mod=_try_import("attack"),
+            significance=significance, attack_mod=attack,
             log=ctx.log, per_user=ctx.sweep_per_user)
         write_json(ctx.st.path("sweeps"), {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
 
 
 def stage_per_user(ctx):
     """Per-user test HR@10/NDCG@10 of every Table 2 model (for the pooled multi-seed tests)."""
-    from .seeds import per_user_gains
     names = [n for n in TABLE_ORDER if n in ctx.models]
     ctx.per_user = ctx.st.cached(
         "per_user", dict(ctx.base_key, models=ctx.keys(names)),
@@ -541,44 +518,41 @@ def stage_per_user(ctx):
 
 
 def _sweep_figures(sweeps, out_dir, baseline):
-    from .. import plots
     figures = {}
     if "grid" in sweeps:
         # Figs. 6/7 from the grid: metric vs ε at each λ, metric vs λ at each ε
         runs = sweeps["grid"]["runs"]
         for axis in ("eps", "lmd"):
-            figures[f"sweep_{axis}"] = plots.sweep_grid_plot(
+            figures[f"sweep_{axis}"] = plotting.sweep_grid_plot(
                 runs, axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png",
                 baseline=baseline)
-        figures["sweep_heatmap"] = plots.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
+        figures["sweep_heatmap"] = plotting.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
                                                        baseline=baseline)
     else:
         for axis, res in sweeps.items():
-            figures[f"sweep_{axis}"] = plots.sweep_plot(
+            figures[f"sweep_{axis}"] = plotting.sweep_plot(
                 res["runs"], axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png")
     return figures
 
 
 def stage_figures(ctx):
     """Fig. 3 (curves), Figs. 6/7 (and the grid heatmap), Fig. 5 (rank change), attack drop."""
-    from .. import plots
     out_dir, results, curves = ctx.out_dir, ctx.results, ctx.curves
     figures = {}
     if curves.get("vbpr_cont") and curves.get("amr"):
-        figures["curves"] = plots.training_curves(
+        figures["curves"] = plotting.training_curves(
             curves["vbpr_cont"], curves["amr"], out_dir / "fig3_training_curves.png",
             mf_line=results.get("mf", {}).get("test"))
     if ctx.sweeps:
         figures.update(_sweep_figures(ctx.sweeps, out_dir, (ctx.sweep_base or {}).get("test")))
     if ctx.rank_change:
-        figures["rank_change"] = plots.rank_change_plot(
+        figures["rank_change"] = plotting.rank_change_plot(
             {results[n]["label"] if n != "vbpr_cont" else "VBPR": np.asarray(v["delta"])
              for n, v in ctx.rank_change["models"].items()},
             out_dir / "fig5_rank_change.png", eps=ctx.rank_change["eps"])
     if ctx.attacks:
-        figures["attack"] = plots.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
+        figures["attack"] = plotting.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
     if ctx.pixel_attack:
-        from ..features.pixel_attack import figure1
         pcfg = ctx.cfg["pixel_attack"]
         path, _ = figure1([ctx.models[n] for n in ATTACKED], ctx.ds, ctx.sp,
                           out_dir / "fig1_pixel_attack.png", eps=pcfg["figure_eps"],
@@ -593,7 +567,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                    engine="local", address=None, features=None, normalize="none"):
     """The paper's pipeline on ``data``, every stage resumable, once per seed.
 
-    Stages: POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF, VBPR pre-training,
+    Stages: POP, MF-eALS, MF-BPR, DUIF, VBPR pre-training,
     continued VBPR and AMR (both with training curves); paired significance of AMR vs every
     other model (:mod:`amrlite.significance`); attacks on continued VBPR and AMR
     (:mod:`amrlite.attack`) and the rank change (Fig. 5); ε / λ sweeps (Figs. 6, 7; with
@@ -661,7 +635,6 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         that ran this time, :func:`stage_chains`); with ``seeds`` > 1 these are seed index 0's,
         plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
-    from ..backends import resolve_backend_name
     t_start = time.perf_counter()
     if log is None:
         def log(msg):
@@ -693,7 +666,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         seed_log = log if seeds == 1 else (lambda m, s=seed: log(f"(seed {s}) {m}"))
         ctxs.append(_Context(cfg=dict(cfg, seed=seed), ds=ds, sp=sp, out_dir=out_dir,
                              backend=backend, progress=progress, log=seed_log,
-                             st=_Stages(out_dir, seed_log, tag="" if k == 0 else f"@seed{seed}"),
+                             st=Stages(out_dir, seed_log, tag="" if k == 0 else f"@seed{seed}"),
                              base_key=base_key))
     timings = {}
 
@@ -734,8 +707,6 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
 
 def _multi_seed_outputs(ctxs, summary, plots):
     """Aggregate the seeds into ``summary["multi"]`` and draw the figures with intervals."""
-    from .report import TABLE2_COLUMNS
-    from .seeds import aggregate_experiment
     per_seed = [{"seed": c.cfg["seed"], "results": c.results, "per_user": c.per_user,
                  "attacks": c.attacks, "sweeps": c.sweeps, "sweep_base": c.sweep_base,
                  "sweep_per_user": c.sweep_per_user, "curves": c.curves} for c in ctxs]
@@ -745,7 +716,6 @@ def _multi_seed_outputs(ctxs, summary, plots):
     summary["seeds"] = multi["seeds"]
     summary["multi"] = multi
     if plots:
-        from .figures import seed_figures
         summary["figures"] = seed_figures(multi, per_seed, ctxs[0].out_dir)
 
 

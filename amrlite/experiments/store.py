@@ -2,23 +2,26 @@
 :func:`read_json`), the content keys that tell whether a stored result still holds
 (:func:`content_key` of :func:`data_key` — interactions, features, split and negatives, amrlite
 version —, the checkpoint's :func:`model_digest` and the configuration), and the stage store
-:class:`_Stages`
+:class:`Stages`
 (``out_dir/stages/<stage>.json`` and ``out_dir/models/<stage>.npz``). Also the stored forms of
 an evaluation (:func:`metrics_summary`) and of a paired test (:func:`norm_compare`), and the
-loading of the data set argument (:func:`load_data`)."""
+loading of the data set argument (:func:`load_data`), what a worker needs to load it again
+(:func:`data_ref`) and a sweep's checkpoint (:func:`checkpoint_path`)."""
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .. import jsonio, kernels
-from ..jsonio import write_bytes  # noqa: F401  (re-exported: the stage store's atomic write)
+from ..containers import Dataset
+from ..data import load_dataset
 from ..errors import AmrliteError
+from ..jsonio import read_json, write_bytes  # noqa: F401  (re-exported: the stage store's I/O)
 from ..metrics import METRIC_NAMES
+from ..recommender import Model
 from ..version import __version__
 from .config import SUMMARY
 
@@ -27,19 +30,6 @@ def write_json(path, obj):
     """Write ``obj`` as strict JSON (:mod:`amrlite.jsonio`: non-finite floats as ``null``, never
     NaN/Infinity), atomically (:func:`amrlite.jsonio.atomic_write`). Returns the path."""
     return jsonio.write_json(path, obj, indent=1)
-
-
-def read_json(path):
-    """The JSON in ``path``, or None when it is missing, torn or not JSON (then: recompute).
-    A NaN/Infinity written by an older, lenient writer reads as None, as :func:`write_json`
-    would have written it."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(), parse_constant=lambda _: None)
-    except (json.JSONDecodeError, OSError):
-        return None
 
 
 def config_key(d):
@@ -171,7 +161,6 @@ def load_data(data, features=None, normalize="none"):
     ``features``/``normalize``: the modalities of a folder and their normalisation, as
     :func:`amrlite.data.load_dataset` takes them (``"image"``, ``"image,text"``; ``"l2"`` or
     ``"image=l2,text=none"``); a Dataset given as is must not come with them."""
-    from ..data import Dataset, load_dataset
     if isinstance(data, Dataset):
         if features is not None or normalize != "none":
             raise AmrliteError("features/normalize apply to a data folder; the Dataset given "
@@ -181,13 +170,42 @@ def load_data(data, features=None, normalize="none"):
                         normalize=normalize)
 
 
+def data_ref(ds):
+    """What a worker process needs to rebuild ``ds``: its path, or the (picklable) object
+    (also when it was loaded with options, e.g. ``features="image"``, that the path alone does
+    not carry). :func:`load_data` turns it back into the Dataset."""
+    src = getattr(ds, "source", None)
+    if (src and not getattr(ds, "synthetic", False) and Path(src).exists()
+            and not getattr(ds, "options", None)):
+        return str(src)
+    return ds
+
+
+def checkpoint_path(init, out_dir):
+    """The resolved path (text) of the checkpoint ``init`` of a sweep: a saved VBPR or AMR
+    model's file, checked; a :class:`~amrlite.recommender.Model` is saved to
+    ``out_dir/init.npz`` first."""
+    if isinstance(init, Model):
+        init_path = out_dir / "init.npz"
+        init.save(init_path)
+    else:
+        init_path = Path(init)
+        if not init_path.is_file():
+            raise AmrliteError(f"--init {init}: no such model file")
+        init_kind = Model.load(init_path).kind
+        if init_kind not in ("vbpr", "amr"):
+            raise AmrliteError(f"--init {init}: a {init_kind} model; AMR sweeps start from a "
+                               "VBPR (or AMR) checkpoint")
+    return str(init_path.resolve())
+
+
 class NotStored(Exception):
-    """A load-only store (``_Stages(load_only=True)``) was asked to compute a stage: the stage
+    """A load-only store (``Stages(load_only=True)``) was asked to compute a stage: the stage
     is not stored under its current key. Not an :class:`AmrliteError`, so that no stage takes
     it for a skip."""
 
 
-class _Stages:
+class Stages:
     """Stage results as JSON files in ``out_dir/stages`` and models in ``out_dir/models``.
 
     A result is stored with its ``key`` (a dict of everything it depends on: configuration,

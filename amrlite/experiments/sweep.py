@@ -5,31 +5,24 @@ its NDCG@10 drop under an adversarial attack, cached so that a rerun neither ret
 re-tests."""
 from __future__ import annotations
 
-import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from .. import jsonio
+from ..attack import eps_entry
 from ..containers import Split
 from ..errors import AmrliteError
-from .config import SUMMARY, parse_float_list
-from .engine import check_address
-from .store import (changed_parts, config_key, content_key, data_key, load_data,
+from ..recommender import Model, evaluate
+from ..train import TrainConfig
+from .config import SUMMARY, parse_float_list, seed_for
+from .engine import check_address, run_tasks
+from .seeds import aggregate_sweep, per_user_gains
+from .store import (changed_parts, checkpoint_path, data_ref, config_key, content_key, data_key, load_data,
                     metrics_summary, model_digest, norm_compare, read_json, split_digest,
                     write_bytes, write_json)
-
-
-def _data_ref(ds):
-    """What a worker process needs to rebuild ``ds``: its path, or the (picklable) object
-    (also when it was loaded with options, e.g. ``features="image"``, that the path alone does
-    not carry)."""
-    src = getattr(ds, "source", None)
-    if (src and not getattr(ds, "synthetic", False) and Path(src).exists()
-            and not getattr(ds, "options", None)):
-        return str(src)
-    return ds
 
 
 def _sweep_name(eps, lmd):
@@ -42,8 +35,6 @@ def _sweep_job(job, data, init):
     process, a spawned worker, a Ray worker) and writes nothing: the result, with the model's
     ``.npz`` bytes under ``"model_npz"`` when the job keeps models, goes back to the driver,
     which stores it (:func:`_store_result`)."""
-    import tempfile
-    from ..recommender import Model, evaluate
     ds = load_data(data)
     sp = job_split(ds, job)
     t0 = time.perf_counter()
@@ -92,23 +83,6 @@ def _store_result(job, res):
     write_json(job["json"], res)
 
 
-def _init_path(init, out_dir):
-    """The resolved path of the checkpoint ``init`` (a Model is saved to ``out_dir/init.npz``)."""
-    from ..recommender import Model
-    if isinstance(init, Model):
-        init_path = out_dir / "init.npz"
-        init.save(init_path)
-    else:
-        init_path = Path(init)
-        if not init_path.is_file():
-            raise AmrliteError(f"--init {init}: no such model file")
-        init_kind = Model.load(init_path).kind
-        if init_kind not in ("vbpr", "amr"):
-            raise AmrliteError(f"--init {init}: a {init_kind} model; AMR sweeps start from a "
-                               "VBPR (or AMR) checkpoint")
-    return str(init_path.resolve())
-
-
 def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, backend,
                save_models, log=None):
     """The jobs of one sweep (one checkpoint, one seed) and the settings already stored.
@@ -122,7 +96,6 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
     which parts changed), never reported as reused.
 
     Returns ``{"jobs", "done", "skipped", "eps", "lmd", "init", "out_dir", "config"}``."""
-    from ..train import TrainConfig
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = TrainConfig.from_dict(dict(base_config or {})).to_dict()
@@ -149,7 +122,7 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
                 why = ", ".join(changed_parts(old.get("key_parts"), parts)) or "key"
                 log(f"[sweep] {name}: the stored result is of another configuration ({why} "
                     "changed): run again")
-            jobs.append({"name": name, "data": _data_ref(ds), **split_job(sp), "config": cfg,
+            jobs.append({"name": name, "data": data_ref(ds), **split_job(sp), "config": cfg,
                          "init": init_path, "init_key": init_path, "backend": backend,
                          "json": str(path), "model_path": model_path, "key": key,
                          "key_parts": parts})
@@ -165,7 +138,6 @@ def run_plans(plans, *, engine="local", address=None, processes=None, progress=T
     """Run the jobs of every plan (all seeds, all axes) as one batch on ``engine``; a job
     shared by two plans (the same JSON: a one-axis sweep's setting inside the grid) runs once.
     Each result is stored as it arrives; the plans' ``done`` lists are completed in place."""
-    from .engine import run_tasks
     unique = {}
     for plan in plans:
         for job in plan["jobs"]:
@@ -264,8 +236,6 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
         ``"per_seed"`` (one such dict per seed) and ``"aggregate"`` (per setting: mean, CI and
         per-seed values of each metric); ``"best"`` is then the best mean.
     """
-    from .config import seed_for
-    from .seeds import aggregate_sweep
     eps_list = parse_float_list(eps_list, "--eps")
     lmd_list = parse_float_list(lmd_list, "--lmd")
     seeds = int(seeds)
@@ -277,7 +247,7 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_data(dataset)
     sp = split if isinstance(split, Split) else ds.split(split)
-    init_path = _init_path(init, out_dir)
+    init_path = checkpoint_path(init, out_dir)
     base_seed = int(dict(base_config or {}).get("seed", 0))
     seed_values = [seed_for(base_seed, k) for k in range(seeds)]
 
@@ -306,19 +276,11 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
 
 
 # ---------------------------------------------------------------------------- extras
-def _find_eps(eps_dict, eps):
-    """The entry of an attack result's ``"eps"`` dict for ``eps`` (keys are text)."""
-    for k, v in eps_dict.items():
-        if math.isclose(float(k), float(eps)):
-            return v
-    return None
-
-
 def _robustness(attack_mod, model, ds, sp, eps, seed):
     """NDCG@10 clean and under the adversarial test-objective attack at ``eps``, and the drop."""
     r = attack_mod.attack(model, ds, sp, [eps], kind="adversarial", objective="test",
                           steps=1, repeats=1, seed=seed, on="test")
-    x = _find_eps(r["eps"], eps) or {}
+    x = eps_entry(r["eps"], eps) or {}
     return {"eps": float(eps), "objective": "test", "kind": "adversarial",
             "clean": r["clean"].get("NDCG@10"), "NDCG@10": x.get("NDCG@10"),
             "drop": x.get("drop", {}).get("NDCG@10")}
@@ -327,8 +289,6 @@ def _robustness(attack_mod, model, ds, sp, eps, seed):
 def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed, significance,
                     attack_mod):
     """The paired test against continued VBPR and the robustness of one saved setting."""
-    from ..recommender import Model
-    from .seeds import per_user_gains
     hit = {"key": key, "vs_cont": None, "robust": None}
     model = Model.load(model_path)
     hit["per_user"] = per_user_gains(model, ds, sp)
@@ -384,7 +344,6 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
             if per_user is not None:
                 per_user[name] = seen[name]["per_user"]
     if per_user is not None:
-        from .seeds import per_user_gains
         pkey = config_key(dict(base_key, cont=cont_key, what="baseline per user"))
         if cache.get("baseline_per_user", {}).get("key") != pkey:
             cache["baseline_per_user"] = {"key": pkey,

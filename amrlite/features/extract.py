@@ -35,32 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AmrliteError, input_error
-from ..experiments.store import read_json
-from ..jsonio import atomic_write, check_writable, writable, write_json
+from ..jsonio import atomic_write, check_writable, read_json, writable, write_json
+from ..progress import Progress
 from ..rawdata import as_int_ids, read_id_list
-from ..textio import check_header, open_text
-from ..train import _Progress
-from .inputs import id_array, read_images_table, scan_photos
+from .image import ImageEncoder, ImageReadError, open_image
+from .inputs import id_array, read_images_table, read_item_rows, scan_photos
+from .text import TextEncoder, default_template, item_texts, item_texts_by_id
 
 #: Recorded in a recipe record but not compared: package versions, device, input files.
 UNCOMPARED = ("versions", "device", "inputs")
-
-
-class Progress:
-    """Items done, on click's progress bar (stderr), updated once per batch."""
-
-    def __init__(self, total, label, enabled):
-        self.total, self.done = total, 0
-        self._bar = _Progress(total, label, enabled)
-
-    def update(self, n):
-        self.done += n
-        if self._bar.bar is not None:
-            self._bar.info = f"{self.done}/{self.total}"
-            self._bar.bar.update(n)
-
-    def close(self):
-        self._bar.close()
 
 
 def _comparable(recipe):
@@ -159,7 +142,7 @@ def run_batches(out, recipe, keys, dim, batch, compute, *, progress, label):
                                           "n": n, "batch": batch})
     arr = np.zeros((n, dim), np.float32)
     notes = []
-    bar = Progress(n, label, progress)
+    bar = Progress(n, label, enabled=progress, unit="item")
     try:
         for start in range(0, n, batch):
             stop = min(start + batch, n)
@@ -196,35 +179,11 @@ def finish(out, arr, recipe, report, ids=None):
     shutil.rmtree(partial, ignore_errors=True)
 
 
-def _read_csv(path, required):
-    path = Path(path)
-    if not path.is_file():
-        raise AmrliteError(f"{path}: no such file")
-    with open_text(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        check_header(path, reader.fieldnames or [], 1)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise input_error(path, f"no column {', '.join(map(repr, missing))} in the header "
-                              f"(columns: {', '.join(reader.fieldnames or [])})", line=1)
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                item = int(row["item"])
-            except (TypeError, ValueError):
-                raise input_error(path, f"not an item index: {row['item']!r}", line=line,
-                                  field="item") from None
-            if item < 0:
-                raise input_error(path, f"negative item index {item}", line=line, field="item")
-            rows.append((line, item, row))
-    return rows
-
-
 def _n_items(data_dir, at_least):
     """Items of the data set: rows of ``items.csv`` when there is one, else ``at_least``."""
     items = Path(data_dir) / "items.csv"
     if items.is_file():
-        return max(at_least, max((i for _, i, _ in _read_csv(items, ("item",))), default=-1) + 1)
+        return max(at_least, max((i for _, i, _ in read_item_rows(items, ("item",))), default=-1) + 1)
     return at_least
 
 
@@ -281,7 +240,6 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
     An item without an image, or whose file is missing or undecodable, gets a zero row and a
     line in the report — or, with ``strict``, an :class:`AmrliteError` naming the file.
     """
-    from .image import ImageEncoder
     if batch < 1:
         raise AmrliteError(f"--batch {batch}: expected a positive integer")
     if photos is not None and images_csv is not None:
@@ -324,7 +282,7 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
         reasons = [unlisted if k not in found else empty for k in keys]
     else:
         by_index, listed = {}, {}
-        for line, item, row in _read_csv(csv_path, ("item", "path")):
+        for line, item, row in read_item_rows(csv_path, ("item", "path")):
             if item in by_index:
                 raise input_error(csv_path, f"item {item} listed twice", line=line, field="item")
             p = Path(row["path"])
@@ -359,7 +317,6 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
 def _image_batches(enc, labels, paths, reasons, strict):
     """``compute(start, stop)`` of :func:`run_batches`: the CNN rows of items ``start..stop``
     (a zero row, and a note naming the item by ``labels``, where there is no readable image)."""
-    from .image import ImageReadError, open_image
 
     def compute(start, stop):
         notes, pixels, rows_ok = [], [], []
@@ -398,7 +355,6 @@ def extract_text_features(data_dir=None, items_csv=None, out=None, model="all-Mi
     ``item`` 0..n-1) gives the ``.npy`` by index; a table keyed by raw ids (``item_col`` or a
     recognised id column: ``sku``, ``item_id``, ``asin`` ...; no ``data_dir``; or ``out``
     ending in ``.npz``) gives the ``.npz`` by id. Returns the output path."""
-    from .text import TextEncoder, default_template, item_texts, item_texts_by_id
     if batch < 1:
         raise AmrliteError(f"--batch {batch}: expected a positive integer")
     if items_csv is None and data_dir is None:

@@ -9,6 +9,7 @@ table (no torch needed).
   distinct.
 * :func:`read_images_table` — ``{id: path}`` of an images table (id and path columns, given or
   recognised by name; a relative path is relative to the table's folder).
+* :func:`read_item_rows` — the rows of a native table keyed by item index (``items.csv``).
 * :func:`photo_index` — the photos of a features recipe's ``inputs`` (what
   ``amrlite features image`` read), for a pixel attack run later.
 """
@@ -124,6 +125,34 @@ def id_array(keys):
     arr = np.asarray([str(k) for k in keys])
     ints = as_int_ids(arr) if len(arr) else None
     return arr if ints is None else ints
+
+
+def read_item_rows(path, required):
+    """The rows of a native table keyed by item *index* (``items.csv``, an images table of a
+    native data set): ``[(line, item, row dict), ...]``, with the ``required`` columns
+    checked in the header and every ``item`` a non-negative integer (else one error naming
+    the file, line and field)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AmrliteError(f"{path}: no such file")
+    with open_text(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        check_header(path, reader.fieldnames or [], 1)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise input_error(path, f"no column {', '.join(map(repr, missing))} in the header "
+                              f"(columns: {', '.join(reader.fieldnames or [])})", line=1)
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                item = int(row["item"])
+            except (TypeError, ValueError):
+                raise input_error(path, f"not an item index: {row['item']!r}", line=line,
+                                  field="item") from None
+            if item < 0:
+                raise input_error(path, f"negative item index {item}", line=line, field="item")
+            rows.append((line, item, row))
+    return rows
 
 
 def photo_index(inputs):

@@ -20,7 +20,7 @@ folder's ``images.csv``.
 
 The gradient of the attacked loss L (the test-objective BPR loss of the chosen rows, as
 ``amrlite attack --objective test``) w.r.t. the pixels is ``J_i(x_i)ᵀ Γ_i`` with ``Γ_i = ∂L/∂c_i``
-from amrlite's closed form (:class:`amrlite.attack._Attacker`, ``Γ = Ẽᵀṽ``) and ``J_i`` the
+from amrlite's closed form (:class:`amrlite.attack.Attacker`, ``Γ = Ẽᵀṽ``) and ``J_i`` the
 Jacobian of ``N∘f`` at ``x_i``: one vector-Jacobian product per image (torch autograd with
 ``Γ_i`` as ``grad_outputs``). It is the full gradient because L depends on ``x_i`` only through
 ``c_i`` (``docs/robustness.md``, "Pixel-level attacks").
@@ -36,15 +36,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..attack import (_Attacker, _context, _drops, eps_key, parse_eps_list,
-                      rank_change_summary)
+from ..attack import (Attacker, attack_context, eps_key, parse_eps_list, rank_change_summary,
+                      relative_drops)
 from ..containers import EvalRows
 from ..errors import AmrliteError
-from ..experiments.store import read_json
-from ..jsonio import atomic_write
+from ..jsonio import read_json
 from ..modalities import resolve_features
+from ..models import factors
+from ..plots import pyplot, save_figure
+from ..recommender import check_same_features
+from ._deps import require
 from .extract import sidecars
-from .image import SIZE
+from .image import SIZE, ImageEncoder, ImageReadError, open_image
 from .inputs import photo_index, read_images_table, read_keyed_table, scan_photos
 
 TARGETS = ("positive", "negatives")
@@ -62,22 +65,6 @@ def image_block(model):
     names = ", ".join(m["name"] for m in info) or "none"
     raise AmrliteError(f"the model was trained on the modalities {names}: no 'image' block whose "
                        "pixels could be attacked (fit it with --features image or image,text)")
-
-
-def check_features(model, dataset):
-    """The data set's features are the model's (modality, dimension, normalisation, in order):
-    else one line naming both."""
-    def key(info):
-        return [(m["name"], int(m["dim"]), m.get("normalize", "none")) for m in info or []]
-
-    def show(info):
-        return "+".join(f"{n} ({d}-d" + (f", {z})" if z != "none" else ")")
-                        for n, d, z in key(info)) or "none"
-    mine, theirs = model.header.get("features"), getattr(dataset, "feature_info", None)
-    if mine and key(mine) != key(theirs):
-        raise AmrliteError(f"--features: the model was trained with {show(mine)}, the data set "
-                           f"has {show(theirs)} (give the model's --features and --normalize, "
-                           "or leave them out to reuse them)")
 
 
 def _layout(source):
@@ -210,14 +197,13 @@ class PixelAttacker:
     def __init__(self, model, dataset, split, *, encoder=None, rows=None, target="positive",
                  batch=16, eval_rows=None, items=None, seed=0, paths=None):
         import torch
-        from .image import ImageEncoder, ImageReadError, open_image
         if target not in TARGETS:
             raise AmrliteError(f"--target {target!r}: choose positive or negatives")
         self.torch = torch
         self.model = model
         self.start, self.stop, self.normalize, _ = image_block(model)
-        check_features(model, dataset)
-        sp, test, features = _context(model, dataset, split, "test")
+        check_same_features(model, dataset)
+        sp, test, features = attack_context(model, dataset, split, "test")
         if eval_rows is None:
             if test.negatives is None:
                 raise AmrliteError("the pixel attack needs sampled negatives (a split with "
@@ -225,7 +211,7 @@ class PixelAttacker:
             n = len(test) if rows is None else min(int(rows), len(test))
             eval_rows = EvalRows(test.users[:n], test.items[:n], test.negatives[:n])
         self.rows = eval_rows
-        self.att = _Attacker(model, sp, eval_rows, features, "test", seed, False)
+        self.att = Attacker(model, sp, eval_rows, features, "test", seed, False)
         if paths is None:
             paths = find_photos(model, dataset)[0]
         if items is None:
@@ -396,7 +382,7 @@ def attack_images(model, dataset, split, eps_list=(0.007,), *, steps=1, rows=Non
     step_secs = (time.perf_counter() - tg) / max(1, len(pa.items))
     for e in eps_list:
         if e == 0:
-            m = dict(clean, attacked_loss=clean_loss, drop=_drops(clean, clean),
+            m = dict(clean, attacked_loss=clean_loss, drop=relative_drops(clean, clean),
                      feature_distance=_dist(np.zeros(len(pa.items))),
                      psnr=_dist(np.full(len(pa.items), np.inf)),
                      rank_change=rank_change_summary(np.zeros(len(clean_ranks), int), 0.0,
@@ -406,7 +392,7 @@ def attack_images(model, dataset, split, eps_list=(0.007,), *, steps=1, rows=Non
         x, ev = perturb(pa, e, steps, grad0)
         m = dict(ev["metrics"])
         m["attacked_loss"] = pa.att.loss_and_gamma(ev["delta"], want_gamma=False)[0]
-        m["drop"] = _drops(clean, m)
+        m["drop"] = relative_drops(clean, m)
         dist = np.sqrt(((ev["feats"] - pa.f0) ** 2).sum(1))
         m["feature_distance"] = _dist(dist)
         m["psnr"] = _dist(psnr(x, pa.x0))
@@ -430,7 +416,7 @@ def _pick_row(models, dataset, split, paths, n_neg=3):
     sp = dataset.split(split) if isinstance(split, str) else split
     test = sp.test
     ranks = [m_att.ranks_and_metrics(None)[0] for m_att in
-             (_Attacker(m, sp, test, dataset.features, "test", 0, False) for m in models)]
+             (Attacker(m, sp, test, dataset.features, "test", 0, False) for m in models)]
     fallback = None
     for r in range(len(test)):
         if int(test.items[r]) not in paths:
@@ -449,7 +435,6 @@ def _pick_row(models, dataset, split, paths, n_neg=3):
 
 
 def _decodes(path):
-    from .image import ImageReadError, open_image
     try:
         open_image(path)
     except ImageReadError:
@@ -459,7 +444,6 @@ def _decodes(path):
 
 def _photo_size(path):
     """``(width, height)`` of the photo at ``path`` (read from its header)."""
-    from ._deps import require
     with require("PIL.Image", "images").open(path) as img:
         return img.size
 
@@ -481,10 +465,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
     one); each photo keeps its aspect ratio (the 224×224 pixel space is shown at the photo's
     own proportions). ``paths``: ``{item index: photo}`` (default: :func:`find_photos`).
     Returns ``(path, info)``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from ..models import factors
+    plt = pyplot()
     labels = labels or [m.spec.label for m in models]
     if paths is None:
         paths = find_photos(models[0], dataset)[0]
@@ -538,12 +519,7 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
     fig.suptitle(f"Pixel attack on user {info['user']}'s BPR loss (L∞ ε = {eps:.4g} = "
                  f"{eps * 255:.3g}/255, {'FGSM' if steps == 1 else f'PGD {steps} steps'})",
                  fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    with atomic_write(out_path) as fh:
-        fig.savefig(fh, dpi=110, format=out_path.suffix[1:] or "png")
-    plt.close(fig)
-    return out_path, info
+    return save_figure(fig, out_path), info
 
 
 def eps_label(e):
@@ -553,6 +529,6 @@ def eps_label(e):
     return f"{round(k)}/255" if abs(k - round(k)) < 1e-9 and k > 0 else f"{float(e):g}"
 
 
-__all__ = ["PixelAttacker", "TARGETS", "attack_images", "check_eps", "check_features",
+__all__ = ["PixelAttacker", "TARGETS", "attack_images", "check_eps",
            "eps_label", "figure1", "find_photos", "image_block", "image_features_file",
            "item_label", "perturb", "psnr", "random_sign", "read_titles", "user_label"]

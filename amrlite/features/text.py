@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AmrliteError, input_error
 from ._deps import file_sha256, pick_device, require, versions
-from .inputs import read_keyed_table
+from .inputs import read_item_rows, read_keyed_table
 
 #: Multi-valued fields of items.csv are joined by this; in a text they are joined by ", ".
 LIST_SEP, TEXT_SEP = "|", ", "
@@ -37,9 +37,8 @@ def item_texts(items_csv, columns=("title", "genres"), template=None):
     """One text per item (list index = item) from ``items_csv``'s ``columns`` through
     ``template`` (``str.format`` fields named after columns; default :func:`default_template`).
     A value holding ``|`` (a multi-valued field such as genres) is joined by ", "."""
-    from .extract import _read_csv
     columns, template = _checked_template(columns, template)
-    rows = _read_csv(items_csv, ("item",) + columns)
+    rows = read_item_rows(items_csv, ("item",) + columns)
     by_item = {}
     for line, item, row in rows:
         if item in by_item:
