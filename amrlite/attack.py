@@ -49,6 +49,10 @@ from .recommender import model_id_items
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")
 TOP_N = 10
+#: feature values (item rows × D) an attack holds at once in float64: Γ, Δ and c + Δ are formed
+#: block by block of item rows (32 MB each), so memory stays bounded at any catalogue size; a
+#: catalogue that fits in one block is computed exactly as one whole array
+BLOCK_VALUES = 1 << 22
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +159,85 @@ def relative_drops(clean, attacked):
 
 
 # ---------------------------------------------------------------------------------------------
+# item-row blocks: Γ and Δ without an (n_items × D) float64 array
+# ---------------------------------------------------------------------------------------------
+
+def item_blocks(n_items, n_features):
+    """``(start, stop)`` of consecutive item rows, at most :data:`BLOCK_VALUES` values each."""
+    step = max(1, BLOCK_VALUES // max(1, int(n_features)))
+    return [(s, min(int(n_items), s + step)) for s in range(0, int(n_items), step)] or [(0, 0)]
+
+
+class Rows:
+    """An ``n_items × D`` float64 array given block by block: ``block(s, e)`` computes rows
+    ``s:e`` (the last block is kept, so a one-block catalogue computes it once);
+    :meth:`dense` the whole array. Perturbations Δ and gradients Γ are ``Rows``: the attacks
+    only ever read them a block at a time."""
+
+    def __init__(self, shape, compute):
+        self.shape = tuple(shape)
+        self._compute = compute
+        self._last = None
+
+    @classmethod
+    def of(cls, array):
+        """A dense array as ``Rows`` (None stays None)."""
+        if array is None or isinstance(array, Rows):
+            return array
+        return cls(array.shape, lambda s, e: array[s:e])
+
+    def block(self, s, e):
+        if self._last is None or self._last[:2] != (s, e):
+            self._last = (s, e, self._compute(s, e))
+        return self._last[2]
+
+    def dense(self):
+        return self.block(0, self.shape[0])
+
+
+def _gamma_rows(v, a, E, w):
+    """Γ = v E (+ a wᵀ) (``docs/closed-form-adversary.md``) as :class:`Rows`."""
+    def compute(s, e):
+        gamma = v[s:e] @ E
+        if w is not None:
+            gamma += a[s:e, None] * w[None, :]
+        return gamma
+    return Rows((v.shape[0], E.shape[1]), compute)
+
+
+def _step_rows(delta, gamma, eps, kind, alpha=None):
+    """One attack step as :class:`Rows`: ``ε dir(Γ)`` (``alpha`` None), else the projected
+    ascent step ``Π_ε(Δ + α dir(Γ))`` from ``delta``."""
+    def compute(s, e):
+        direction = _direction(gamma.block(s, e), kind)
+        if alpha is None:
+            return eps * direction
+        prev = np.zeros((e - s, gamma.shape[1])) if delta is None else delta.block(s, e)
+        return _project(prev + alpha * direction, eps, kind)
+    return Rows(gamma.shape, compute)
+
+
+def _random_rows(shape, eps, rng):
+    """``ε z_k / ‖z_k‖`` with ``z ~ N(0, I)`` drawn by ``rng`` row after row (the same numbers
+    as one ``rng.standard_normal(shape)``), as :class:`Rows`; ``rng`` is moved past them."""
+    state = rng.bit_generator.state
+    for s, e in item_blocks(*shape):
+        rng.standard_normal((e - s, shape[1]))
+    replay = {"rng": None, "at": None}
+
+    def compute(s, e):
+        if replay["at"] != s:                      # restart the stream and skip to row s
+            replay["rng"] = np.random.Generator(type(rng.bit_generator)())
+            replay["rng"].bit_generator.state = state
+            if s:
+                replay["rng"].standard_normal((s, shape[1]))
+        z = replay["rng"].standard_normal((e - s, shape[1]))
+        replay["at"] = e
+        return eps * _unit_rows(z)
+    return Rows(shape, compute)
+
+
+# ---------------------------------------------------------------------------------------------
 # the attacker: Γ, the attacked loss, the perturbed metrics
 # ---------------------------------------------------------------------------------------------
 
@@ -178,7 +261,8 @@ class Attacker:
         self.g = content_user_vectors(self.spec, p64)                  # n_users × K
         self.E = p64["E"]                                              # K × D
         self.w = p64.get("w") if self.spec.has_bias else None
-        self.c = np.asarray(features, dtype=np.float64)
+        self.c = features                      # read block by block, never copied whole
+        self.blocks = item_blocks(*features.shape)
         self.u, self.i, self.j = self._pairs(objective, seed)
 
     # ---- the pairs of the objective
@@ -206,10 +290,35 @@ class Attacker:
             ns.append(cand)
         return tuple(np.concatenate(a).astype(np.int64) for a in (us, ps, ns))
 
+    # ---- the content projection at features c + Δ, block by block
+    def projected(self, params, delta):
+        """:func:`amrlite.models.projected_content` at ``c + Δ`` in ``params``' dtype:
+        ``(c + Δ)`` is formed one block of item rows at a time (``Δ`` an array, :class:`Rows`
+        or None)."""
+        delta = Rows.of(delta)
+        dtype = params["P"].dtype
+        n_items = self.c.shape[0]
+        content = np.empty((n_items, params["E"].shape[0]), dtype=dtype)
+        visual = np.empty(n_items, dtype=dtype) if self.spec.has_bias else None
+        for s, e in self.blocks:
+            c = self.c[s:e] if delta is None else self.c[s:e] + delta.block(s, e)
+            c = np.asarray(c, dtype=dtype)
+            content[s:e] = c @ params["E"].T
+            if visual is not None:
+                visual[s:e] = c @ params["w"]
+        return content, visual
+
     # ---- loss and Γ at features c + Δ
     def loss_and_gamma(self, delta, want_gamma=True, chunk=1 << 16):
-        c = self.c if delta is None else self.c + delta
-        U, V = factors(self.spec, self.p64, c, self.id_items)
+        """The objective's BPR loss at ``c + Δ`` and its gradient Γ (n_items × D, float64;
+        None unless ``want_gamma``)."""
+        loss, gamma = self.loss_and_gamma_rows(delta, want_gamma, chunk)
+        return loss, None if gamma is None else gamma.dense()
+
+    def loss_and_gamma_rows(self, delta, want_gamma=True, chunk=1 << 16):
+        """:meth:`loss_and_gamma` with Γ as :class:`Rows` (formed a block at a time)."""
+        U, V = factors(self.spec, self.p64, None, self.id_items,
+                       projected=self.projected(self.p64, delta))
         x = np.empty(len(self.u))
         for s in range(0, len(self.u), chunk):
             sl = slice(s, s + chunk)
@@ -225,17 +334,17 @@ class Attacker:
                                        np.concatenate([self.u, self.u]))),
             shape=(n_items, n_users)).tocsr()                          # summed ±s per (item, user)
         v = A @ self.g                                                 # n_items × K
-        gamma = v @ self.E                                             # n_items × D
-        if self.w is not None:
-            a = np.asarray(A.sum(axis=1)).ravel()
-            gamma += a[:, None] * self.w[None, :]
-        return loss, gamma
+        a = np.asarray(A.sum(axis=1)).ravel() if self.w is not None else None
+        return loss, _gamma_rows(v, a, self.E, self.w)                 # Γ = v E (+ a wᵀ)
 
     # ---- metrics
     def ranks_and_metrics(self, delta=None):
-        feats = self.features if delta is None else self.features + delta
-        U, V = factors(self.spec, self.params, feats, self.id_items,
-                       popularity=self.popularity)
+        """Per-row ranks and the metric summary of the model at features ``c + Δ``."""
+        projected = None
+        if self.spec.has_content:
+            projected = self.projected(self.params, delta)
+        U, V = factors(self.spec, self.params, self.features, self.id_items,
+                       popularity=self.popularity, projected=projected)
         res = evaluate_factors(U, V, self.sp, self.rows, full_ranking=self.full)
         return res["ranks"], _metric_summary(res)
 
@@ -263,28 +372,36 @@ def perturbation(attacker, eps, kind, steps=1, rng=None, damage=None):
     With ``steps > 1`` (PGD) the most damaging iterate is kept, the one-step point included, so
     PGD is never weaker than one step. Damage is the attacked loss, or ``damage(Δ)`` when given
     (the test objective passes the drop of NDCG@10 on the evaluation rows: the surrogate loss
-    and the ranking metric need not agree at large ε)."""
+    and the ranking metric need not agree at large ε). :func:`perturbation_rows` gives the same
+    Δ a block of items at a time."""
+    delta, loss = perturbation_rows(attacker, eps, kind, steps, rng, damage)
+    return delta.dense(), loss
+
+
+def perturbation_rows(attacker, eps, kind, steps=1, rng=None, damage=None):
+    """:func:`perturbation` with Δ as :class:`Rows`: memory bounded at any catalogue size (PGD
+    recomputes earlier steps block by block when Δ spans several blocks: S² instead of S
+    gradient products)."""
     shape = attacker.c.shape
     if eps == 0:
-        return np.zeros(shape), None
+        return Rows(shape, lambda s, e: np.zeros((e - s, shape[1]))), None
     if kind == "random":
-        z = rng.standard_normal(shape)
-        return eps * _unit_rows(z), None
-    loss0, gamma = attacker.loss_and_gamma(None)
-    one_step = eps * _direction(gamma, kind)
-    best_loss, _ = attacker.loss_and_gamma(one_step, want_gamma=False)
+        return _random_rows(shape, eps, rng), None
+    loss0, gamma = attacker.loss_and_gamma_rows(None)
+    one_step = _step_rows(None, gamma, eps, kind)
+    best_loss, _ = attacker.loss_and_gamma_rows(one_step, want_gamma=False)
     best = one_step
     if steps == 1:
         return best, best_loss
     best_damage = best_loss if damage is None else damage(one_step)
     alpha = 2.5 * eps / steps
-    delta = np.zeros(shape)
+    delta = None
     for _ in range(steps):
-        delta = _project(delta + alpha * _direction(gamma, kind), eps, kind)
-        loss, gamma = attacker.loss_and_gamma(delta)
+        delta = _step_rows(delta, gamma, eps, kind, alpha)
+        loss, gamma = attacker.loss_and_gamma_rows(delta)
         harm = loss if damage is None else damage(delta)
         if harm > best_damage:
-            best, best_loss, best_damage = delta.copy(), loss, harm
+            best, best_loss, best_damage = delta, loss, harm
     return best, best_loss
 
 
@@ -301,13 +418,15 @@ def _radius_per_user(attacker):
     return np.sqrt(np.maximum(sq, 0))
 
 
-def _candidate_scores(attacker, chunk=1024):
+def _candidate_scores(attacker, chunk=None):
     """Yield ``(slice, pos, neg)`` per chunk of rows: the positive's clean score and the
     candidates' clean scores (float64; −inf where an item is not a candidate), computed with the
     model's own dtype exactly as the evaluation does."""
     sp, rows = attacker.sp, attacker.rows
     U, V = factors(attacker.spec, attacker.params, attacker.features, attacker.id_items)
     indptr, indices = sp.train_csr
+    chunk = (ref.score_rows(V.shape[0]) if attacker.full else ref.RANK_CHUNK) if chunk is None \
+        else chunk
     for s in range(0, len(rows), chunk):
         sl = slice(s, s + chunk)
         Ur = U[rows.users[sl]]
@@ -427,7 +546,7 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
     for e in eps_list:
         if kind == "random":
             rng = np.random.default_rng([seed, 11, int(round(e * 1e9))])
-            runs = [attacker.ranks_and_metrics(perturbation(attacker, e, kind, rng=rng)[0])[1]
+            runs = [attacker.ranks_and_metrics(perturbation_rows(attacker, e, kind, rng=rng)[0])[1]
                     for _ in range(repeats)] if e > 0 else [clean]
             m = _average(runs)
         else:
@@ -435,7 +554,7 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
             if objective == "test" and steps > 1:
                 def damage(d):
                     return -attacker.ranks_and_metrics(d)[1]["NDCG@10"]
-            delta, loss = perturbation(attacker, e, kind, steps, damage=damage)
+            delta, loss = perturbation_rows(attacker, e, kind, steps, damage=damage)
             m = clean if e == 0 else attacker.ranks_and_metrics(delta)[1]
             m = dict(m)
             m["attacked_loss"] = clean_loss if loss is None else loss
@@ -463,7 +582,7 @@ def rank_change(model, dataset, split="loo", eps=0.1, *, kind="adversarial", obj
         after = certified_ranks(attacker, [float(eps)])[0][float(eps)]
     else:
         rng = np.random.default_rng([seed, 11, int(round(eps * 1e9))])
-        delta, _ = perturbation(attacker, float(eps), kind, steps, rng=rng)
+        delta, _ = perturbation_rows(attacker, float(eps), kind, steps, rng=rng)
         after = attacker.ranks_and_metrics(delta)[0]
     diff = before.astype(np.int64) - after.astype(np.int64)
     return {"per_row": diff, "before": before, "after": after,

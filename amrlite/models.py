@@ -146,14 +146,29 @@ def carry_over(params, init_params_, spec):
     return carried
 
 
-def factors(spec, params, features, warm=None, *, xp=np, popularity=None):
+def projected_content(spec, params, features, *, xp=np):
+    """``(E c_i, w · c_i)`` of every item: ``features @ Eᵀ`` (n_items × K) and, in the He &
+    McAuley form, ``features @ w`` (else None), in the parameters' dtype; ``(None, None)`` for a
+    model without content."""
+    if not spec.has_content:
+        return None, None
+    dtype = params["P"].dtype
+    content = xp.asarray(features, dtype=dtype) @ params["E"].T
+    visual = xp.asarray(features, dtype=dtype) @ params["w"] if spec.has_bias else None
+    return content, visual
+
+
+def factors(spec, params, features, warm=None, *, xp=np, popularity=None, projected=None):
     """User and item matrices ``U`` (n_users × F), ``V`` (n_items × F) with score(u,i) = U[u]·V[i]:
     :func:`user_factors` and :func:`item_factors`. ``xp`` is the array module (numpy or cupy);
-    all arrays must live on it. ``popularity`` gives POP's item scores (``U`` is None)."""
+    all arrays must live on it. ``popularity`` gives POP's item scores (``U`` is None).
+    ``projected``: the items' :func:`projected_content`, computed elsewhere (``features`` is
+    then not read)."""
     if spec.kind == "pop":
         V = xp.asarray(popularity, dtype=xp.float64)[:, None]
         return None, V
-    return user_factors(spec, params, xp=xp), item_factors(spec, params, features, warm, xp=xp)
+    return user_factors(spec, params, xp=xp), item_factors(spec, params, features, warm, xp=xp,
+                                                            projected=projected)
 
 
 def user_factors(spec, params, *, xp=np):
@@ -164,13 +179,14 @@ def user_factors(spec, params, *, xp=np):
     return P
 
 
-def item_factors(spec, params, features, warm=None, *, xp=np):
+def item_factors(spec, params, features, warm=None, *, xp=np, projected=None):
     """``V``: one row per row of ``features`` (and of ``params["Q"]``/``["b"]``).
 
     ``warm`` (bool mask over those items) zeroes the ID parts ``q_i`` and ``b_i`` of cold
     items, which are then scored by content alone: their row is ``E c_i`` (Eq. 4, DUIF),
     ``[0, E c_i, w · c_i]`` (He & McAuley: score ``h_u · E c_i + w · c_i``) or zero (MF). A row
-    depends on its own item's parameters and features only.
+    depends on its own item's parameters and features only. ``projected``: the items'
+    :func:`projected_content`, computed elsewhere (``features`` is then not read).
     """
     dtype = params["P"].dtype
     keep = None if warm is None else xp.asarray(warm, dtype=dtype)[:, None]
@@ -179,12 +195,10 @@ def item_factors(spec, params, features, warm=None, *, xp=np):
         return block if keep is None else block * keep
 
     items = []
-    content = None
-    if spec.has_content:
-        content = xp.asarray(features, dtype=dtype) @ params["E"].T       # n_items × K
+    content, visual = (projected_content(spec, params, features, xp=xp) if projected is None
+                       else projected)                                     # n_items × K, n_items
     if spec.separate_content_user:                                         # He & McAuley
-        bias = xp.asarray(features, dtype=dtype) @ params["w"] + params["b"] * (
-            1 if keep is None else keep[:, 0])
+        bias = visual + params["b"] * (1 if keep is None else keep[:, 0])
         items += [ids(params["Q"]), content, bias[:, None]]
     elif spec.has_item_factors and content is not None:                   # Eq. 4
         items.append(ids(params["Q"]) + content)

@@ -539,13 +539,15 @@ def count_at_least(scores, pos, xp):
 def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=count_at_least):
     """:func:`.reference.full_ranks` with the training mask built once on the host and
     moved to ``xp`` once (no per-chunk host work): rank of ``items[r]`` among all items outside
-    the user's training set, ties against the positive. Returns host int64 ranks.
+    the user's training set, ties against the positive, ``chunk`` rows at a time (fewer past
+    :data:`.reference.SCORE_BUDGET` scores per block). Returns host int64 ranks.
     ``count(scores, pos, xp)`` counts per row (the GPU backend passes a one-launch kernel)."""
     users_h = np.asarray(to_host(users), dtype=np.int64)
     items_h = np.asarray(to_host(items), dtype=np.int64)
     row_of, cols, offsets = training_mask(users_h, indptr, indices)
     row_of_d, cols_d = xp.asarray(row_of), xp.asarray(cols)
     users_d, items_d = xp.asarray(users_h), xp.asarray(items_h)
+    chunk = reference.score_rows(V.shape[0], chunk)
     ranks = []
     for start in range(0, len(users_h), chunk):
         stop = min(start + chunk, len(users_h))
@@ -555,6 +557,7 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=cou
         scores[row_of_d[a:b] - start, cols_d[a:b]] = -xp.inf
         pos = scores[xp.arange(stop - start), items_d[start:stop]]
         ranks.append(count(scores, pos, xp).astype(xp.int64) - 1)
+        del scores                                 # one block alive at a time, not two
     out = xp.concatenate(ranks) if ranks else xp.zeros(0, dtype=xp.int64)
     return np.asarray(to_host(out), dtype=np.int64)
 

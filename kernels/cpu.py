@@ -45,5 +45,5 @@ def synchronize():
 
 def full_ranks(U, V, users, items, indptr, indices):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row
-    (:func:`.cpu_ranking.full_ranks`, chunks of 1024 rows)."""
+    (:func:`.cpu_ranking.full_ranks`, blocks of :func:`.reference.score_rows` rows)."""
     return cpu_ranking.full_ranks(U, V, users, items, indptr, indices)

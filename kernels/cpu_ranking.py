@@ -8,6 +8,7 @@ from numba import njit, prange
 
 from .cpu_common import i32, one_blas_thread
 from .cpu_sampling import contains
+from .reference import score_rows
 
 
 @njit(cache=True, parallel=True)
@@ -68,20 +69,23 @@ def _count_full(scores, items, users, indptr, indices):
     return out
 
 
-def full_ranks(U, V, users, items, indptr, indices, chunk=1024):
+def full_ranks(U, V, users, items, indptr, indices, chunk=None):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row, as
-    :func:`.reference.full_ranks`: the scores are one BLAS product per chunk (the same as
-    there), the counting a parallel kernel that skips training items."""
+    :func:`.reference.full_ranks`: the scores are one BLAS product per chunk of
+    :func:`.reference.score_rows` rows (the same as there), the counting a parallel kernel that
+    skips training items."""
     users, items = i32(users), i32(items)
     if U is None:
         U = np.ones((int(users.max(initial=0)) + 1, 1), dtype=np.float64)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = i32(indices)
+    chunk = score_rows(V.shape[0]) if chunk is None else chunk
     out = []
     for start in range(0, len(users), chunk):
         ub, ib = users[start:start + chunk], items[start:start + chunk]
         scores = np.ascontiguousarray(U[ub] @ V.T)
         out.append(_count_full(scores, ib, ub, indptr, indices))
+        del scores                                 # one block alive at a time, not two
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

@@ -371,6 +371,16 @@ def sample_epoch(train_users, train_items, indptr, indices, negative_pool, rng):
 
 #: evaluation rows scored at once (bounds the memory of the score block)
 RANK_CHUNK = 1024
+#: at most this many scores in one full-ranking block (1 GiB in float32): fewer rows than
+#: RANK_CHUNK per block once the catalogue has more than 262,144 items. Not much smaller: every
+#: block's product packs all of V again, which costs as much as scoring ~100 rows
+SCORE_BUDGET = 1 << 28
+
+
+def score_rows(n_items, rows=RANK_CHUNK):
+    """Rows of one full-ranking score block: ``rows``, or fewer so that the block holds at most
+    :data:`SCORE_BUDGET` scores (memory bounded at any catalogue size; at least one row)."""
+    return max(1, min(int(rows), SCORE_BUDGET // max(int(n_items), 1)))
 
 
 def _user_rows(U, users, dtype):
@@ -397,8 +407,9 @@ def sampled_ranks(U, V, users, items, negatives):
 def full_ranks(U, V, users, items, indptr, indices):
     """Rank of ``items[r]`` among every item outside user ``users[r]``'s training row
     ``indices[indptr[u]:indptr[u+1]]``: training items are set to −∞ before counting, and the
-    positive itself is not counted (host int64)."""
-    chunk = RANK_CHUNK
+    positive itself is not counted (host int64). Rows are scored in blocks of
+    :func:`score_rows` rows."""
+    chunk = score_rows(V.shape[0])
     users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
     out = np.zeros(len(users), dtype=np.int64)
     for start in range(0, len(users), chunk):
@@ -407,6 +418,7 @@ def full_ranks(U, V, users, items, indptr, indices):
         _mask_rows(scores, ub, indptr, indices)
         pos = scores[np.arange(len(ub)), ib]
         out[start:start + len(ub)] = (scores >= pos[:, None]).sum(axis=1) - 1
+        del scores                                 # one block alive at a time, not two
     return out
 
 

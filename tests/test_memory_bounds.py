@@ -1,0 +1,145 @@
+"""Memory bounded at any catalogue size: full ranking scores a block of rows at a time, the
+feature attacks form Γ, Δ and c + Δ a block of item rows at a time and never copy the
+features whole. Each stage gives the same results in blocks as in one piece, and its peak of
+NumPy allocations (``tracemalloc``) stays below the whole array the old code built."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from amrlite import Model
+from amrlite import attack as attack_mod
+from amrlite.attack import Rows, _Attacker, item_blocks, perturbation, perturbation_rows
+from amrlite.backends import get_backend
+from amrlite.kernels import reference as ref
+from helpers import random_dataset
+
+
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _integer_problem(n_users=40, n_items=3000, F=8, seed=0):
+    """Factors with small integer values: every product and sum is exact in float32, so any
+    block layout gives the same scores (and ties, which count against the positive)."""
+    rng = np.random.default_rng(seed)
+    U = rng.integers(-3, 4, (n_users, F)).astype(np.float32)
+    V = rng.integers(-3, 4, (n_items, F)).astype(np.float32)
+    users = np.repeat(np.arange(n_users), 2)
+    items = rng.integers(0, n_items, len(users))
+    train = [np.sort(rng.choice(n_items, 30, replace=False)) for _ in range(n_users)]
+    indptr = np.concatenate([[0], np.cumsum([len(t) for t in train])]).astype(np.int64)
+    return U, V, users, items, indptr, np.concatenate(train).astype(np.int32)
+
+
+def test_score_rows_caps_the_block():
+    assert ref.score_rows(1000) == ref.RANK_CHUNK
+    assert ref.score_rows(ref.SCORE_BUDGET // 10) == 10
+    assert ref.score_rows(10 * ref.SCORE_BUDGET) == 1
+    assert ref.score_rows(100, rows=2048) == 2048
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "numpy-arraylevel"])
+def test_full_ranks_in_small_blocks_equal_one_block(backend, monkeypatch):
+    b = get_backend(backend)
+    U, V, users, items, indptr, indices = _integer_problem()
+    whole = b.full_ranks(U, V, users, items, indptr, indices)
+    monkeypatch.setattr(ref, "SCORE_BUDGET", 7 * V.shape[0] + 5)         # 7 rows per block
+    assert ref.score_rows(V.shape[0]) == 7
+    np.testing.assert_array_equal(b.full_ranks(U, V, users, items, indptr, indices), whole)
+    assert (whole >= 0).all() and whole.max() > 0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "numpy-arraylevel"])
+def test_full_ranking_holds_one_score_block_at_a_time(backend, monkeypatch):
+    b = get_backend(backend)
+    U, V, users, items, indptr, indices = _integer_problem(n_users=200, n_items=20_000)
+    monkeypatch.setattr(ref, "SCORE_BUDGET", 1_000_000)                 # 50 of 400 rows
+    b.full_ranks(U, V, users, items, indptr, indices)                     # compiled, warmed
+    _, peak = _peak_bytes(lambda: b.full_ranks(U, V, users, items, indptr, indices))
+    block = ref.score_rows(V.shape[0]) * V.shape[0] * 4                   # float32 scores
+    assert peak < 1.75 * block           # one block and its comparison temporaries, not two
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    ds, split = random_dataset(n_users=40, n_items=300, per_user=6, n_features=64, seed=1,
+                               n_neg=10)
+    models = {form: Model("vbpr", form=form, backend="numpy", epochs=2, dim=4, batch_size=32,
+                          eval_every=0, seed=2, init_std=0.3).fit(ds, split="rand")
+              for form in ("eq4", "hm")}
+    for m in models.values():
+        if "w" in m.params:
+            m.params["w"] = np.random.default_rng(0).standard_normal(
+                m.params["w"].shape).astype(np.float32)
+    return ds, split, models
+
+
+def test_item_blocks_cover_the_catalogue(monkeypatch):
+    monkeypatch.setattr(attack_mod, "BLOCK_VALUES", 100)
+    assert item_blocks(25, 10) == [(0, 10), (10, 20), (20, 25)]
+    assert item_blocks(3, 1000) == [(0, 1), (1, 2), (2, 3)]
+    assert item_blocks(0, 5) == [(0, 0)]
+
+
+@pytest.mark.parametrize("form", ["eq4", "hm"])
+@pytest.mark.parametrize("kind,steps", [("adversarial", 1), ("sign", 1), ("adversarial", 3),
+                                        ("random", 1)])
+def test_perturbation_in_blocks_equals_one_block(fitted, form, kind, steps, monkeypatch):
+    ds, split, models = fitted
+    m = models[form]
+
+    def run():
+        att = _Attacker(m, split, split.test, ds.features, "test", 0, False)
+        rng = np.random.default_rng(3)
+        delta, loss = perturbation(att, 0.3, kind, steps, rng=rng)
+        return delta, loss, att.ranks_and_metrics(delta)[0], rng.random()
+
+    delta, loss, ranks, after = run()
+    assert len(item_blocks(*ds.features.shape)) == 1
+    monkeypatch.setattr(attack_mod, "BLOCK_VALUES", 64 * 37)            # 37 items per block
+    d2, loss2, ranks2, after2 = run()
+    np.testing.assert_allclose(d2, delta, rtol=1e-12, atol=1e-15)
+    assert (loss is None and loss2 is None) or loss2 == pytest.approx(loss, rel=1e-12)
+    assert after2 == after                       # the random stream moved on by the same draws
+    np.testing.assert_array_equal(ranks2, ranks)
+    if kind == "random":
+        np.testing.assert_array_equal(d2, delta)  # element-wise only: bit for bit
+    assert np.abs(delta).max() > 0
+
+
+def test_rows_reads_blocks_and_caches_the_last():
+    calls = []
+    r = Rows((6, 2), lambda s, e: calls.append((s, e)) or np.full((e - s, 2), float(s)))
+    assert r.block(2, 4).tolist() == [[2.0, 2.0]] * 2
+    r.block(2, 4)
+    assert calls == [(2, 4)]
+    assert r.dense().shape == (6, 2) and Rows.of(None) is None
+
+
+def test_attack_never_copies_the_features(monkeypatch):
+    ds, split = random_dataset(n_users=30, n_items=2000, per_user=4, n_features=512, seed=5,
+                               n_neg=10)
+    m = Model("vbpr", form="hm", backend="numpy", epochs=1, dim=4, batch_size=32, eval_every=0,
+              seed=1).fit(ds, split="rand")
+    monkeypatch.setattr(attack_mod, "BLOCK_VALUES", 1 << 15)
+    features = ds.features
+    features.setflags(write=False)
+
+    def run():
+        res = attack_mod.attack(m, ds, "rand", [0.1], kind="adversarial", steps=2)
+        return res, attack_mod.attack(m, ds, "rand", [0.1], kind="random", repeats=2)
+
+    (res, _), peak = _peak_bytes(run)
+    one_copy = features.shape[0] * features.shape[1] * 8                  # float64 n_items × D
+    assert peak < one_copy / 2
+    assert res["eps"]["0.1"]["attacked_loss"] > res["clean_loss"]
+    att = _Attacker(m, split, split.test, features, "test", 0, False)
+    assert att.c is features
+    delta, _ = perturbation_rows(att, 0.1, "adversarial")
+    assert isinstance(delta, Rows) and delta.shape == features.shape
