@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse
 
 from .containers import as_split
-from .errors import AmrliteError
+from .errors import AmrliteError, option_error
 from .evaluation import evaluate_factors
 from .kernels import reference as ref
 from .metrics import METRIC_NAMES, metrics_from_ranks
@@ -90,16 +90,17 @@ def parse_eps_list(text):
     else:
         parts = list(text)
     if not parts or any(p == "" for p in parts):
-        raise AmrliteError(f"--eps {text!r}: give a comma-separated list of numbers ≥ 0, "
-                           "e.g. 0.01,0.05,0.1")
+        raise option_error("eps", "give a comma-separated list of numbers ≥ 0, e.g. 0.01,0.05,0.1",
+                           repr(text))
     out = []
     for p in parts:
         try:
             v = float(p)
         except (TypeError, ValueError):
-            raise AmrliteError(f"--eps: {p!r} is not a number (give e.g. 0.01,0.05,0.1)") from None
+            raise option_error("eps", f"{p!r} is not a number (give e.g. 0.01,0.05,0.1)", "") \
+                from None
         if not math.isfinite(v) or v < 0:
-            raise AmrliteError(f"--eps: {p!r} must be a finite number ≥ 0")
+            raise option_error("eps", f"{p!r} must be a finite number ≥ 0", "")
         out.append(v)
     return out
 
@@ -110,9 +111,9 @@ def _check(kind, objective, steps, repeats):
     if objective not in OBJECTIVES:
         raise AmrliteError(f"unknown attack objective {objective!r}; choose test or train")
     if int(steps) != steps or steps < 1:
-        raise AmrliteError(f"--steps {steps!r}: must be an integer ≥ 1")
+        raise option_error("steps", "must be an integer ≥ 1", repr(steps))
     if int(repeats) != repeats or repeats < 1:
-        raise AmrliteError(f"--repeats {repeats!r}: must be an integer ≥ 1")
+        raise option_error("repeats", "must be an integer ≥ 1", repr(repeats))
 
 
 def attack_context(model, dataset, split, on):

@@ -48,14 +48,45 @@ def printable(text) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-def option_error(param, problem):
-    """An :class:`AmrliteError` about the value of the Python parameter ``param``, reading
-    ``option 'param': problem``. It keeps ``param`` and ``problem`` as attributes, so that the CLI
-    names its flag instead (``--features: problem``).
+class OptionError(AmrliteError):
+    """An :class:`AmrliteError` about the values of Python parameters (see
+    :func:`option_error`); :meth:`naming` words it with other names for them (the CLI's flags)."""
+
+    def naming(self, name):
+        """The message with each parameter called ``name(param)`` (``-n`` for ``n``)."""
+        return printable(_option_text(self.params, self.values, self.problem, self.names, name))
+
+
+def _option_text(params, values, problem, names, name):
+    subject = " and ".join(name(p) + (f" {v}" if v not in (None, "") else "")
+                           for p, v in zip(params, values))
+    return (f"{subject}: " if subject else "") + (
+        problem.format_map({p: name(p) for p in names}) if names else problem)
+
+
+def option_error(param, problem, value=None, *, names=()):
+    """An :class:`OptionError` about the value of the Python parameter ``param`` (or a tuple of
+    parameters, and then ``value`` a tuple of their values), reading ``option 'param':
+    problem``, or ``param value: problem`` with a ``value`` (``param: problem`` with ``""``;
+    ``problem`` alone with no parameter, ``()``).
+    ``problem`` may refer to the parameters ``names`` as ``{name}``. The CLI names its flags
+    instead (``--features: problem``, ``-n 0: ...``).
 
     >>> str(option_error("features", "the model was trained with image, the data set has text"))
     "option 'features': the model was trained with image, the data set has text"
+    >>> str(option_error(("epochs", "epochs_from"), "give one of them"))
+    'epochs and epochs_from: give one of them'
+    >>> e = option_error("users", "give one of {user} and {users}", "C-9", names=("user", "users"))
+    >>> str(e), e.naming(lambda p: "--" + p)
+    ('users C-9: give one of user and users', '--users C-9: give one of --user and --users')
     """
-    exc = AmrliteError(printable(f"option '{param}': {problem}"))
-    exc.param, exc.problem = param, problem
+    params = (param,) if isinstance(param, str) else tuple(param)
+    values = value if isinstance(value, tuple) else (value,) + (None,) * (len(params) - 1)
+    names = tuple(dict.fromkeys((*params, *names))) if names else ()
+    text = _option_text(params, values, problem, names, str)
+    if len(params) == 1 and value is None:
+        text = f"option '{param}'" + text[len(param):]
+    exc = OptionError(printable(text))
+    exc.param, exc.params, exc.values, exc.problem, exc.names = (params or (None,))[0], params, \
+        values, problem, names
     return exc

@@ -133,8 +133,8 @@ class Model:
             init = Model.load(init) if isinstance(init, (str, Path)) else init
             carried = carry_over(self.params, init.params, self.spec)
             if not carried:
-                raise AmrliteError(f"--init: the {init.spec.label} model shares no parameter block "
-                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})")
+                raise option_error("init", f"the {init.spec.label} model shares no parameter block "
+                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})", "")
             self.header["init"] = {"kind": init.kind, "blocks": carried}
             stages = training_stages(init)
         self.accum = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -252,9 +252,9 @@ class Model:
         n = _positive(n, "n")
         chunk_size = _positive(4096 if chunk_size is None else chunk_size, "chunk_size")
         if exclude not in ("seen", "none"):
-            raise AmrliteError(f"exclude {exclude!r}: choose seen or none")
+            raise option_error("exclude", "choose seen or none", repr(exclude))
         if unknown not in ("popular", "error"):
-            raise AmrliteError(f"unknown {unknown!r}: choose popular or error")
+            raise option_error("unknown", "choose popular or error", repr(unknown))
         plan = _RecommendPlan(self, users, exclude, candidates, unknown, _param)
         return plan.chunks(n, chunk_size, get_backend(backend))
 
@@ -438,7 +438,7 @@ def _interaction_csr(data, sp):
 
 def _positive(value, name):
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise AmrliteError(f"{name} {value!r}: must be a whole number of at least 1")
+        raise option_error(name, "must be a whole number of at least 1", repr(value))
     return int(value)
 
 
@@ -518,8 +518,8 @@ class _RecommendPlan:
         known = index if ids is None else ids[index]
         missing = np.flatnonzero(index < 0)
         if len(missing) and unknown == "error":
-            raise AmrliteError(f"{param} {given[missing[0]]}: no such user ("
-                               + _id_hint(ids, n_users, "user") + ")")
+            raise option_error(param, "no such user (" + _id_hint(ids, n_users, "user") + ")",
+                               given[missing[0]])
         if len(missing):
             known = np.array([k if i >= 0 else g for k, i, g in zip(known.tolist(), index,
                                                                     given)], dtype=object)
@@ -533,20 +533,20 @@ class _RecommendPlan:
                 return None
             new = model.catalogue_items("new")
             if not len(new):
-                raise AmrliteError("candidates 'new': every item of the model's catalogue has "
-                                   "interactions, so there is no new item to recommend")
+                raise option_error("candidates", "every item of the model's catalogue has "
+                                   "interactions, so there is no new item to recommend", "'new'")
             return new
         if isinstance(candidates, str):
-            raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of item "
-                               "ids")
+            raise option_error("candidates", "choose all, new or a list of item ids",
+                               repr(candidates))
         listed = list(candidates)
         index = _lookup(model.item_ids, len(model._V), listed)
         if (index < 0).any():
-            raise AmrliteError(f"candidates: item {listed[np.flatnonzero(index < 0)[0]]}: no "
+            raise option_error("candidates", f"item {listed[np.flatnonzero(index < 0)[0]]}: no "
                                "such item (" + _id_hint(model.item_ids, len(model._V), "item")
-                               + ")")
+                               + ")", "")
         if not len(index):
-            raise AmrliteError("candidates: the list of items is empty")
+            raise option_error("candidates", "the list of items is empty", "")
         return np.unique(index)
 
     def _item_ids(self, local):
@@ -967,25 +967,35 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
         chain after that stage, which keeps what it learned).
     """
     models = []
+    for model in iter_chain(stages, data, split, init=init, backend=backend, hyper=hyper,
+                            progress=progress, log_file=log_file, epochs_from=epochs_from):
+        if on_stage is not None:
+            on_stage(model, len(models) == len(stages) - 1)
+        models.append(model)
+    return models
+
+
+def iter_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=None,
+               progress=False, log_file=None, epochs_from=None):
+    """:func:`fit_chain` one stage at a time: yields each stage's model just *before* it is
+    trained (its configuration set, for a caller to announce), and trains it when resumed; an
+    interrupted stage ends the chain."""
     if isinstance(epochs_from, (str, Path)):
         epochs_from = Model.load(epochs_from)
     if isinstance(init, (str, Path)):
         init = Model.load(init)
-    for n, (kind, form) in enumerate(stages):
+    for kind, form in stages:
         stage_hyper = dict(hyper or {})
         if init is not None and "dim" not in stage_hyper:
             stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
         if epochs_from is not None:
             stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
         model = Model(kind, form=form, backend=backend, **stage_hyper)
-        if on_stage is not None:
-            on_stage(model, n == len(stages) - 1)
+        yield model
         model.fit(data, split=split, init=init, progress=progress, log_file=log_file)
-        models.append(model)
         if model.history.interrupted:
-            break
+            return
         init = model
-    return models
 
 
 # ---------------------------------------------------------------------- evaluation

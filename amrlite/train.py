@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from . import jsonio
-from .errors import AmrliteError
+from .errors import AmrliteError, option_error
 from .progress import Progress
 
 #: the values of :attr:`TrainConfig.negative_pool`
@@ -71,16 +71,14 @@ class TrainConfig:
         ]
         for name, ok in checks:
             if not ok:
-                raise AmrliteError(f"option --{name.replace('_', '-')}: invalid value "
-                                   f"{getattr(self, name)!r}")
+                raise option_error(name, f"invalid value {getattr(self, name)!r}")
         if self.adversary not in ("grad", "sign", "random"):
-            raise AmrliteError(f"option --adversary: {self.adversary!r} is not one of grad, sign, "
-                               "random")
+            raise option_error("adversary", f"{self.adversary!r} is not one of grad, sign, random")
         if self.negative_pool not in NEGATIVE_POOLS:
-            raise AmrliteError(f"option --negative-pool: {self.negative_pool!r} is not one of "
+            raise option_error("negative_pool", f"{self.negative_pool!r} is not one of "
                                + ", ".join(NEGATIVE_POOLS))
         if self.dtype not in ("float32", "float64"):
-            raise AmrliteError(f"option --dtype: {self.dtype!r} is not float32 or float64")
+            raise option_error("dtype", f"{self.dtype!r} is not float32 or float64")
         return self
 
     def to_dict(self):
@@ -195,8 +193,8 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
             history.epoch_seconds.append(seconds)
             history.losses.append(loss)
             if not math.isfinite(loss):
-                raise AmrliteError(f"{runner.label}: training diverged at epoch {epoch} "
-                                   f"({runner.loss_name} {loss}); lower --lr")
+                raise option_error("lr", f"{runner.label}: training diverged at epoch {epoch} "
+                                   f"({runner.loss_name} {loss}); lower it", "")
             metrics = None
             if evaluate is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
                 params = runner.snapshot()

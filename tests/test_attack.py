@@ -146,7 +146,7 @@ def test_bad_arguments_are_user_errors(synth):
     ds, vbpr = synth
     assert parse_eps_list("0.01, 0.1,1") == [0.01, 0.1, 1.0]
     for bad in ("", "0.1,,0.2", "a", "-0.1", "nan", "inf"):
-        with pytest.raises(AmrliteError, match="--eps"):
+        with pytest.raises(AmrliteError, match="^eps"):
             parse_eps_list(bad)
     with pytest.raises(AmrliteError, match="unknown attack kind"):
         attack(vbpr, ds, "loo", [0.1], kind="pgd")

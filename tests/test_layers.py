@@ -32,9 +32,10 @@ LAYERS = (
                   "amrlite.evaluation")),
     ("api", ("amrlite.recommender",)),
     ("analyses", ("amrlite.attack", "amrlite.significance", "amrlite.gradcheck",
-                  "amrlite.plots")),
+                  "amrlite.plots", "amrlite.reports", "amrlite.lists")),
     ("features", ("amrlite.features",)),
     ("experiments", ("amrlite.experiments",)),
+    ("commands", ("amrlite.commands",)),
     ("cli", ("amrlite.cli", "amrlite")),
 )
 

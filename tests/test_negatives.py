@@ -30,7 +30,7 @@ def _fit(data, negatives, kind="vbpr", backend="numpy", **kw):
 
 
 def test_unknown_pool_is_a_one_line_error():
-    with pytest.raises(AmrliteError, match="--negative-pool: 'cold' is not one of warm, all"):
+    with pytest.raises(AmrliteError, match="option 'negative_pool': 'cold' is not one of warm, all"):
         Model("mf", negative_pool="cold")
 
 
