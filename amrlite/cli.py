@@ -28,7 +28,8 @@ FILE, DIR = click.Path(dir_okay=False), click.Path(file_okay=False)
 #: library parameter -> command-line flag, where it is no option of the command and the flag is
 #: not ``--`` + the name with dashes (the one place where parameters become flags)
 FLAGS = {"n_negatives": "--negatives", "path": "--data", "init": "--init", "items": "--items",
-         "max_per_user": "--sparse"}
+         "max_per_user": "--sparse", "data_dir": "--data", "images_csv": "--images",
+         "items_csv": "--items"}
 
 
 def flag_of(param, command=None):

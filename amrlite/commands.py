@@ -25,7 +25,7 @@ from . import gradcheck as gradchecks
 from . import plots, reports
 from .backends import resolve_backend_name
 from .data import load_dataset
-from .errors import AmrliteError, option_error
+from .errors import AmrliteError, braced, option_error
 from .experiments import (check_overrides, deep_merge, parse_float_list, parse_set,
                           read_config_file, run_experiment)
 from .experiments import sweep as run_sweep
@@ -256,9 +256,9 @@ def evaluate(model_path, full_ranking=False, on="test", backend="auto", metrics_
                       + (" (every interaction)" if trained_on == "none" else "")
                       + f"; its training data may overlap the {asked!r} {on} rows")
     elif trained_on == "none" and not asked:
-        raise AmrliteError(f"{model_path} was trained on every interaction (--split none): no "
-                           "held-out rows to evaluate it on (--split loo evaluates on rows it "
-                           "was trained on)")
+        raise option_error((), braced(f"{model_path} was trained on every interaction (") +
+                           "{split} none): no held-out rows to evaluate it on ({split} loo "
+                           "evaluates on rows it was trained on)", names=("split",))
     ds, sp, notes = load_for_model(model, **data)
     yield from notes
     metrics = evaluate_model(model, ds, sp, on=on, full_ranking=full_ranking, backend=backend)
@@ -564,8 +564,8 @@ def sweep(init_path, kind="amr", eps_list="0.01,0.1,1,10", lmd_list="1", epochs=
     no_plots
         Skip fig6_sweep_eps.png / fig7_sweep_lmd.png.
     """
-    eps_values = parse_float_list(eps_list, "--eps")
-    lmd_values = parse_float_list(lmd_list, "--lmd")
+    eps_values = parse_float_list(eps_list, "eps_list")
+    lmd_values = parse_float_list(lmd_list, "lmd_list")
     if processes is not None and processes < 1:
         raise option_error("processes", "must be at least 1", processes)
     init = Model.load(init_path)          # a one-line error when missing or not a model

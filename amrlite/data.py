@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.errors import AmrliteError, input_error, option_error, quote
+from amrlite.errors import AmrliteError, braced, input_error, option_error, quote
 from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
@@ -323,10 +323,11 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
                               "pos.txt (official AMR layout)")
         given = [k for k, v in raw_opts.items() if v is not None]
         if given:
-            raise option_error(given[0], f"applies to an interactions file with raw "
+            raise option_error(given[0], braced(f"applies to an interactions file with raw "
                                f"ids; {path} is a {layout} folder, whose ids are 0-based indices "
-                               f"(give the file itself, e.g. --data {path}/"
-                               f"{'interactions.csv' if layout == 'native' else 'pos.txt'})")
+                               "(give the file itself, e.g. ") + "{path} " + braced(
+                               f"{path}/{'interactions.csv' if layout == 'native' else 'pos.txt'}"
+                               ) + ")", names=("path",))
         if layout == "native":
             return _load_native(path, features, normalize, sep, name)
         return _load_official(path, features, normalize, name)
@@ -379,7 +380,8 @@ def _keyed_indices(mods):
                        or not 0 <= int(x) <= INDEX_MAX)
             raise input_error(m.file, f"id {bad!r} is not an item index (an .npz in a dataset "
                               "folder is keyed by 0-based item index); give the interactions "
-                              "file itself (--data FILE.csv) to map raw ids", field="ids")
+                              "file itself ({path} FILE.csv) to map raw ids", field="ids",
+                              names=("path",))
         out[m.file] = ids
     return out
 
@@ -459,13 +461,14 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
     mods = load_modalities(features, normalize, layout="plain", row_ids=row_ids)
     if items is not None and not mods:
         raise option_error("items", "lists the item id of every feature row, so it needs "
-                           "--features")
+                           "{features}", names=("features",))
     by_id = [m for m in mods if m.ids is not None]
     if by_id and len(by_id) != len(mods):
         pos = next(m for m in mods if m.ids is None)
-        raise input_error(pos.file, f"positional (row i = item i), while {by_id[0].file.name} is "
-                          "aligned by id; give --items with the id of every row of the .npy, or "
-                          "an .npz for every modality")
+        raise input_error(pos.file, braced(f"positional (row i = item i), while "
+                          f"{by_id[0].file.name} is aligned by id; ") + "give {items} with the "
+                          "id of every row of the .npy, or an .npz for every modality",
+                          names=("items",))
     n_pos = int(mods[0].array.shape[0]) if mods and not by_id else None
     if n_pos is not None and len({m.array.shape[0] for m in mods}) > 1:
         combine(mods)                   # raises: rows differ

@@ -27,8 +27,10 @@ def quote(text, limit=40, *, marks=True) -> str:
     return f"{shown}… ({len(text)} {unit})"
 
 
-def input_error(path, problem, line=None, field=None):
-    """Build an :class:`AmrliteError` reading ``path:line: field 'x': problem``.
+def input_error(path, problem, line=None, field=None, *, names=()):
+    """Build an :class:`AmrliteError` reading ``path:line: field 'x': problem``; ``problem`` may
+    refer to the parameters ``names`` as ``{name}`` (as in :func:`option_error`: an
+    :class:`OptionError` then, which the CLI words with its flags).
 
     >>> str(input_error("data/train.csv", "not an integer: 'x'", line=3, field="item"))
     "data/train.csv:3: field 'item': not an integer: 'x'"
@@ -39,6 +41,8 @@ def input_error(path, problem, line=None, field=None):
     if field is not None:
         field = str(field)
         where += f": field '{field if len(field) <= 40 else field[:40] + '…'}'"
+    if names:
+        return option_error((), f"{braced(where)}: {problem}", names=names)
     return AmrliteError(printable(f"{where}: {problem}"))
 
 
@@ -62,6 +66,12 @@ def _option_text(params, values, problem, names, name):
                            for p, v in zip(params, values))
     return (f"{subject}: " if subject else "") + (
         problem.format_map({p: name(p) for p in names}) if names else problem)
+
+
+def braced(text) -> str:
+    """``text`` with its braces doubled: fit for a ``problem`` of :func:`option_error` that
+    refers to parameters as ``{name}`` (a path or a value may hold braces)."""
+    return str(text).replace("{", "{{").replace("}", "}}")
 
 
 def option_error(param, problem, value=None, *, names=()):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error, option_error
+from amrlite.errors import AmrliteError, braced, input_error, option_error
 
 NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
 
@@ -338,10 +338,10 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
     n_miss = int((~hit).sum())
     if n_miss and missing == "error":
         first = want[~hit][0]
-        raise input_error(mod.file, f"no feature row for item {str(first)!r} ({n_miss} of {len(want)} "
-                          "items of the data set have none); add them, or pass "
-                          "--missing-features zero to give them a zero content row",
-                          field=mod.name)
+        raise input_error(mod.file, braced(f"no feature row for item {str(first)!r} ({n_miss} of "
+                          f"{len(want)} items of the data set have none); ") + "add them, or "
+                          "pass {missing_features} zero to give them a zero content row",
+                          field=mod.name, names=("missing_features",))
     arr = np.zeros((len(want), mod.dim), dtype=mod.array.dtype)
     arr[hit] = mod.array[order[pos_c[hit]]]
     mod.array, mod.ids, mod.missing = arr, None, n_miss

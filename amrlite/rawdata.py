@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import input_error, option_error, quote
+from amrlite.errors import braced, input_error, option_error, quote
 from amrlite.modalities import check_distinct_ids
 from amrlite.textio import check_header, header_names, open_text
 
@@ -72,9 +72,9 @@ class RawTable:
     unused: list = field(default_factory=list)  # names of the columns no role reads
     given: tuple = ()                           # the roles whose column was named by the caller
 
-    def error(self, row, role, problem):
+    def error(self, row, role, problem, names=()):
         return input_error(self.path, problem, line=int(self.lines[row]),
-                           field=self.names.get(role, role))
+                           field=self.names.get(role, role), names=names)
 
 
 def _rows(path, sep):
@@ -376,8 +376,9 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     filters = {"rows": int(n_rows)}
     if min_rating is not None:
         if "rating" not in table.columns:
-            raise input_error(path, "--min-rating needs a rating column (named rating, score, "
-                              "stars, overall ..., or given with --rating-col)", field="rating")
+            raise input_error(path, "{min_rating} needs a rating column (named rating, score, "
+                              "stars, overall ..., or given with {rating_col})", field="rating",
+                              names=("min_rating", "rating_col"))
         keep &= _float_column(table, "rating") >= float(min_rating)
         filters.update(min_rating=float(min_rating), after_min_rating=int(keep.sum()))
     pair = codes["user"].astype(np.int64) * max(len(keys["item"]), 1) + codes["item"]
@@ -430,10 +431,11 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
         ints = as_int_ids(raw)
         if ints is None:
             bad = next(k for k, v in enumerate(raw.tolist()) if as_int_ids(np.asarray([v])) is None)
-            raise table.error(rows[bad], "item", f"item id {quote(raw[bad])} is not an integer row "
-                              f"number of {Path(positional_file).name} (positional: row i = item "
-                              "i); give an .npz with ids and features, or --items with the id of "
-                              "every feature row")
+            raise table.error(rows[bad], "item", braced(
+                f"item id {quote(raw[bad])} is not an integer row number of "
+                f"{Path(positional_file).name} (positional: row i = item i); ") + "give an .npz "
+                "with ids and features, or {items} with the id of every feature row",
+                names=("items",))
         neg = np.flatnonzero(ints < 0)
         if len(neg):
             raise table.error(rows[neg[0]], "item", f"negative id {ints[neg[0]]}")

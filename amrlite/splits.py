@@ -11,7 +11,7 @@ import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.negatives import sample_negatives
-from amrlite.errors import AmrliteError, option_error
+from amrlite.errors import AmrliteError, braced, option_error
 
 def _pairs(n_users, n_items, users, items):
     users = np.asarray(users, dtype=np.int64).ravel()
@@ -224,11 +224,12 @@ def _make_split(ds, name, *, seed, n_negatives):
         return no_split(ds.n_users, ds.n_items, ds.users, ds.items)
     if name == "temporal":
         if ds.times is None:
-            raise AmrliteError(ds.meta.get("time_error") or
-                               f"split 'temporal' needs the time of every interaction, and "
-                               f"{ds.source} has no time column (named timestamp, time, "
-                               "ordered_at, created_at, date, datetime ..., or given with "
-                               "--time-col)")
+            if ds.meta.get("time_error"):
+                raise AmrliteError(ds.meta["time_error"])
+            raise option_error((), braced(f"split 'temporal' needs the time of every "
+                               f"interaction, and {ds.source} has no time column ") + "(named "
+                               "timestamp, time, ordered_at, created_at, date, datetime ..., or "
+                               "given with {time_col})", names=("time_col",))
         return _nonempty(temporal(ds.n_users, ds.n_items, ds.users, ds.items, ds.times,
                                   seed=seed, n_negatives=n_negatives, name=name,
                                   user_ids=ds.user_ids), ds,

@@ -1,19 +1,25 @@
 """The library behind the thin CLI: amrlite.commands (one function per command, yielding what
 the command prints), amrlite.reports (tables and records), amrlite.lists (list files) and the
 parameter errors that the CLI words as flags."""
+import ast
 import csv
 import inspect
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import amrlite
 from amrlite import Model, commands, load_dataset
 from amrlite.cli import cli, flag_of
 from amrlite.commands import Note
 from amrlite.errors import AmrliteError, OptionError, option_error
+from amrlite.experiments.engine import check_address
+from amrlite.features.extract import extract_image_features
 from amrlite.lists import ListWriter, score_text
 from amrlite.metrics import METRIC_NAMES
 from amrlite.recommender import Recommendations
@@ -106,3 +112,52 @@ def test_list_writer_csv_and_jsonl_read_back():
     first = json.loads(fh.getvalue().splitlines()[0])
     assert first["items"] == ["x", "y"] and first["titles"] == ["X", ""]
     assert score_text(np.array([1 / 3])) == [repr(1 / 3)]
+
+
+FLAG = re.compile(r"(?:^|[\s(\"'])(?:--[a-z][a-z-]*|-n)(?=$|[\s,:;)=\"'])")
+#: flags of other programs that messages may quote (``ray start --head``)
+FOREIGN = {"--head"}
+
+
+def literal_flags(source):
+    """``(line, text)`` of each string piece naming a command-line flag inside a ``raise`` or
+    an ``option_error(...)`` call (the messages the library gives a Python caller)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        calls = isinstance(node, ast.Call) and getattr(node.func, "id", None) == "option_error"
+        if isinstance(node, ast.Raise) or calls:
+            for sub in ast.walk(node):
+                if (isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+                        and {m.strip(" (\"'") for m in FLAG.findall(sub.value)} - FOREIGN):
+                    found.append((sub.lineno, sub.value))
+    return found
+
+
+def test_library_messages_name_parameters_not_flags():
+    root = Path(amrlite.__file__).parent
+    assert literal_flags('raise AmrliteError(f"--out {out}: is a folder")')   # it can fail
+    assert literal_flags('raise option_error((), "give -n 3")')
+    assert not literal_flags('raise option_error((), "give {out}", names=("out",))')
+    left = [f"{path.relative_to(root)}:{line}: {text!r}"
+            for path in sorted(root.rglob("*.py")) if path.name != "cli.py"
+            for line, text in literal_flags(path.read_text())]
+    assert not left, "\n".join(left)
+
+
+def test_python_callers_are_told_parameters(tmp_path):
+    with pytest.raises(OptionError) as e:
+        extract_image_features(photos=tmp_path, images_csv=tmp_path / "i.csv")
+    assert str(e.value) == "photos and images_csv: give one of them"
+    with pytest.raises(OptionError, match=r"^address nowhere:x: expected HOST:PORT"):
+        check_address("nowhere:x")
+    with pytest.raises(OptionError) as e:
+        extract_image_features(batch=1)
+    assert str(e.value).startswith("give photos DIR (photos named by item id), images_csv CSV "
+                                   "or data_dir DIR")
+    r = CliRunner().invoke(cli, ["features", "image", "--photos", str(tmp_path), "--images",
+                                 str(tmp_path / "i.csv")])
+    assert r.exit_code == 2
+    assert r.output.strip() == "amrlite: error: --photos and --images: give one of them"
+    r = CliRunner().invoke(cli, ["features", "image"])
+    assert r.output.strip() == ("amrlite: error: give --photos DIR (photos named by item id), "
+                                "--images CSV or --data DIR (a data folder with images.csv)")

@@ -89,8 +89,10 @@ def test_template_errors(tmp_path):
     assert item_texts(tmp_path / "items.csv") == ["A (1990). Genres: Drama, War.",
                                                    "B. Genres: ."]
     assert item_texts(tmp_path / "items.csv", ["title"], "<{title}>") == ["<A (1990)>", "<B>"]
-    with pytest.raises(AmrliteError, match="not among --columns"):
+    with pytest.raises(AmrliteError, match="not among columns title") as e:
         item_texts(tmp_path / "items.csv", ["title"], "{title} {year}")
+    assert e.value.naming(lambda p: "--" + p).startswith("--template '{title} {year}': field(s) "
+                                                         "year not among --columns title")
     with pytest.raises(AmrliteError, match="no column 'year'"):
         item_texts(tmp_path / "items.csv", ["title", "year"])
 

@@ -28,7 +28,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from ..errors import AmrliteError
+from ..errors import AmrliteError, option_error
 from ..train import TrainConfig
 
 #: the metrics summarised per model (curves, warm/cold rows, sweeps, paired tests)
@@ -429,13 +429,14 @@ def make_config(*, quick=False, overrides=None, source=None):
     return experiment_config(quick=quick, overrides=overrides, source=source).to_dict()
 
 
-def parse_set(items):
+def parse_set(items, param="settings"):
     """``["stages.amr.eps=0.5", "select=valid"]`` → a nested override dict (values JSON or text;
-    checked later against the typed configuration, :func:`check_overrides`)."""
+    checked later against the typed configuration, :func:`check_overrides`). ``param``: the
+    parameter that gave ``items`` (named in an error)."""
     out = {}
     for item in items or ():
         if "=" not in item:
-            raise AmrliteError(f"--set {item!r}: expected KEY=VALUE (e.g. stages.amr.eps=0.5)")
+            raise option_error(param, "expected KEY=VALUE (e.g. stages.amr.eps=0.5)", repr(item))
         key, value = item.split("=", 1)
         try:
             value = json.loads(value)
@@ -446,8 +447,8 @@ def parse_set(items):
         for k, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise AmrliteError(f"--set {item!r}: {'.'.join(parts[:k + 1])} is given a value "
-                                   "and keys")
+                raise option_error(param, f"{'.'.join(parts[:k + 1])} is given a value and keys",
+                                   repr(item))
         node[parts[-1]] = value
     return out
 
@@ -493,19 +494,20 @@ def key_table():
     return "\n".join(rows)
 
 
-def parse_float_list(text, option):
-    """``"0.01,0.1,1"`` → ``[0.01, 0.1, 1.0]``; a one-line error for anything else."""
+def parse_float_list(text, param):
+    """``"0.01,0.1,1"`` → ``[0.01, 0.1, 1.0]``; a one-line error naming the parameter ``param``
+    (that gave ``text``) for anything else."""
     if isinstance(text, (list, tuple)):
         return [float(x) for x in text]
     parts = [p.strip() for p in str(text).split(",")]
     try:
         values = [float(p) for p in parts if p]
     except ValueError:
-        raise AmrliteError(f"{option} {text!r}: expected comma-separated numbers, "
-                           "e.g. 0.01,0.1,1") from None
+        raise option_error(param, "expected comma-separated numbers, e.g. 0.01,0.1,1",
+                           repr(text)) from None
     if not values:
-        raise AmrliteError(f"{option}: empty list")
+        raise option_error(param, "empty list", "")
     bad = [v for v in values if not (math.isfinite(v) and v >= 0)]
     if bad:
-        raise AmrliteError(f"{option} {text!r}: values must be finite and >= 0 (got {bad[0]})")
+        raise option_error(param, f"values must be finite and >= 0 (got {bad[0]})", repr(text))
     return values

@@ -35,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ..errors import AmrliteError
+from ..errors import AmrliteError, braced, option_error
 from ..jsonio import write_bytes
 from ..progress import Progress
 from .store import load_data
@@ -153,13 +153,14 @@ def run_tasks(fn, jobs, *, engine="local", address=None, processes=None, progres
         When some tasks failed; every other task has finished and was passed to ``on_result``.
     """
     if engine not in ENGINES:
-        raise AmrliteError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+        raise option_error("engine", f"expected one of {', '.join(ENGINES)}", repr(engine))
     if not jobs:
         return []
     if engine == "ray":
         return _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu)
     if address:
-        raise AmrliteError("--address is for --engine ray (the local engine has no cluster)")
+        raise option_error((), "{address} is for {engine} ray (the local engine has no cluster)",
+                           names=("address", "engine"))
     return _run_local(fn, jobs, processes, progress, on_result, log)
 
 
@@ -216,7 +217,8 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise AmrliteError("--engine ray needs Ray: pip install -e \".[cluster]\"") from None
+        raise option_error((), '{engine} ray needs Ray: pip install -e ".[cluster]"',
+                           names=("engine",)) from None
     return ray
 
 
@@ -231,8 +233,8 @@ def _host_port(address):
     if not sep or (host.count(":") and not host.startswith("[")):   # no port (or bare IPv6)
         host, tail = text, str(port)
     if not tail.isdigit() or not host:
-        raise AmrliteError(f"--address {address}: expected HOST:PORT (e.g. 10.0.0.5:6379 or "
-                           "ray://10.0.0.5:10001) or auto")
+        raise option_error("address", "expected HOST:PORT (e.g. 10.0.0.5:6379 or "
+                           "ray://10.0.0.5:10001) or auto", address)
     return host.strip("[]"), int(tail)
 
 
@@ -252,13 +254,14 @@ def check_address(address, timeout=None):
                     (host, port), timeout=max(0.1, min(3.0, deadline - time.monotonic()))):
                 return
         except socket.gaierror:
-            raise AmrliteError(f"--address {address}: unknown host {host!r}") from None
+            raise option_error("address", f"unknown host {host!r}", address) from None
         except OSError as exc:
             why = exc.strerror or type(exc).__name__
         if time.monotonic() >= deadline:
-            raise AmrliteError(f"--address {address}: nothing answers at {host}:{port} "
-                               f"({why.lower()}, {timeout:g} s); start the cluster there "
-                               "(ray start --head) or leave --address out for a local one")
+            raise option_error("address", braced(f"nothing answers at {host}:{port} "
+                               f"({why.lower()}, {timeout:g} s); start the cluster there ")
+                               + "(ray start --head) or leave {address} out for a local one",
+                               address, names=("address",))
         time.sleep(0.25)
 
 
@@ -277,8 +280,8 @@ def ray_cluster(address=None, processes=None):
             ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise AmrliteError(f"--address {address}: cannot join the Ray cluster "
-                               f"({first})") from None
+            raise option_error("address", f"cannot join the Ray cluster ({first})",
+                               address) from None
     else:
         # Ray runs its workers at nice 15 by default (to keep its daemons responsive); on a
         # machine shared with other processes that starves the tasks (3-10x slower here),

@@ -28,7 +28,7 @@ import numpy as np
 from .. import attack, jsonio, significance
 from .. import plots as plotting
 from ..backends import resolve_backend_name
-from ..errors import AmrliteError
+from ..errors import AmrliteError, option_error
 from ..features.pixel_attack import PixelAttacker, attack_images, figure1
 from ..jsonio import write_text
 from ..models import KIND_DEFAULTS
@@ -642,7 +642,7 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                 print(msg, file=sys.stderr, flush=True)
     seeds = int(seeds)
     if seeds < 1:
-        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+        raise option_error("seeds", "must be at least 1", seeds)
     cfg = make_config(quick=quick, overrides=overrides)
     if engine == "ray":
         check_address(address)          # before any work: a dead address fails in seconds

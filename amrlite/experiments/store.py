@@ -18,7 +18,7 @@ import numpy as np
 from .. import jsonio, kernels
 from ..containers import Dataset
 from ..data import load_dataset
-from ..errors import AmrliteError
+from ..errors import AmrliteError, option_error
 from ..jsonio import read_json, write_bytes  # noqa: F401  (re-exported: the stage store's I/O)
 from ..metrics import METRIC_NAMES
 from ..recommender import Model
@@ -191,11 +191,11 @@ def checkpoint_path(init, out_dir):
     else:
         init_path = Path(init)
         if not init_path.is_file():
-            raise AmrliteError(f"--init {init}: no such model file")
+            raise option_error("init", "no such model file", init)
         init_kind = Model.load(init_path).kind
         if init_kind not in ("vbpr", "amr"):
-            raise AmrliteError(f"--init {init}: a {init_kind} model; AMR sweeps start from a "
-                               "VBPR (or AMR) checkpoint")
+            raise option_error("init", f"a {init_kind} model; AMR sweeps start from a VBPR "
+                               "(or AMR) checkpoint", init)
     return str(init_path.resolve())
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import jsonio
 from ..attack import eps_entry
 from ..containers import Split
-from ..errors import AmrliteError
+from ..errors import AmrliteError, option_error
 from ..recommender import Model, evaluate
 from ..train import TrainConfig
 from .config import SUMMARY, parse_float_list, seed_for
@@ -236,11 +236,11 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
         ``"per_seed"`` (one such dict per seed) and ``"aggregate"`` (per setting: mean, CI and
         per-seed values of each metric); ``"best"`` is then the best mean.
     """
-    eps_list = parse_float_list(eps_list, "--eps")
-    lmd_list = parse_float_list(lmd_list, "--lmd")
+    eps_list = parse_float_list(eps_list, "eps_list")
+    lmd_list = parse_float_list(lmd_list, "lmd_list")
     seeds = int(seeds)
     if seeds < 1:
-        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+        raise option_error("seeds", "must be at least 1", seeds)
     if engine == "ray":
         check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)

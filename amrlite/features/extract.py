@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AmrliteError, input_error
+from ..errors import AmrliteError, braced, input_error, option_error
 from ..jsonio import atomic_write, check_writable, read_json, writable, write_json
 from ..progress import Progress
 from ..rawdata import as_int_ids, read_id_list
@@ -58,24 +58,30 @@ def sidecars(out):
             out.with_name(out.name + ".partial"))
 
 
-def output_path(data_dir, out, default_name, where="--data"):
-    """``out``, or ``data_dir/default_name`` (``where`` names the folder in messages); a clear
+#: the parameters that messages of feature extraction refer to as ``{name}``
+PARAMS = ("out", "overwrite", "strict", "data_dir", "photos", "images_csv", "items_csv")
+
+
+def output_path(data_dir, out, default_name, where="{data_dir}"):
+    """``out``, or ``data_dir/default_name`` (``where`` names the folder in messages, a problem
+    text of :func:`~amrlite.errors.option_error` naming a parameter as ``{name}``); a clear
     error when the folder is not writable. The suffix is that of ``default_name``: ``.npy``
     (by index) or ``.npz`` (by raw id)."""
     suffix = Path(default_name).suffix
     if out is None:
         data_dir = Path(data_dir)
         if not writable(data_dir):
-            raise AmrliteError(f"{where} {data_dir} is read-only: give --out FILE for the "
-                               f"features, e.g. --out ./{default_name}")
+            raise option_error((), f"{where} {braced(data_dir)} is read-only: give {{out}} FILE "
+                               f"for the features, e.g. {{out}} ./{braced(default_name)}",
+                               names=PARAMS)
         out = data_dir / default_name
     out = Path(out)
     if out.suffix != suffix:
         why = ("features by item index (a native data folder)" if suffix == ".npy" else
                "features keyed by raw item id (arrays ids and features)")
-        raise AmrliteError(f"--out {out}: expected a {suffix} file name ({why})")
+        raise option_error("out", f"expected a {suffix} file name ({why})", out)
     if out.is_dir():
-        raise AmrliteError(f"--out {out}: is a folder; expected a {suffix} file name")
+        raise option_error("out", f"is a folder; expected a {suffix} file name", out)
     check_writable(out)                        # before creating any missing folder
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
@@ -91,12 +97,13 @@ def check_recipe(out, recipe, overwrite):
         if _comparable(old) != _comparable(recipe):
             keys = sorted(k for k in set(old) | set(recipe) if k not in UNCOMPARED
                           and old.get(k) != recipe.get(k))
-            raise AmrliteError(f"{meta}: the features there were made with another recipe "
-                               f"(differs in {', '.join(keys)}); refusing to mix recipes in one "
-                               "data set: use another --out, or --overwrite to replace them")
+            raise option_error((), braced(f"{meta}: the features there were made with another "
+                               f"recipe (differs in {', '.join(keys)}); ") + "refusing to mix "
+                               "recipes in one data set: use another {out}, or {overwrite} to "
+                               "replace them", names=PARAMS)
     elif out.exists() and not _partial_matches(partial, recipe):
-        raise AmrliteError(f"{out} exists and has no recipe record ({meta.name}); --overwrite "
-                           "to replace it, or another --out")
+        raise option_error((), braced(f"{out} exists and has no recipe record ({meta.name}); ")
+                           + "{overwrite} to replace it, or another {out}", names=PARAMS)
 
 
 def _partial_matches(partial, recipe):
@@ -204,8 +211,8 @@ def _by_id_folder(data_dir, source, flag):
     """The default output folder of features by id (the data folder, else the folder holding
     ``source``) and how messages name it."""
     if data_dir is not None:
-        return Path(data_dir), "--data"
-    return Path(source).absolute().parent, f"{flag} {source}: its folder"
+        return Path(data_dir), "{data_dir}"
+    return Path(source).absolute().parent, f"{{{flag}}} {braced(source)}: its folder"
 
 
 def _catalogue(items, item_col, keys):
@@ -241,15 +248,15 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
     line in the report — or, with ``strict``, an :class:`AmrliteError` naming the file.
     """
     if batch < 1:
-        raise AmrliteError(f"--batch {batch}: expected a positive integer")
+        raise option_error("batch", "expected a positive integer", batch)
     if photos is not None and images_csv is not None:
-        raise AmrliteError("--photos and --images: give one of them")
+        raise option_error(("photos", "images_csv"), "give one of them")
     if photos is not None and path_col is not None:
-        raise AmrliteError("--path-col: names the path column of an --images table, not of "
-                           "--photos")
+        raise option_error("path_col", "names the path column of an {images_csv} table, not "
+                           "of {photos}", "", names=PARAMS)
     if photos is None and images_csv is None and data_dir is None:
-        raise AmrliteError("give --photos DIR (photos named by item id), --images CSV or "
-                           "--data DIR (a data folder with images.csv)")
+        raise option_error((), "give {photos} DIR (photos named by item id), {images_csv} CSV "
+                           "or {data_dir} DIR (a data folder with images.csv)", names=PARAMS)
     if photos is None:
         csv_path = Path(images_csv or "images.csv")
         if data_dir is not None and not csv_path.is_absolute():
@@ -262,13 +269,13 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
         if photos is not None:
             found = scan_photos(photos)
             keys = sorted(found)
-            folder, where = _by_id_folder(data_dir, photos, "--photos")
+            folder, where = _by_id_folder(data_dir, photos, "photos")
             inputs = {"photos": _absolute(photos)}
             unlisted = empty = f"no photo in {Path(photos).name}/"
         else:
             found, id_col, p_col = read_images_table(csv_path, item_col, path_col)
             keys = list(found)
-            folder, where = _by_id_folder(data_dir, csv_path, "--images")
+            folder, where = _by_id_folder(data_dir, csv_path, "images_csv")
             inputs = {"images": _absolute(csv_path), "item_col": id_col, "path_col": p_col}
             unlisted, empty = f"no image in {csv_path.name}", f"empty path in {csv_path.name}"
         if items is not None:
@@ -301,8 +308,8 @@ def extract_image_features(data_dir=None, images_csv=None, out=None, model="effi
     no_image = [k for k, p in enumerate(paths) if p is None]
     if strict and no_image:
         k = no_image[0]
-        raise AmrliteError(f"item {labels[k]}: {reasons[k]} (--strict; {len(no_image)} item(s) "
-                           "without an image)")
+        raise option_error((), braced(f"item {labels[k]}: {reasons[k]} (") + "{strict}; "
+                           f"{len(no_image)} item(s) without an image)", names=PARAMS)
     compute = _image_batches(enc, labels, paths, reasons, strict)
     arr, notes = run_batches(out, recipe, batch_keys, enc.dim, batch, compute,
                              progress=progress, label="image features")
@@ -328,7 +335,7 @@ def _image_batches(enc, labels, paths, reasons, strict):
                 rgb, mode = open_image(paths[k])
             except ImageReadError as exc:
                 if strict:
-                    raise AmrliteError(f"{exc} (--strict)") from None
+                    raise option_error((), braced(exc) + " ({strict})", names=PARAMS) from None
                 notes.append({"item": labels[k], "path": str(paths[k]), "reason": str(exc)})
                 continue
             if mode != "RGB":
@@ -356,10 +363,10 @@ def extract_text_features(data_dir=None, items_csv=None, out=None, model="all-Mi
     recognised id column: ``sku``, ``item_id``, ``asin`` ...; no ``data_dir``; or ``out``
     ending in ``.npz``) gives the ``.npz`` by id. Returns the output path."""
     if batch < 1:
-        raise AmrliteError(f"--batch {batch}: expected a positive integer")
+        raise option_error("batch", "expected a positive integer", batch)
     if items_csv is None and data_dir is None:
-        raise AmrliteError("give --items CSV (one row per item) or --data DIR (a data folder "
-                           "with items.csv)")
+        raise option_error((), "give {items_csv} CSV (one row per item) or {data_dir} DIR (a "
+                           "data folder with items.csv)", names=PARAMS)
     csv_path = Path(items_csv or "items.csv")
     if data_dir is not None and not csv_path.is_absolute():
         csv_path = Path(data_dir) / csv_path
@@ -371,7 +378,7 @@ def extract_text_features(data_dir=None, items_csv=None, out=None, model="all-Mi
     if by_id:
         keys, texts, inputs["item_col"] = item_texts_by_id(csv_path, columns, template, item_col)
         ids = id_array(keys)
-        folder, where = _by_id_folder(data_dir, csv_path, "--items")
+        folder, where = _by_id_folder(data_dir, csv_path, "items_csv")
         out = output_path(folder, out, "features-text.npz", where)
     else:
         texts, ids = item_texts(csv_path, columns, template), None

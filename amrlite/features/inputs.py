@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AmrliteError, input_error
+from ..errors import AmrliteError, braced, input_error, option_error
 from ..rawdata import ITEM_COLUMNS, as_int_ids
 from ..textio import check_header, open_text
 
@@ -36,8 +36,8 @@ def scan_photos(folder):
     """``{id: path}`` of the photos under ``folder`` (sorted by path; the stem is the id)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise AmrliteError(f"--photos {folder}: "
-                           + ("not a folder" if folder.exists() else "no such folder"))
+        raise option_error("photos", "not a folder" if folder.exists() else "no such folder",
+                           folder)
     found = {}
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).parts
@@ -45,44 +45,46 @@ def scan_photos(folder):
                 or not p.is_file():
             continue
         if p.stem in found:
-            raise AmrliteError(f"--photos {folder}: two photos for item {p.stem!r}: "
-                               f"{found[p.stem]} and {p} (one file per item id)")
+            raise option_error("photos", f"two photos for item {p.stem!r}: {found[p.stem]} and "
+                               f"{p} (one file per item id)", folder)
         found[p.stem] = p
     if not found:
-        raise AmrliteError(f"--photos {folder}: no photos in it or its subfolders (looked for "
-                           f"{', '.join(s[1:] for s in PHOTO_SUFFIXES)})")
+        raise option_error("photos", "no photos in it or its subfolders (looked for "
+                           f"{', '.join(s[1:] for s in PHOTO_SUFFIXES)})", folder)
     return found
 
 
-def _column(path, header, given, known, what, flag):
-    """The header name of column ``given`` (case-insensitive), else the first ``known`` one."""
+def _column(path, header, given, known, what, param):
+    """The header name of column ``given`` (case-insensitive), else the first ``known`` one;
+    ``param``: the parameter that gave ``given`` (named in an error)."""
     lowered = [h.lower() for h in header]
     if given is not None:
         if str(given).lower() not in lowered:
-            raise input_error(path, f"no column {given!r} in the header "
-                              f"({', '.join(header)})", line=1, field=flag)
+            raise input_error(path, f"field '{{{param}}}': " + braced(
+                f"no column {given!r} in the header ({', '.join(header)})"), line=1,
+                names=(param,))
         return header[lowered.index(str(given).lower())]
     k = next((lowered.index(c) for c in known if c in lowered), None)
     if k is None:
-        raise input_error(path, f"no {what} column in the header ({', '.join(header)}); name it "
-                          f"with {flag}", line=1)
+        raise input_error(path, braced(f"no {what} column in the header ({', '.join(header)}); ")
+                          + f"name it with {{{param}}}", line=1, names=(param,))
     return header[k]
 
 
-def read_keyed_table(path, columns=(), item_col=None, flag="--items"):
+def read_keyed_table(path, columns=(), item_col=None, param="items_csv"):
     """``(id column, [(line, id, row), ...])`` of the CSV ``path``: ``row`` is the dict of the
-    line; ``columns`` must exist; ids are distinct, non-empty strings as written."""
+    line; ``columns`` must exist; ids are distinct, non-empty strings as written. ``param``:
+    the parameter that gave ``path`` (named in an error)."""
     path = Path(path)
     if not path.is_file():
-        raise AmrliteError(f"{flag} {path}: " + ("not a file" if path.exists() else
-                                                 "no such file"))
+        raise option_error(param, "not a file" if path.exists() else "no such file", path)
     with open_text(path, newline="") as fh:
         reader = csv.DictReader(fh)
         header = list(reader.fieldnames or [])
         if not header:
             raise input_error(path, "empty file (no header)")
         check_header(path, header)
-        id_col = _column(path, header, item_col, ID_COLUMNS, "item id", "--item-col")
+        id_col = _column(path, header, item_col, ID_COLUMNS, "item id", "item_col")
         missing = [c for c in columns if c not in header]
         if missing:
             raise input_error(path, f"no column {', '.join(map(repr, missing))} in the header "
@@ -106,9 +108,9 @@ def read_images_table(path, item_col=None, path_col=None):
     """``({id: path or None}, id column, path column)`` of an images table; an empty path cell
     is an item without an image (None)."""
     path = Path(path)
-    id_col, rows = read_keyed_table(path, (), item_col, flag="--images")
+    id_col, rows = read_keyed_table(path, (), item_col, param="images_csv")
     header = list(rows[0][2])
-    p_col = _column(path, header, path_col, PATH_COLUMNS, "image path", "--path-col")
+    p_col = _column(path, header, path_col, PATH_COLUMNS, "image path", "path_col")
     if p_col == id_col:
         raise input_error(path, f"the item id and the image path are the same column {p_col!r}",
                           line=1)

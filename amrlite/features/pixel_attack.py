@@ -39,7 +39,7 @@ import numpy as np
 from ..attack import (Attacker, attack_context, eps_key, parse_eps_list, rank_change_summary,
                       relative_drops)
 from ..containers import EvalRows
-from ..errors import AmrliteError
+from ..errors import AmrliteError, braced, option_error
 from ..jsonio import read_json
 from ..modalities import resolve_features
 from ..models import factors
@@ -63,8 +63,9 @@ def image_block(model):
             return start, start + int(m["dim"]), m["normalize"], m.get("file")
         start += int(m["dim"])
     names = ", ".join(m["name"] for m in info) or "none"
-    raise AmrliteError(f"the model was trained on the modalities {names}: no 'image' block whose "
-                       "pixels could be attacked (fit it with --features image or image,text)")
+    raise option_error((), f"the model was trained on the modalities {braced(names)}: no 'image' "
+                       "block whose pixels could be attacked (fit it with {features} image or "
+                       "image,text)", names=("features",))
 
 
 def _layout(source):
@@ -107,7 +108,7 @@ def find_photos(model, dataset, *, images=None, photos=None, item_col=None, path
     else from a native folder's ``images.csv``. Photos of ids the data set does not have are
     ignored."""
     if photos is not None and images is not None:
-        raise AmrliteError("--photos and --images: give one of them")
+        raise option_error(("photos", "images"), "give one of them")
     if photos is not None:
         found, where = scan_photos(photos), f"--photos {photos}"
     elif images is not None:
@@ -128,8 +129,9 @@ def find_photos(model, dataset, *, images=None, photos=None, item_col=None, path
             what = (f"the recipe {sidecars(feats)[0]} of the model's image features names none"
                     if recipe else "no recipe (features-image.json) beside the model's image "
                     f"features {feats or '(not found)'} says where they are")
-            raise AmrliteError(f"a pixel attack needs the item photos: {what}; give --photos "
-                               "DIR (photos named by item id) or --images CSV")
+            raise option_error((), braced(f"a pixel attack needs the item photos: {what}; ")
+                               + "give {photos} DIR (photos named by item id) or {images} CSV",
+                               names=("photos", "images"))
     ids = getattr(dataset, "item_ids", None)
     index = ({str(i): i for i in range(dataset.n_items)} if ids is None else
              {str(x): k for k, x in enumerate(ids.tolist())})
@@ -149,7 +151,7 @@ def user_label(dataset, u):
 
 def read_titles(path, title_col="title", item_col=None):
     """``{raw id: title}`` from an items table (``--titles products.csv --title-col title``)."""
-    _, rows = read_keyed_table(path, (title_col,), item_col, flag="--titles")
+    _, rows = read_keyed_table(path, (title_col,), item_col, param="titles")
     return {key: (row[title_col] or "").strip() for _, key, row in rows}
 
 
@@ -198,7 +200,7 @@ class PixelAttacker:
                  batch=16, eval_rows=None, items=None, seed=0, paths=None):
         import torch
         if target not in TARGETS:
-            raise AmrliteError(f"--target {target!r}: choose positive or negatives")
+            raise option_error("target", "choose positive or negatives", repr(target))
         self.torch = torch
         self.model = model
         self.start, self.stop, self.normalize, _ = image_block(model)
@@ -335,9 +337,9 @@ def check_eps(eps_list, low_open=False):
     """ε in pixel units: within [0, 1] (``low_open``: (0, 1], as the CLI asks)."""
     for e in eps_list:
         if not (0 < e <= 1 if low_open else 0 <= e <= 1):
-            raise AmrliteError(f"--eps {e:g}: a pixel radius must lie in "
+            raise option_error("eps", "a pixel radius must lie in "
                                f"{'(0, 1]' if low_open else '[0, 1]'} (pixel values are in "
-                               "[0, 1]: 1/255 = 0.0039 is one grey level)")
+                               "[0, 1]: 1/255 = 0.0039 is one grey level)", f"{e:g}")
     return eps_list
 
 
@@ -360,7 +362,7 @@ def attack_images(model, dataset, split, eps_list=(0.007,), *, steps=1, rows=Non
     eps_list = check_eps(parse_eps_list(eps_list) if isinstance(eps_list, str) else
                          [float(e) for e in eps_list])
     if int(steps) != steps or steps < 1:
-        raise AmrliteError(f"--steps {steps!r}: must be an integer ≥ 1")
+        raise option_error("steps", "must be an integer ≥ 1", repr(steps))
     t0 = time.perf_counter()
     pa = attacker or PixelAttacker(model, dataset, split, encoder=encoder, rows=rows,
                                    target=target, batch=batch, seed=seed, paths=paths)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AmrliteError, input_error
+from ..errors import AmrliteError, braced, input_error, option_error
 from ._deps import file_sha256, pick_device, require, versions
 from .inputs import read_item_rows, read_keyed_table
 
@@ -28,7 +28,7 @@ def default_template(columns):
     """``"{c0}. C1: {c1}. C2: {c2}."`` (``C`` = the column name, capitalised), e.g.
     ``"{title}. Genres: {genres}."`` for ``("title", "genres")``."""
     if not columns:
-        raise AmrliteError("--columns: give at least one column of items.csv")
+        raise option_error("columns", "give at least one column of items.csv", "")
     first, *rest = columns
     return " ".join([f"{{{first}}}."] + [f"{c.capitalize()}: {{{c}}}." for c in rest])
 
@@ -57,7 +57,7 @@ def item_texts_by_id(items_csv, columns=("title", "genres"), template=None, item
     keyed by the raw ids of its ``item_col`` (or the first recognised id column: ``item``,
     ``item_id``, ``id``, ``sku``, ``asin`` ...), in file order."""
     columns, template = _checked_template(columns, template)
-    id_col, rows = read_keyed_table(items_csv, columns, item_col, flag="--items")
+    id_col, rows = read_keyed_table(items_csv, columns, item_col, param="items_csv")
     return ([key for _, key, _ in rows], [_text(template, row, columns) for _, _, row in rows],
             id_col)
 
@@ -70,11 +70,12 @@ def _checked_template(columns, template):
     try:
         fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError as exc:
-        raise AmrliteError(f"--template {template!r}: {exc}") from None
+        raise option_error("template", str(exc), repr(template)) from None
     unknown = sorted(f for f in fields if f not in columns)
     if unknown:
-        raise AmrliteError(f"--template {template!r}: field(s) {', '.join(unknown)} not among "
-                           f"--columns {','.join(columns)}")
+        raise option_error("template", f"field(s) {braced(', '.join(unknown))} not among "
+                           f"{{columns}} {braced(','.join(columns))}", repr(template),
+                           names=("columns",))
     return columns, template
 
 
