@@ -7,11 +7,11 @@ from .version import __version__  # noqa: E402,F401
 
 from .errors import AmrliteError  # noqa: E402
 from .containers import Dataset, EvalRows, Split  # noqa: E402
-from . import splits  # noqa: E402,F401  (installs Dataset.splitter)
+from . import splits  # noqa: E402,F401
 from .data import load_dataset  # noqa: E402
 from .models import ModelSpec  # noqa: E402
 from .train import TrainConfig  # noqa: E402
-from .recommender import Model, evaluate  # noqa: E402
+from .recommender import Model, evaluate, model_data, trained_epochs  # noqa: E402
 
 __all__ = ["AmrliteError", "Dataset", "EvalRows", "Split", "ModelSpec", "TrainConfig", "Model",
-           "evaluate", "load_dataset", "__version__"]
+           "evaluate", "load_dataset", "model_data", "trained_epochs", "__version__"]

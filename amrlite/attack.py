@@ -38,12 +38,13 @@ import math
 import numpy as np
 import scipy.sparse
 
-from .errors import AmrliteError
-from .metrics import METRIC_NAMES, metrics_from_ranks
-from .models import content_user_vectors, factors
+from .containers import as_split
+from .errors import AmrliteError, option_error
 from .evaluation import evaluate_factors
 from .kernels import reference as ref
-from .recommender import _as_split, model_id_items
+from .metrics import METRIC_NAMES, metrics_from_ranks
+from .models import content_user_vectors, factors
+from .recommender import model_id_items
 
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")
@@ -71,6 +72,15 @@ def eps_key(eps):
     return repr(float(eps))
 
 
+def eps_entry(eps_dict, eps):
+    """The entry for ``eps`` of an attack result's ``"eps"`` dict (keyed by :func:`eps_key`
+    text; matched with :func:`math.isclose`), or None."""
+    for k, v in eps_dict.items():
+        if math.isclose(float(k), float(eps)):
+            return v
+    return None
+
+
 def parse_eps_list(text):
     """``"0.01,0.05,0.1"`` → ``[0.01, 0.05, 0.1]``; AmrliteError on anything else."""
     if isinstance(text, (int, float)):
@@ -80,16 +90,17 @@ def parse_eps_list(text):
     else:
         parts = list(text)
     if not parts or any(p == "" for p in parts):
-        raise AmrliteError(f"--eps {text!r}: give a comma-separated list of numbers ≥ 0, "
-                           "e.g. 0.01,0.05,0.1")
+        raise option_error("eps", "give a comma-separated list of numbers ≥ 0, e.g. 0.01,0.05,0.1",
+                           repr(text))
     out = []
     for p in parts:
         try:
             v = float(p)
         except (TypeError, ValueError):
-            raise AmrliteError(f"--eps: {p!r} is not a number (give e.g. 0.01,0.05,0.1)") from None
+            raise option_error("eps", f"{p!r} is not a number (give e.g. 0.01,0.05,0.1)", "") \
+                from None
         if not math.isfinite(v) or v < 0:
-            raise AmrliteError(f"--eps: {p!r} must be a finite number ≥ 0")
+            raise option_error("eps", f"{p!r} must be a finite number ≥ 0", "")
         out.append(v)
     return out
 
@@ -100,13 +111,16 @@ def _check(kind, objective, steps, repeats):
     if objective not in OBJECTIVES:
         raise AmrliteError(f"unknown attack objective {objective!r}; choose test or train")
     if int(steps) != steps or steps < 1:
-        raise AmrliteError(f"--steps {steps!r}: must be an integer ≥ 1")
+        raise option_error("steps", "must be an integer ≥ 1", repr(steps))
     if int(repeats) != repeats or repeats < 1:
-        raise AmrliteError(f"--repeats {repeats!r}: must be an integer ≥ 1")
+        raise option_error("repeats", "must be an integer ≥ 1", repr(repeats))
 
 
-def _context(model, dataset, split, on):
-    sp = _as_split(dataset, split)
+def attack_context(model, dataset, split, on):
+    """What an attack of ``model`` reads: the split (:func:`~amrlite.containers.as_split`), its
+    ``on`` rows (``"test"`` or ``"valid"``) and the item features, checked against the model
+    (its users × items, features when it reads them). Returns ``(split, rows, features)``."""
+    sp = as_split(dataset, split)
     rows = getattr(sp, on, None)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")
@@ -138,7 +152,7 @@ def _average(summaries):
     return out
 
 
-def _drops(clean, attacked):
+def relative_drops(clean, attacked):
     """Relative drop ``(clean − attacked) / clean`` per metric (None where clean is 0)."""
     return {k: (None if clean[k] == 0 else float((clean[k] - attacked[k]) / clean[k]))
             for k in METRIC_NAMES}
@@ -227,8 +241,12 @@ def _random_rows(shape, eps, rng):
 # the attacker: Γ, the attacked loss, the perturbed metrics
 # ---------------------------------------------------------------------------------------------
 
-class _Attacker:
-    """Everything one model × split × objective needs, computed once."""
+class Attacker:
+    """Everything one model × split × objective needs, computed once: the pairs (u, i, j) of
+    the objective, the loss and its gradient Γ w.r.t. the item features (:meth:`loss_and_gamma`)
+    and the metrics at perturbed features (:meth:`ranks_and_metrics`). Built by
+    :func:`attack` and :func:`rank_change` (and the pixel attack), passed to
+    :func:`perturbation`."""
 
     def __init__(self, model, sp, rows, features, objective, seed, full_ranking):
         self.spec, self.params = model.spec, model.params
@@ -495,11 +513,11 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
     eps_list = parse_eps_list(eps_list) if isinstance(eps_list, str) else [float(e) for e in eps_list]
     if any(not math.isfinite(e) or e < 0 for e in eps_list):
         raise AmrliteError(f"eps {eps_list}: every ε must be a finite number ≥ 0")
-    sp, rows, features = _context(model, dataset, split, on)
+    sp, rows, features = attack_context(model, dataset, split, on)
     if kind == "certified" and not model.spec.has_content:
         raise AmrliteError(f"certified bound: {model.spec.label} has no content features, so a "
                            "feature perturbation cannot change its scores; nothing to certify")
-    attacker = _Attacker(model, sp, rows, features, objective, seed, full_ranking)
+    attacker = Attacker(model, sp, rows, features, objective, seed, full_ranking)
     clean_ranks, clean = attacker.ranks_and_metrics(None)
     out = {"clean": clean, "eps": {}, "kind": kind, "objective": objective, "steps": int(steps),
            "repeats": int(repeats) if kind == "random" else 1, "model": model.spec.label,
@@ -519,7 +537,7 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
             m = metrics_from_ranks(r)
             m.update({"warm": metrics_from_ranks(r[warm]), "cold": metrics_from_ranks(r[~warm]),
                       "n": clean["n"]})
-            m["drop"] = _drops(clean, m)
+            m["drop"] = relative_drops(clean, m)
             out["eps"][eps_key(e)] = m
         out["flip_eps"] = {"top_n": TOP_N, **_distribution(flip)}
         return out
@@ -540,7 +558,7 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
             m = clean if e == 0 else attacker.ranks_and_metrics(delta)[1]
             m = dict(m)
             m["attacked_loss"] = clean_loss if loss is None else loss
-        m["drop"] = _drops(clean, m)
+        m["drop"] = relative_drops(clean, m)
         out["eps"][eps_key(e)] = m
     return out
 
@@ -555,8 +573,8 @@ def rank_change(model, dataset, split="loo", eps=0.1, *, kind="adversarial", obj
     q3, share_worse, share_better, share_same}}`` (``summary`` is JSON-serialisable).
     """
     _check(kind, objective, steps, 1)
-    sp, rows, features = _context(model, dataset, split, on)
-    attacker = _Attacker(model, sp, rows, features, objective, seed, full_ranking)
+    sp, rows, features = attack_context(model, dataset, split, on)
+    attacker = Attacker(model, sp, rows, features, objective, seed, full_ranking)
     before, _ = attacker.ranks_and_metrics(None)
     if not model.spec.has_content or eps == 0:
         after = before.copy()

@@ -34,7 +34,13 @@ class EvalRows:
 
 @dataclass
 class Split:
-    """A train / valid / test partition of one data set's interactions."""
+    """A train / valid / test partition of one data set's interactions.
+
+    ``test`` is ``None`` only for the split ``"none"`` (every interaction in training: nothing
+    held out, nothing to evaluate). ``seed`` is the seed a generated split was drawn with
+    (``None``: read from files or made in memory); ``notes`` are facts worth saying about it
+    (e.g. how many users kept all their rows in training).
+    """
 
     name: str
     n_users: int
@@ -42,7 +48,9 @@ class Split:
     train_users: np.ndarray   # int32 [n_train]
     train_items: np.ndarray   # int32 [n_train]
     valid: EvalRows | None
-    test: EvalRows
+    test: EvalRows | None
+    seed: int | None = None
+    notes: list = field(default_factory=list)
 
     @cached_property
     def warm_items(self) -> np.ndarray:
@@ -60,7 +68,9 @@ class Split:
         """Boolean mask ``[n_items]``: the items a BPR model trained with ``negative_pool``
         (:attr:`amrlite.train.TrainConfig.negative_pool`) draws negatives from, and so the items that
         get an ID embedding; the others are scored by content alone. ``"warm"``:
-        :attr:`warm_items`; ``"all"``: every item."""
+        :attr:`warm_items`; ``"all"``: every item — catalogue items without any interaction
+        included: they are drawn as negatives only, so their ID embedding is pushed down and
+        they rank below what their content alone would give them."""
         if negative_pool == "all":
             return np.ones(self.n_items, dtype=bool)
         return self.warm_items
@@ -142,13 +152,18 @@ class Dataset:
     #: the load_dataset() keywords it was read with (not the defaults): a saved model records
     #: them, so that ``amrlite evaluate MODEL.npz`` reads the same data the same way
     options: dict = field(default_factory=dict)
-    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
-
+    #: float64 ``[n_interactions]``: the time of each interaction in epoch seconds (UTC), from
+    #: the file's time column (the earliest time of a repeated pair), or ``None`` without one
+    times: np.ndarray | None = None
     #: ``splitter(dataset, name, *, seed, n_negatives) -> Split`` makes the splits that are not
-    #: preset. :mod:`amrlite.splits` (imported by the package) installs
-    #: :func:`amrlite.splits.make_split` here: the containers stay a leaf that imports no other
-    #: module of amrlite, and the split layer above them supplies the behaviour.
-    splitter = None
+    #: preset; given by whoever builds the data set: :func:`amrlite.data.load_dataset` passes
+    #: :func:`amrlite.data.split_dataset` (a ``split-<name>/`` folder, else a generated split),
+    #: :func:`amrlite.synthetic.make_synthetic` passes :func:`amrlite.splits.make_split`. The
+    #: containers stay a leaf that imports no other module of amrlite, and nothing patches
+    #: them from above: a data set built by hand without one has its preset splits only (pass
+    #: ``splitter=amrlite.splits.make_split`` for the generated ones).
+    splitter: object = field(default=None, repr=False, compare=False)
+    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_features(self) -> int:
@@ -161,7 +176,8 @@ class Dataset:
     def split_names(self) -> list[str]:
         """Names :meth:`split` accepts without generating anything new, plus the generated ones."""
         names = list(self.preset_splits) + [n for n in self.split_dirs if n not in self.preset_splits]
-        return names + [n for n in ("loo", "cold", "sparse<k>") if n not in names]
+        return names + [n for n in ("loo", "temporal", "cold", "sparse<k>", "none")
+                        if n not in names]
 
     def user_index(self, raw):
         """Index of the user whose raw id is ``raw`` (see :func:`raw_index`)."""
@@ -169,15 +185,20 @@ class Dataset:
 
     def split(self, name=None, *, seed=2019, n_negatives=99) -> Split:
         """The split called ``name``: a preset split made in memory (official ``neg.txt``, the
-        synthetic ``loo``), else whatever :func:`amrlite.splits.make_split` makes of the name (a
-        folder ``split-<name>/`` next to the interactions, or a generated ``loo``, ``cold`` or
-        ``sparse<k>`` split). ``seed`` and ``n_negatives`` only matter for generated splits.
-        Results are cached. ``name=None`` is :attr:`default_split`."""
+        synthetic ``loo``), else whatever :attr:`splitter` makes of the name (a folder
+        ``split-<name>/`` next to the interactions, or a generated ``loo``, ``temporal``,
+        ``cold`` or ``sparse<k>`` split: :func:`amrlite.splits.make_split`). ``seed`` and ``n_negatives`` only matter for generated splits.
+        ``"none"`` trains on every interaction and holds nothing out. Results are cached.
+        ``name=None`` is :attr:`default_split`."""
         name = self.default_split if name is None else name
         key = (name, seed, n_negatives)
         if key not in self._split_cache:
             if name in self.preset_splits:
                 self._split_cache[key] = self.preset_splits[name]
+            elif self.splitter is None:
+                raise AmrliteError(f"data set '{self.name}' has no split '{name}' (preset: "
+                                   f"{', '.join(self.preset_splits) or 'none'}; it was built "
+                                   "without a splitter to generate others)")
             else:
                 self._split_cache[key] = self.splitter(self, name, seed=seed,
                                                        n_negatives=n_negatives)
@@ -193,3 +214,14 @@ class Dataset:
             if ids is not None:
                 h.update("\x1f".join(map(str, ids.tolist())).encode())
         return h.hexdigest()[:16]
+
+
+def as_split(data, split=None) -> Split:
+    """The split a library call works on: ``data`` itself when it is a :class:`Split`, else
+    ``split`` when that is one, else ``data.split(split)`` (a :class:`Dataset` and a split
+    name; None is the data set's default split)."""
+    if isinstance(data, Split):
+        return data
+    if isinstance(split, Split):
+        return split
+    return data.split(split)

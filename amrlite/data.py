@@ -1,7 +1,7 @@
 """Loaders: the native folder format, the official AMR format and plain CSV/TSV + ``.npy``,
 into the containers of :mod:`amrlite.containers`; split folders (:func:`load_split`,
 :func:`save_split`). Every user error names the file, line and field. Split generation is in
-:mod:`amrlite.splits`.
+:mod:`amrlite.splits`; :func:`split_dataset` is the splitter of every data set loaded here.
 """
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.errors import AmrliteError, input_error
+from amrlite.errors import AmrliteError, braced, input_error, option_error, quote
+from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
-                              normalize_array)
-from amrlite.rawdata import _sniff_sep, index_interactions, read_id_list, read_raw
+                              maxabs_scale, normalize_array)
+from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, index_interactions, read_id_list,
+                             read_raw, sniff_sep)
+from amrlite.splits import check_negatives, make_split
 from amrlite.synthetic import make_synthetic
+from amrlite.textio import check_header, header_names, open_text, sniff
 
 #: the largest id a native or official file may hold: its ids are int32 indices, and arrays are
 #: sized by them (a raw interactions file has no such limit: its ids are mapped)
@@ -42,9 +46,10 @@ def _is_int(text):
 class _Table:
     """Integer columns read from a delimited text file, with a way back to line numbers."""
 
-    def __init__(self, path, names, cols, header_line, n_cols):
+    def __init__(self, path, names, cols, header_line, n_cols, times=None):
         self.path, self.names, self.cols = path, names, cols
         self.header_line, self.n_cols = header_line, n_cols
+        self.times = times      # float64 epoch seconds of each row, from an integer time column
 
     def __len__(self):
         return len(next(iter(self.cols.values())))
@@ -52,7 +57,7 @@ class _Table:
     def line_of(self, row):
         """1-based line number (as in a text editor) of data row ``row``; only used on errors."""
         seen = -1
-        with open(self.path, encoding="utf-8", errors="replace") as fh:
+        with open_text(self.path) as fh:
             for no, line in enumerate(fh, start=1):
                 if no <= self.header_line or not line.strip():
                     continue
@@ -65,28 +70,32 @@ class _Table:
         return input_error(self.path, problem, line=self.line_of(row), field=field)
 
 
-def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fallback_names=None):
+def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fallback_names=None,
+                time_names=()):
     """Read integer columns ``columns`` (by header name, else by position) from a text file.
 
     ``columns="all"`` reads every column (named by ``fallback_names(i)``). Fast path:
     ``np.loadtxt``; when it fails the file is re-scanned line by line to report the first bad line.
-    Negative ids are errors.
+    Negative ids are errors. The first header column named in ``time_names`` gives the table's
+    ``times`` (epoch seconds) when the whole file is integer (the fast path).
     """
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "file not found" if not path.exists() else "not a file")
     first, first_no = None, 0
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         for no, line in enumerate(fh, start=1):
             if line.strip():
                 first, first_no = line.rstrip("\r\n"), no
                 break
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
-    sep = _sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
+    sep = sniff_sep(first) if sep is None else ("\t" if sep in ("\\t", "tab") else sep)
     head = _fields(first, sep)
     n_cols = len(head)
     has_header = (not all(_is_int(f) for f in head)) if header == "auto" else bool(header)
+    if has_header:
+        check_header(path, head, first_no)
     lowered = [h.lower() for h in head]
     if columns == "all":
         idx = list(range(n_cols))
@@ -101,22 +110,27 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
             idx = list(range(len(columns)))
         names = list(columns)
     header_line = first_no if has_header else first_no - 1
-    cols = None
+    cols = times = None
     try:
-        with warnings.catch_warnings():
+        compression, codec = sniff(path)
+        with warnings.catch_warnings(), open_text(path) as fh:
             warnings.simplefilter("ignore")
-            arr = np.loadtxt(path, dtype=np.int64, delimiter=sep, skiprows=header_line,
-                             ndmin=2, comments=None, encoding="utf-8")
+            # numpy reads an uncompressed file it opens itself about twice as fast as a stream
+            arr = np.loadtxt(fh if compression else path, dtype=np.int64, delimiter=sep,
+                             skiprows=header_line, ndmin=2, comments=None, encoding=codec)
         if arr.shape[0] and arr.shape[1] == n_cols:
             cols = {n: np.ascontiguousarray(arr[:, i]) for n, i in zip(names, idx)}
+            k = next((lowered.index(c) for c in time_names if c in lowered), None) \
+                if has_header else None
+            times = None if k is None else arr[:, k].astype(np.float64)
         elif arr.shape[0] == 0:
             raise input_error(path, "no data rows after the header", line=header_line)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:   # the exact scan reports the line
         if isinstance(exc, AmrliteError):
             raise
     if cols is None:
         cols = _scan_table(path, names, idx, sep, header_line, n_cols, head if has_header else None)
-    table = _Table(path, names, cols, header_line, n_cols)
+    table = _Table(path, names, cols, header_line, n_cols, times=times)
     for n in names:
         neg = np.flatnonzero(cols[n] < 0)
         if len(neg):
@@ -136,8 +150,8 @@ def _beyond(value):
 def _scan_table(path, names, idx, sep, header_line, n_cols, head):
     """Slow, exact parse: reports the first bad line (column count, non-integer id)."""
     out = [[] for _ in names]
-    expect = f"{n_cols} columns" + (f" ({','.join(head)})" if head else "")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if head else "")
+    with open_text(path) as fh:
         for no, line in enumerate(fh, start=1):
             if no <= header_line or not line.strip():
                 continue
@@ -148,7 +162,7 @@ def _scan_table(path, names, idx, sep, header_line, n_cols, head):
                 try:
                     v = int(parts[i])
                 except ValueError:
-                    raise input_error(path, f"not an integer: {parts[i]!r}", line=no,
+                    raise input_error(path, f"not an integer: {quote(parts[i])}", line=no,
                                       field=n) from None
                 if v > INDEX_MAX:
                     raise input_error(path, _beyond(v), line=no, field=n)
@@ -162,27 +176,33 @@ def _scan_table(path, names, idx, sep, header_line, n_cols, head):
 
 def _count_rows(path):
     """Data rows of an optional side file (``users.csv``/``items.csv``): non-blank lines - header."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         lines = [ln for ln in fh if ln.strip()]
     if not lines:
         return 0
-    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], _sniff_sep(lines[0]))) else 1)
+    return len(lines) - (0 if all(_is_int(f) for f in _fields(lines[0], sniff_sep(lines[0]))) else 1)
 
 
 # --------------------------------------------------------------------------------------------
 # Data sets
 # --------------------------------------------------------------------------------------------
 
-def _dedupe(path, users, items, n_items):
+def _dedupe(path, users, items, n_items, times=None):
+    """Each (user, item) pair once, at its first row; its time (``times``) is the earliest of
+    its rows' times."""
     key = users * np.int64(max(n_items, 1)) + items
-    _, first = np.unique(key, return_index=True)
+    _, first, pair = np.unique(key, return_index=True, return_inverse=True)
     n_dup = len(key) - len(first)
     if n_dup:
         warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
                       f"{len(first)} unique remain", stacklevel=3)
         first.sort()
         users, items = users[first], items[first]
-    return users.astype(np.int32), items.astype(np.int32)
+        if times is not None:
+            earliest = np.full(len(first), np.inf)
+            np.minimum.at(earliest, pair.ravel(), times)
+            times = earliest[pair.ravel()[first]]
+    return users.astype(np.int32), items.astype(np.int32), times
 
 
 def _check_items(table, field, values, n_rows, feat_path):
@@ -192,10 +212,16 @@ def _check_items(table, field, values, n_rows, feat_path):
                           f"has {n_rows} rows")
 
 
-def _check_contiguous(table, field, values, n_known, side, present=None, strict=True):
+def _check_contiguous(table, field, values, n_known, side, present=None, strict=True,
+                      keyed=None):
     """Native contract: every index 0..max is a real user/item — it has an interaction, or a row
     in ``side`` (``users.csv``/``items.csv``: rows 0..n_known-1) or the features. A gap is a
-    phantom (for items: one that could be drawn as an evaluation negative)."""
+    phantom (for items: one that could be drawn as an evaluation negative). ``keyed``
+    (``{file: ids}`` of the ``.npz`` features) names the file where the largest id is one of
+    those."""
+    keyed = keyed or {}
+    if keyed:
+        present = np.concatenate([values if present is None else present, *keyed.values()])
     u = np.unique(values if present is None else present)
     u = u[u >= n_known]
     if not len(u) or u[-1] - n_known + 1 == len(u):
@@ -212,13 +238,17 @@ def _check_contiguous(table, field, values, n_known, side, present=None, strict=
                       f"in no file of the folder; they count as {field}s (e.g. as sampled "
                       "negatives of a generated split)", stacklevel=3)
         return
-    raise table.error(row, field, f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more "
-                      f"below {u[-1]}) has no interaction"
-                      + (", no feature row" if field == "item" and side != "feature" else "")
-                      + f" and no {side} row: these ids must be 0-based and contiguous (a "
-                      f"phantom {field} would count as a real one"
-                      + (", e.g. as an evaluation negative" if field == "item" else "")
-                      + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+    problem = (f"{field} {u[-1]}, but index {gap} (and {n_gaps - 1} more below {u[-1]}) has "
+               "no interaction"
+               + (", no feature row" if field == "item" and side != "feature" else "")
+               + f" and no {side} row: these ids must be 0-based and contiguous (a "
+               f"phantom {field} would count as a real one"
+               + (", e.g. as an evaluation negative" if field == "item" else "")
+               + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+    source = next((f for f, ids in keyed.items() if not len(at) and u[-1] in ids), None)
+    if source is not None:
+        raise input_error(source, problem, field="ids")
+    raise table.error(row, field, problem)
 
 
 def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=None,
@@ -243,6 +273,14 @@ def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=N
     or per modality ``"image=l2,text=none"``. ``min_rating``/``k_core`` filter a raw
     interactions file. ``id_order``: ``"first"`` (first-seen) or ``"sorted"``. ``sep`` forces
     the column separator (default: sniffed from the first line).
+
+    The items are the *catalogue*: the items of the interactions plus every item with a
+    feature row (an id of an ``.npz`` or of ``items``, a row of a positional ``.npy``). An item
+    without interactions (a new product) is kept: it gets no ID embedding in training (it is
+    not a training item) and is scored by its features alone; the load's :attr:`Dataset.notes`
+    count them. Raw ids are indexed log items first (in ``id_order``), then the catalogue-only
+    items in the order the feature files list them (sorted with ``id_order="sorted"``); an item
+    whose interactions ``min_rating``/``k_core`` removed is dropped, feature row or not.
     Every input problem raises :class:`AmrliteError` naming file, line and field.
     """
     given = dict(features=features, normalize=normalize, sep=sep, user_col=user_col,
@@ -261,13 +299,14 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
               min_rating, k_core, id_order, items, missing_features):
     if path is None:
         if features is not None:
-            raise AmrliteError("option 'features': needs a data path (the synthetic data set "
+            raise option_error("features", "needs a data path (the synthetic data set "
                                "brings its own features)")
         ds = make_synthetic()
-        if normalize != "none":
-            ds.features = normalize_array(ds.features, check_normalize(normalize))
+        scale = maxabs_scale(ds.features) if check_normalize(normalize) == "maxabs" else None
+        ds.features = normalize_array(ds.features, normalize, scale=scale)
         ds.feature_info = [{"name": "default", "dim": ds.n_features, "file": "synthetic",
-                            "normalize": normalize, "zero_rows": 0, "missing": 0}]
+                            "normalize": normalize, "zero_rows": 0, "missing": 0,
+                            **({} if scale is None else {"scale": scale})}]
         if name:
             ds.name = name
         return ds
@@ -284,10 +323,11 @@ def _load_any(path, features, normalize, sep, name, user_col, item_col, rating_c
                               "pos.txt (official AMR layout)")
         given = [k for k, v in raw_opts.items() if v is not None]
         if given:
-            raise AmrliteError(f"option '{given[0]}': applies to an interactions file with raw "
+            raise option_error(given[0], braced(f"applies to an interactions file with raw "
                                f"ids; {path} is a {layout} folder, whose ids are 0-based indices "
-                               f"(give the file itself, e.g. --data {path}/"
-                               f"{'interactions.csv' if layout == 'native' else 'pos.txt'})")
+                               "(give the file itself, e.g. ") + "{path} " + braced(
+                               f"{path}/{'interactions.csv' if layout == 'native' else 'pos.txt'}"
+                               ) + ")", names=("path",))
         if layout == "native":
             return _load_native(path, features, normalize, sep, name)
         return _load_official(path, features, normalize, name)
@@ -301,29 +341,65 @@ def _features_for(mods):
 
 
 def _load_native(folder, features, normalize, sep, name):
-    table = _read_table(folder / "interactions.csv", sep=sep)
+    table = _read_table(folder / "interactions.csv", sep=sep, time_names=TIME_COLUMNS)
     users, items = table.cols["user"], table.cols["item"]
     mods = load_modalities(features, normalize, folder=folder, layout="native")
     positional = [m for m in mods if m.ids is None]
     n_items_csv = _count_rows(folder / "items.csv") if (folder / "items.csv").is_file() else 0
+    keyed = _keyed_indices(mods)           # an .npz's rows are items too (the catalogue)
     if positional:
         n_items = int(positional[0].array.shape[0])
         _check_items(table, "item", items, n_items, positional[0].file)
     else:
-        _check_contiguous(table, "item", items, n_items_csv, "items.csv")
-        n_items = max(int(items.max()) + 1, n_items_csv)
+        _check_contiguous(table, "item", items, n_items_csv, "items.csv", keyed=keyed)
+        n_items = max([int(items.max()) + 1, n_items_csv,
+                       *(int(ids.max(initial=-1)) + 1 for ids in keyed.values())])
     for m in mods:
-        if m.ids is not None:            # an .npz in a native folder: its ids are item indices
+        if m.ids is not None:
             align_by_id(m, np.arange(n_items))
     feats, info = _features_for(mods)
     n_users_csv = _count_rows(folder / "users.csv") if (folder / "users.csv").is_file() else 0
     _check_contiguous(table, "user", users, n_users_csv, "users.csv")
     n_users = max(int(users.max()) + 1, n_users_csv)
-    users, items = _dedupe(table.path, users, items, n_items)
+    users, items, times = _dedupe(table.path, users, items, n_items, table.times)
     split_dirs = {d.name[len("split-"):]: d for d in sorted(folder.glob("split-*")) if d.is_dir()}
     return Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
                    items=items, features=feats, source=str(folder), split_dirs=split_dirs,
-                   feature_info=info)
+                   feature_info=info, notes=_catalogue_notes(n_items, items, feats),
+                   times=times, splitter=split_dataset)
+
+
+def _keyed_indices(mods):
+    """``{file: ids}`` of the ``.npz`` modalities of a dataset folder, whose ids are item
+    indices (non-negative integers, int64)."""
+    out = {}
+    for m in (m for m in mods if m.ids is not None):
+        ids = m.ids.astype(np.int64) if m.ids.dtype.kind in "iu" else as_int_ids(m.ids)
+        if ids is None or not ((ids >= 0) & (ids <= INDEX_MAX)).all():
+            bad = next(str(x) for x in m.ids.tolist() if as_int_ids(np.asarray([str(x)])) is None
+                       or not 0 <= int(x) <= INDEX_MAX)
+            raise input_error(m.file, f"id {bad!r} is not an item index (an .npz in a dataset "
+                              "folder is keyed by 0-based item index); give the interactions "
+                              "file itself ({path} FILE.csv) to map raw ids", field="ids",
+                              names=("path",))
+        out[m.file] = ids
+    return out
+
+
+def _catalogue_notes(n_items, items, feats, held_out=None):
+    """The load's note on the items with a feature row and no interaction (``items``, plus the
+    ``held_out`` positives of a preset split): they are scored by their features alone."""
+    if feats is None:
+        return []
+    seen = np.zeros(n_items, dtype=bool)
+    seen[items] = True
+    if held_out is not None:
+        seen[held_out] = True
+    n = int(n_items - seen.sum())
+    if not n:
+        return []
+    return ["1 catalogue item has no interactions: scored by its features alone" if n == 1 else
+            f"{n} catalogue items have no interactions: scored by their features alone"]
 
 
 def _load_official(folder, features, normalize, name):
@@ -337,9 +413,12 @@ def _load_official(folder, features, normalize, name):
     _check_contiguous(table, "user", users, 0, "users", strict=False)
     n_users = int(users.max()) + 1
     n_items = int(items.max()) + 1
-    if not any(m.ids is None for m in mods):       # no feature rows: every item must occur
+    keyed = _keyed_indices(mods)
+    if not any(m.ids is None for m in mods):       # no positional rows: every item must occur
         present = items if neg is None else np.concatenate([items, *neg.cols.values()])
-        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False)
+        _check_contiguous(table, "item", items, 0, "feature", present=present, strict=False,
+                          keyed=keyed)
+        n_items = max([n_items, *(int(ids.max(initial=-1)) + 1 for ids in keyed.values())])
     if neg is not None:
         if len(neg) != n_users:
             raise input_error(neg.path, f"{len(neg)} rows, but pos.txt has {n_users} users "
@@ -357,9 +436,11 @@ def _load_official(folder, features, normalize, name):
         if m.ids is not None:
             align_by_id(m, np.arange(n_items))
     feats, info = _features_for(mods)
-    users, items = _dedupe(table.path, users, items, n_items)
+    users, items, _ = _dedupe(table.path, users, items, n_items)
     ds = Dataset(name=name or folder.name, n_users=n_users, n_items=n_items, users=users,
-                 items=items, features=feats, source=str(folder), feature_info=info)
+                 items=items, features=feats, source=str(folder), feature_info=info,
+                 splitter=split_dataset, notes=_catalogue_notes(n_items, items, feats,
+                                        None if neg is None else neg.cols["positive"]))
     if neg is not None:
         mat = np.stack(list(neg.cols.values()), axis=1)
         test = EvalRows(users=np.arange(len(mat), dtype=np.int32), items=mat[:, 0].astype(np.int32),
@@ -379,29 +460,32 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
     row_ids = read_id_list(items, item_col) if items is not None else None
     mods = load_modalities(features, normalize, layout="plain", row_ids=row_ids)
     if items is not None and not mods:
-        raise AmrliteError("option 'items': lists the item id of every feature row, so it needs "
-                           "--features")
+        raise option_error("items", "lists the item id of every feature row, so it needs "
+                           "{features}", names=("features",))
     by_id = [m for m in mods if m.ids is not None]
     if by_id and len(by_id) != len(mods):
         pos = next(m for m in mods if m.ids is None)
-        raise input_error(pos.file, f"positional (row i = item i), while {by_id[0].file.name} is "
-                          "aligned by id; give --items with the id of every row of the .npy, or "
-                          "an .npz for every modality")
+        raise input_error(pos.file, braced(f"positional (row i = item i), while "
+                          f"{by_id[0].file.name} is aligned by id; ") + "give {items} with the "
+                          "id of every row of the .npy, or an .npz for every modality",
+                          names=("items",))
     n_pos = int(mods[0].array.shape[0]) if mods and not by_id else None
     if n_pos is not None and len({m.array.shape[0] for m in mods}) > 1:
         combine(mods)                   # raises: rows differ
     idx = index_interactions(table, min_rating=min_rating, k_core=k_core, id_order=id_order,
                              positional_items=n_pos,
                              positional_file=mods[0].file if n_pos is not None else None)
+    item_ids = idx.item_ids
     if by_id:
+        ids = _with_catalogue(idx, mods, table.columns["item"], id_order)
         for m in mods:
-            align_by_id(m, idx.item_ids if idx.item_ids is not None else
-                        np.arange(int(idx.items.max()) + 1), missing=missing)
+            align_by_id(m, ids, missing=missing)
+        item_ids = id_map(ids)
     feats, info = _features_for(mods)
     n_items = n_pos if n_pos is not None else int(feats.shape[0]) if feats is not None else \
         (len(idx.item_ids) if idx.item_ids is not None else int(idx.items.max()) + 1)
     n_users = len(idx.user_ids) if idx.user_ids is not None else int(idx.users.max()) + 1
-    notes = list(idx.notes)
+    notes = list(idx.notes) + _catalogue_notes(n_items, idx.items, feats)
     if "min_rating" in idx.filters or "k_core" in idx.filters:
         f = idx.filters
         notes.append(f"{path.name}: {f['rows']} rows"
@@ -413,7 +497,40 @@ def _load_plain(path, features, normalize, sep, name, *, user_col, item_col, rat
                      + f": {n_users} users, {n_items} items")
     return Dataset(name=name or path.stem, n_users=n_users, n_items=n_items, users=idx.users,
                    items=idx.items, features=feats, source=str(path), user_ids=idx.user_ids,
-                   item_ids=idx.item_ids, feature_info=info, filters=idx.filters, notes=notes)
+                   item_ids=item_ids, feature_info=info, filters=idx.filters, notes=notes,
+                   times=idx.times, meta={"time_error": idx.time_error} if idx.time_error else {},
+                   splitter=split_dataset)
+
+
+def _with_catalogue(idx, mods, raw_items, id_order):
+    """The raw ids of the items of a data set read from a log and id-keyed features: the log's
+    items (``idx.item_ids``, or ``0..n-1`` where they are the indices, in index order), then the
+    *catalogue-only* items — ids of a feature row that never occur in the log (``raw_items``,
+    its item column) — in the order the feature files first list them (modality by modality,
+    row by row), or sorted with ``id_order="sorted"``. An item the log has but whose rows
+    ``min_rating``/``k_core`` removed stays removed. Integer ids stay integers (int64)."""
+    log = idx.item_ids if idx.item_ids is not None else np.arange(int(idx.items.max()) + 1)
+    keys = np.concatenate([np.asarray(m.ids).astype(str) for m in mods])
+    _, first = np.unique(keys, return_index=True)
+    keys = keys[np.sort(first)]
+    new = keys[~np.isin(keys, np.unique(raw_items))]
+    return append_ids(log, new, sort=id_order == "sorted") if len(new) else log
+
+
+def append_ids(ids, new, *, sort=False):
+    """Raw ids ``ids`` followed by ``new`` (``sort``: sorted first, numerically where they are
+    integers): int64 where every id is an integer, else all strings."""
+    new = np.asarray([str(x) for x in np.asarray(new).tolist()])
+    ints = as_int_ids(new) if np.asarray(ids).dtype.kind in "iu" else None
+    if ints is not None:
+        return np.concatenate([np.asarray(ids, dtype=np.int64), np.sort(ints) if sort else ints])
+    return np.concatenate([np.asarray(ids).astype(str), np.sort(new) if sort else new])
+
+
+def id_map(ids):
+    """``ids`` as a data set or model keeps them: ``None`` where they are the indices 0..n-1."""
+    index = ids.dtype.kind in "iu" and np.array_equal(ids, np.arange(len(ids)))
+    return None if index else ids
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,6 +646,16 @@ def load_split(folder, n_users, n_items, *, name=None) -> Split:
     return split
 
 
+def split_dataset(dataset, name, *, seed=2019, n_negatives=99) -> Split:
+    """The splitter of a loaded data set (:attr:`Dataset.splitter`): its folder
+    ``split-<name>/`` next to the interactions (:func:`load_split`) when it has one, else the
+    split :func:`amrlite.splits.make_split` generates."""
+    check_negatives(n_negatives)
+    if name in dataset.split_dirs:
+        return load_split(dataset.split_dirs[name], dataset.n_users, dataset.n_items, name=name)
+    return make_split(dataset, name, seed=seed, n_negatives=n_negatives)
+
+
 _SPLIT_FILES = ("train.csv", "valid.csv", "test.csv", "valid_negatives.npy", "test_negatives.npy")
 
 
@@ -548,8 +675,9 @@ def save_split(split: Split, folder, *, overwrite=False) -> Path:
         (folder / f).unlink()
 
     def write(part, u, i):
-        np.savetxt(folder / f"{part}.csv", np.column_stack([u, i]), fmt="%d", delimiter=",",
-                   header="user,item", comments="")
+        with atomic_write(folder / f"{part}.csv") as fh:
+            np.savetxt(fh, np.column_stack([u, i]), fmt="%d", delimiter=",", header="user,item",
+                       comments="")
 
     write("train", split.train_users, split.train_items)
     for part, rows in (("valid", split.valid), ("test", split.test)):
@@ -557,5 +685,6 @@ def save_split(split: Split, folder, *, overwrite=False) -> Path:
             continue
         write(part, rows.users, rows.items)
         if rows.negatives is not None:
-            np.save(folder / f"{part}_negatives.npy", np.asarray(rows.negatives, dtype=np.int32))
+            with atomic_write(folder / f"{part}_negatives.npy") as fh:
+                np.save(fh, np.asarray(rows.negatives, dtype=np.int32))
     return folder

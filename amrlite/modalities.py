@@ -15,12 +15,13 @@ counted in :attr:`Modality.zero_rows`).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error
+from amrlite.errors import AmrliteError, braced, input_error, option_error
 
 NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
 
@@ -37,7 +38,7 @@ def _row_blocks(n_rows, n_cols, budget=8_000_000):
 
 def check_normalize(normalize):
     if normalize not in NORMALIZE_OPTIONS:
-        raise AmrliteError(f"option 'normalize': must be one of {', '.join(NORMALIZE_OPTIONS)}, "
+        raise option_error("normalize", f"must be one of {', '.join(NORMALIZE_OPTIONS)}, "
                            f"got {normalize!r}")
     return normalize
 
@@ -55,15 +56,24 @@ def _check_array(arr, path):
                               f"({arr[s + r, c]}) in column {c}")
 
 
-def normalize_array(arr, normalize):
-    """``arr`` scaled by ``normalize`` (a new float32/float64 array; ``"none"``: ``arr`` itself)."""
+def maxabs_scale(arr):
+    """The divisor of ``normalize="maxabs"``: the largest |value| of ``arr`` (0.0 when empty)."""
+    return max((float(np.abs(arr[s:e]).max(initial=0.0)) for s, e in _row_blocks(*arr.shape)),
+               default=0.0)
+
+
+def normalize_array(arr, normalize, *, scale=None):
+    """``arr`` scaled by ``normalize`` (a new float32/float64 array; ``"none"``: ``arr`` itself).
+
+    ``"maxabs"`` divides by ``scale`` — default :func:`maxabs_scale` ``(arr)``; give the
+    recorded one to put new rows on the scale of a data set (a scale of 0 leaves rows as they
+    are). ``"l2"`` is row by row, so a row comes out the same in any array."""
     if check_normalize(normalize) == "none":
         return arr
     out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
     out = np.empty(arr.shape, dtype=out_dtype)
     if normalize == "maxabs":
-        m = max((float(np.abs(arr[s:e]).max(initial=0.0)) for s, e in _row_blocks(*arr.shape)),
-                default=0.0)
+        m = maxabs_scale(arr) if scale is None else float(scale)
         for s, e in _row_blocks(*arr.shape):
             out[s:e] = arr[s:e] / m if m > 0 else arr[s:e]
     else:
@@ -153,15 +163,45 @@ class Modality:
     ids: np.ndarray | None = None
     zero_rows: int = 0
     missing: int = 0
+    #: ``normalize="maxabs"``: the divisor applied (new rows of this modality reuse it)
+    scale: float | None = None
+    #: the comparable part of the file's recipe record (:func:`read_recipe`), if it has one
+    recipe: dict | None = None
 
     @property
     def dim(self):
         return int(self.array.shape[1])
 
     def info(self):
-        return {"name": self.name, "dim": self.dim, "file": self.file.name,
-                "normalize": self.normalize, "zero_rows": int(self.zero_rows),
-                "missing": int(self.missing)}
+        out = {"name": self.name, "dim": self.dim, "file": self.file.name,
+               "normalize": self.normalize, "zero_rows": int(self.zero_rows),
+               "missing": int(self.missing)}
+        if self.scale is not None:
+            out["scale"] = self.scale
+        if self.recipe is not None:
+            out["recipe"] = self.recipe
+        return out
+
+
+#: keys of a recipe record that say where and with what a file was made, not what it holds:
+#: recorded, never compared (``amrlite features`` writes the record)
+RECIPE_NOT_COMPARED = ("versions", "device", "inputs")
+
+
+def read_recipe(path):
+    """The comparable recipe of the features file ``path``: its ``.json`` sidecar (the record
+    ``amrlite features`` writes beside ``features-<name>.npy``/``.npz``) without
+    :data:`RECIPE_NOT_COMPARED`; ``None`` when there is no sidecar."""
+    meta = Path(path).with_suffix(".json")
+    if not meta.is_file():
+        return None
+    try:
+        record = json.loads(meta.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise input_error(meta, f"not a readable recipe record ({exc})") from None
+    if not isinstance(record, dict):
+        raise input_error(meta, "a recipe record must be a JSON object")
+    return {k: v for k, v in sorted(record.items()) if k not in RECIPE_NOT_COMPARED}
 
 
 def is_path(value) -> bool:
@@ -212,14 +252,14 @@ def resolve_features(spec, folder=None, layout="plain"):
         return []
     parts = [spec] if isinstance(spec, Path) else [p.strip() for p in str(spec).split(",")]
     if not parts or any(not p for p in parts if not isinstance(p, Path)):
-        raise AmrliteError(f"option 'features': empty modality name in {str(spec)!r}")
+        raise option_error("features", f"empty modality name in {str(spec)!r}")
     out = []
     for p in parts:
         if is_path(p):
             out.append((_modality_name(p), Path(p)))
             continue
         if folder is None:
-            raise AmrliteError(f"option 'features': {p!r} is a modality name, which needs a dataset "
+            raise option_error("features", f"{p!r} is a modality name, which needs a dataset "
                                "folder; give a features file path (.npy or .npz)")
         if p not in found:
             have = ", ".join(f"{n} ({f.name})" for n, f in found.items()) or "none"
@@ -230,7 +270,7 @@ def resolve_features(spec, folder=None, layout="plain"):
     names = [n for n, _ in out]
     dup = [n for n in names if names.count(n) > 1]
     if dup:
-        raise AmrliteError(f"option 'features': modality {dup[0]!r} is given twice")
+        raise option_error("features", f"modality {dup[0]!r} is given twice")
     return out
 
 
@@ -245,13 +285,13 @@ def parse_normalize(normalize, names):
             key, _, val = item.partition("=")
             key, val = key.strip(), val.strip()
             if not key or not val:
-                raise AmrliteError(f"option 'normalize': expected NAME=OPTION, got {item!r}")
+                raise option_error("normalize", f"expected NAME=OPTION, got {item!r}")
             spec[key] = val
     else:
         return {n: check_normalize(normalize) for n in names}
     unknown = [k for k in spec if k not in names]
     if unknown:
-        raise AmrliteError(f"option 'normalize': no modality {unknown[0]!r} among the chosen "
+        raise option_error("normalize", f"no modality {unknown[0]!r} among the chosen "
                            f"features ({', '.join(names) or 'none'})")
     return {n: check_normalize(spec.get(n, default)) for n in names}
 
@@ -267,13 +307,16 @@ def load_modalities(spec, normalize="none", *, folder=None, layout="plain", row_
     out = []
     for name, path in entries:
         if path.suffix == ".npz":
-            ids, arr = load_indexed_features(path, normalize=norm[name])
+            ids, raw = load_indexed_features(path)
         else:
-            arr, ids = load_features(path, normalize=norm[name]), row_ids
-            if ids is not None and len(ids) != arr.shape[0]:
-                raise input_error(path, f"{arr.shape[0]} feature rows but the items file lists "
+            raw, ids = load_features(path), row_ids
+            if ids is not None and len(ids) != raw.shape[0]:
+                raise input_error(path, f"{raw.shape[0]} feature rows but the items file lists "
                                   f"{len(ids)} item ids (one per feature row)")
-        out.append(Modality(name=name, file=path, normalize=norm[name], array=arr, ids=ids))
+        scale = maxabs_scale(raw) if norm[name] == "maxabs" else None
+        out.append(Modality(name=name, file=path, normalize=norm[name], ids=ids, scale=scale,
+                            array=normalize_array(raw, norm[name], scale=scale),
+                            recipe=read_recipe(path)))
     return out
 
 
@@ -284,7 +327,7 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
     counted in ``mod.missing``). Rows of items absent from the data set are dropped.
     """
     if missing not in ("error", "zero"):
-        raise AmrliteError(f"option 'missing_features': must be error or zero, got {missing!r}")
+        raise option_error("missing_features", f"must be error or zero, got {missing!r}")
     keys = np.asarray([str(x) for x in mod.ids.tolist()])
     want = np.asarray([str(x) for x in np.asarray(item_ids).tolist()])
     order = np.argsort(keys, kind="stable")
@@ -295,10 +338,10 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
     n_miss = int((~hit).sum())
     if n_miss and missing == "error":
         first = want[~hit][0]
-        raise input_error(mod.file, f"no feature row for item {str(first)!r} ({n_miss} of {len(want)} "
-                          "items of the interactions have none); add them, or pass "
-                          "--missing-features zero to give them a zero content row",
-                          field=mod.name)
+        raise input_error(mod.file, braced(f"no feature row for item {str(first)!r} ({n_miss} of "
+                          f"{len(want)} items of the data set have none); ") + "add them, or "
+                          "pass {missing_features} zero to give them a zero content row",
+                          field=mod.name, names=("missing_features",))
     arr = np.zeros((len(want), mod.dim), dtype=mod.array.dtype)
     arr[hit] = mod.array[order[pos_c[hit]]]
     mod.array, mod.ids, mod.missing = arr, None, n_miss
@@ -320,10 +363,15 @@ def combine(mods):
         raise input_error(mods[1].file, f"{mods[1].array.shape[0]} rows but "
                           f"{mods[0].file.name} has {mods[0].array.shape[0]}: every modality needs "
                           "one row per item")
-    if len(mods) == 1:
-        return mods[0].array
-    dtype = np.float64 if all(m.array.dtype == np.float64 for m in mods) else np.float32
-    return np.concatenate([np.asarray(m.array, dtype=dtype) for m in mods], axis=1)
+    return _concatenate([m.array for m in mods])
+
+
+def _concatenate(arrays):
+    """Modality arrays side by side (float32 unless all are float64); one array as it is."""
+    if len(arrays) == 1:
+        return arrays[0]
+    dtype = np.float64 if all(a.dtype == np.float64 for a in arrays) else np.float32
+    return np.concatenate([np.asarray(a, dtype=dtype) for a in arrays], axis=1)
 
 
 def describe(info):
@@ -338,3 +386,58 @@ def describe(info):
         parts.append(f"{m['name']} {m['dim']}-d from {m['file']}"
                      + (f" ({'; '.join(extra)})" if extra else ""))
     return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# New items of a trained model: the same checks and the recorded normalisation
+# --------------------------------------------------------------------------------------------
+
+def load_new_items(spec):
+    """``(ids, features, recipes)`` of new items from ``spec``: one ``.npz`` (``ids`` and
+    ``features``) per modality, comma-separated in the model's modality order, every file
+    listing the same items (aligned by id to the first). ``features`` are the raw rows,
+    concatenated and not normalised; ``recipes`` one :func:`read_recipe` per file."""
+    mods = load_modalities(spec, "none", layout="plain")
+    if not mods:
+        raise option_error("features", "no features file given")
+    for m in mods:
+        if m.ids is None:
+            raise input_error(m.file, "new items need their ids: give an .npz with arrays "
+                              "'ids' and 'features'")
+    ids = mods[0].ids
+    for m in mods[1:]:
+        if len(m.ids) != len(ids):
+            raise input_error(m.file, f"{len(m.ids)} items but {mods[0].file.name} has "
+                              f"{len(ids)}: every file needs a row for each new item")
+        align_by_id(m, ids)
+    return ids, combine(mods), [m.recipe for m in mods]
+
+
+def normalize_like(info, raw, *, source="features"):
+    """Raw item rows ``raw`` ``[n, D]`` (modalities concatenated in ``info``'s order) put
+    through the normalisation a data set recorded in ``info`` (its ``feature_info``: each
+    modality's ``dim``, ``normalize`` and, for maxabs, ``scale``) and concatenated as
+    :func:`combine` does: a row comes out as it would have in that data set. ``info`` empty:
+    ``raw`` as it is. ``source`` names the rows in messages."""
+    raw = np.asarray(raw)
+    if raw.ndim != 2 or raw.dtype.kind != "f":
+        raise AmrliteError(f"{source}: new item features must be a 2-D float array, got "
+                           f"{raw.dtype} {raw.shape}")
+    _check_array(raw, source)
+    if not info:
+        return raw
+    want = sum(int(m["dim"]) for m in info)
+    if raw.shape[1] != want:
+        raise AmrliteError(f"{source}: {raw.shape[1]} feature columns, but the model's features "
+                           f"have {want} ({describe(info)})")
+    parts, start = [], 0
+    for m in info:
+        block = raw[:, start:start + int(m["dim"])]
+        start += int(m["dim"])
+        norm = m.get("normalize", "none")
+        if norm == "maxabs" and m.get("scale") is None:
+            raise AmrliteError(f"{source}: the model records no maxabs scale for its "
+                               f"{m['name']} features (trained by an older amrlite); retrain it "
+                               "to add items")
+        parts.append(normalize_array(np.ascontiguousarray(block), norm, scale=m.get("scale")))
+    return _concatenate(parts)

@@ -159,29 +159,46 @@ def projected_content(spec, params, features, *, xp=np):
 
 
 def factors(spec, params, features, warm=None, *, xp=np, popularity=None, projected=None):
-    """User and item matrices ``U`` (n_users × F), ``V`` (n_items × F) with score(u,i) = U[u]·V[i].
-
-    ``warm`` (bool mask over items) zeroes the ID parts ``q_i`` and ``b_i`` of cold items, which
-    are then scored by content alone. ``xp`` is the array module (numpy or cupy); all arrays
-    must live on it. ``popularity`` gives POP's item scores. ``projected``: the items'
-    :func:`projected_content`, computed elsewhere (``features`` is then not read).
-    """
+    """User and item matrices ``U`` (n_users × F), ``V`` (n_items × F) with score(u,i) = U[u]·V[i]:
+    :func:`user_factors` and :func:`item_factors`. ``xp`` is the array module (numpy or cupy);
+    all arrays must live on it. ``popularity`` gives POP's item scores (``U`` is None).
+    ``projected``: the items' :func:`projected_content`, computed elsewhere (``features`` is
+    then not read)."""
     if spec.kind == "pop":
         V = xp.asarray(popularity, dtype=xp.float64)[:, None]
         return None, V
+    return user_factors(spec, params, xp=xp), item_factors(spec, params, features, warm, xp=xp,
+                                                            projected=projected)
+
+
+def user_factors(spec, params, *, xp=np):
+    """``U``: rows ``p_u`` (Eq. 4, MF, DUIF) or ``[p_u, h_u, 1]`` (He & McAuley)."""
     P = params["P"]
-    dtype = P.dtype
+    if spec.separate_content_user:
+        return xp.concatenate([P, params["H"], xp.ones((P.shape[0], 1), dtype=P.dtype)], axis=1)
+    return P
+
+
+def item_factors(spec, params, features, warm=None, *, xp=np, projected=None):
+    """``V``: one row per row of ``features`` (and of ``params["Q"]``/``["b"]``).
+
+    ``warm`` (bool mask over those items) zeroes the ID parts ``q_i`` and ``b_i`` of cold
+    items, which are then scored by content alone: their row is ``E c_i`` (Eq. 4, DUIF),
+    ``[0, E c_i, w · c_i]`` (He & McAuley: score ``h_u · E c_i + w · c_i``) or zero (MF). A row
+    depends on its own item's parameters and features only. ``projected``: the items'
+    :func:`projected_content`, computed elsewhere (``features`` is then not read).
+    """
+    dtype = params["P"].dtype
     keep = None if warm is None else xp.asarray(warm, dtype=dtype)[:, None]
 
     def ids(block):
         return block if keep is None else block * keep
 
-    users, items = [P], []
+    items = []
     content, visual = (projected_content(spec, params, features, xp=xp) if projected is None
                        else projected)                                     # n_items × K, n_items
     if spec.separate_content_user:                                         # He & McAuley
         bias = visual + params["b"] * (1 if keep is None else keep[:, 0])
-        users += [params["H"], xp.ones((P.shape[0], 1), dtype=dtype)]
         items += [ids(params["Q"]), content, bias[:, None]]
     elif spec.has_item_factors and content is not None:                   # Eq. 4
         items.append(ids(params["Q"]) + content)
@@ -189,9 +206,7 @@ def factors(spec, params, features, warm=None, *, xp=np, popularity=None, projec
         items.append(ids(params["Q"]))
     else:                                                                  # DUIF
         items.append(content)
-    U = users[0] if len(users) == 1 else xp.concatenate(users, axis=1)
-    V = items[0] if len(items) == 1 else xp.concatenate(items, axis=1)
-    return U, V
+    return items[0] if len(items) == 1 else xp.concatenate(items, axis=1)
 
 
 def content_user_vectors(spec, params):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amrlite.errors import AmrliteError
+from amrlite.errors import AmrliteError, braced, option_error
 
 _DRAWS_PER_CHUNK = 4_000_000   # negatives drawn per block of rows (~100 MB of work arrays)
 _EMPTY = np.iinfo(np.int32).max   # an unfilled slot: sorts after every draw
@@ -147,11 +147,12 @@ def sample_negatives(row_users, users, items, n_items, n_negatives, *, candidate
     short = np.flatnonzero(avail < n_neg)
     if len(short):
         r = short[0]
-        raise AmrliteError(
+        raise option_error((), braced(
             f"user {user_label(user_ids, row_users[r])}: only {avail[r]} {label} the user never "
             f"interacted with, but {n_neg} negatives per held-out row were asked for "
-            f"({len(np.unique(row_users[short]))} user(s) affected); lower --negatives (at most "
-            f"{max(int(avail.min()), 0)} here; 0 = full ranking only)")
+            f"({len(np.unique(row_users[short]))} user(s) affected); ") + "lower {n_negatives} "
+            f"(at most {max(int(avail.min()), 0)} here; 0 = full ranking only)",
+            names=("n_negatives",))
     out = np.empty((len(row_users), n_neg), dtype=np.int32)
     chunk = max(1, _DRAWS_PER_CHUNK // n_neg)
     for s in range(0, len(row_users), chunk):

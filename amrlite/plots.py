@@ -16,25 +16,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import AmrliteError
+from .jsonio import atomic_write
 
-def _plt():
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (the ``plots`` extra; without it one
+    :class:`~amrlite.errors.AmrliteError` naming the extra)."""
     try:
         import matplotlib
     except ImportError:  # pragma: no cover
-        from .errors import AmrliteError
         raise AmrliteError("plots need matplotlib: pip install 'amrlite[plots]'") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Save ``fig`` to ``path`` atomically (the format from its suffix), close it; the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=110, format=path.suffix[1:] or "png")
     import matplotlib.pyplot as plt
     plt.close(fig)
     return path
@@ -42,7 +45,7 @@ def _save(fig, path):
 
 def training_curves(vbpr_curve, amr_curve, path, *, mf_line=None, metrics=("HR@10", "NDCG@10")):
     """Fig. 3. ``*_curve = {"epoch": [...], "test": [{metric: v}], "valid": [...]}``."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6))
     axes = np.atleast_1d(axes)
     for ax, m in zip(axes, metrics):
@@ -57,12 +60,12 @@ def training_curves(vbpr_curve, amr_curve, path, *, mf_line=None, metrics=("HR@1
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("Training curves (Fig. 3)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def rank_change_plot(deltas, path, *, eps=None):
     """Fig. 5. ``deltas``: ``{label: per-row rank_before − rank_after}``."""
-    plt = _plt()
+    plt = pyplot()
     labels = list(deltas)
     data = [np.asarray(deltas[k], dtype=float) for k in labels]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -81,12 +84,12 @@ def rank_change_plot(deltas, path, *, eps=None):
     ax.set_title("Rank change under adversarial perturbation"
                  + (f" (ε = {eps:g})" if eps is not None else ""))
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sweep_plot(runs, axis, path):
     """Figs. 6/7: metrics of sweep ``runs`` against ``axis`` (``"eps"`` or ``"lmd"``)."""
-    plt = _plt()
+    plt = pyplot()
     runs = sorted(runs, key=lambda r: r[axis])
     x = [r[axis] for r in runs]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -104,7 +107,7 @@ def sweep_plot(runs, axis, path):
                  + (f" ({fixed} = {other:g})" if other is not None else ""))
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def attack_plot(results, path, *, metric="NDCG@10"):
@@ -112,7 +115,7 @@ def attack_plot(results, path, *, metric="NDCG@10"):
 
     One colour per attack (kind and objective), solid lines for AMR, dashed for VBPR, so each
     attack's two curves sit side by side."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     attacks = sorted({tuple(k.split("/")[1:]) for k in results})
     colours = {a: plt.cm.tab10(n % 10) for n, a in enumerate(attacks)}
@@ -133,7 +136,7 @@ def attack_plot(results, path, *, metric="NDCG@10"):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _stars(p):
@@ -146,7 +149,7 @@ def sweep_grid_plot(runs, axis, path, *, metrics=("HR@10", "NDCG@10"), baseline=
     """Figs. 6/7 over a grid: test ``metrics`` against ``axis`` (``"eps"`` or ``"lmd"``), one
     line per value of the other parameter; ``baseline`` (test metrics of continued VBPR) as a
     dashed horizontal line. Works for one line too (a one-axis sweep)."""
-    plt = _plt()
+    plt = pyplot()
     other = "lmd" if axis == "eps" else "eps"
     sym = {"eps": "ε", "lmd": "λ"}
     groups = {}
@@ -171,14 +174,14 @@ def sweep_grid_plot(runs, axis, path, *, metrics=("HR@10", "NDCG@10"), baseline=
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(f"Effect of {sym[axis]} (Fig. {6 if axis == 'eps' else 7}), "
                  f"one line per {sym[other]}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sweep_heatmap(runs, path, *, metric="HR@10", baseline=None):
     """The ε × λ grid as a heatmap of the test ``metric`` gain over continued VBPR (``baseline``
     test metrics; the run's ``vs_cont`` diff when present), cells marked * / ** where the paired
     t-test against continued VBPR gives p < 0.05 / 0.01."""
-    plt = _plt()
+    plt = pyplot()
     eps = sorted({r["eps"] for r in runs})
     lmd = sorted({r["lmd"] for r in runs})
     grid = np.full((len(eps), len(lmd)), np.nan)
@@ -220,4 +223,4 @@ def sweep_heatmap(runs, path, *, metric="HR@10", baseline=None):
                  else f"test {metric}")
     ax.set_title(f"AMR − continued VBPR, test {metric}\n(* p < 0.05, ** p < 0.01, paired t-test)"
                  if gain else f"test {metric}", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

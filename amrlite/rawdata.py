@@ -10,18 +10,23 @@ named columns, ratings; mapped to the contiguous indices the models use.
   phantom item (an id that never occurs) can be drawn as a negative.
 * ``min_rating`` keeps rows with rating >= R; duplicates (user, item) are dropped; ``k_core``
   keeps users and items with at least N interactions, iterated to a fixed point.
+* A time column (``timestamp``, ``ordered_at``, ``created_at``, ``date`` ... or ``time_col``)
+  gives each interaction its time (:func:`parse_times`: epoch seconds or ISO 8601, in UTC); a
+  repeated (user, item) pair keeps its earliest time. Columns no role uses are named in a note.
 """
 from __future__ import annotations
 
 import csv
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from amrlite.errors import AmrliteError, input_error
+from amrlite.errors import braced, input_error, option_error, quote
 from amrlite.modalities import check_distinct_ids
+from amrlite.textio import check_header, header_names, open_text
 
 USER_COLUMNS = ("user", "user_id", "userid", "reviewerid", "customer", "customer_id",
                 "customerid", "uid", "visitorid", "member_id", "client_id", "u")
@@ -29,13 +34,16 @@ ITEM_COLUMNS = ("item", "item_id", "itemid", "movieid", "movie_id", "asin", "sku
                 "product_id", "productid", "iid", "business_id", "book_id", "isbn", "track_id",
                 "article_id", "i")
 RATING_COLUMNS = ("rating", "ratings", "score", "stars", "overall", "rate")
-TIME_COLUMNS = ("timestamp", "time", "ts", "unixreviewtime", "datetime", "date")
+TIME_COLUMNS = ("timestamp", "time", "ts", "unixreviewtime", "datetime", "date", "ordered_at",
+                "created_at")
 _KNOWN = {"user": USER_COLUMNS, "item": ITEM_COLUMNS, "rating": RATING_COLUMNS,
           "time": TIME_COLUMNS}
 ID_ORDERS = ("first", "sorted")
 
 
-def _sniff_sep(line):
+def sniff_sep(line):
+    """The separator of a delimited text line: the first of tab, comma, semicolon it holds;
+    None (runs of blanks) when it holds none."""
     for sep in ("\t", ",", ";"):
         if sep in line:
             return sep
@@ -61,14 +69,16 @@ class RawTable:
     header: list | None
     names: dict = field(default_factory=dict)   # role -> column name as written in the file
     notes: list = field(default_factory=list)
+    unused: list = field(default_factory=list)  # names of the columns no role reads
+    given: tuple = ()                           # the roles whose column was named by the caller
 
-    def error(self, row, role, problem):
+    def error(self, row, role, problem, names=()):
         return input_error(self.path, problem, line=int(self.lines[row]),
-                           field=self.names.get(role, role))
+                           field=self.names.get(role, role), names=names)
 
 
 def _rows(path, sep):
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+    with open_text(path, newline="") as fh:
         if sep is None:
             for no, line in enumerate(fh, start=1):
                 parts = line.split()
@@ -92,11 +102,11 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, given)
     if sep is None:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open_text(path) as fh:
             first = next((ln for ln in fh if ln.strip()), None)
         if first is None:
             raise input_error(path, "file is empty (no data rows)")
-        sep = _sniff_sep(first)
+        sep = sniff_sep(first)
     elif sep in ("\\t", "tab"):
         sep = "\t"
     rows = _rows(path, sep)
@@ -104,9 +114,10 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
     first_no, head = first
-    head = [head[0].lstrip("\ufeff"), *head[1:]]
     named = any(v is not None and not str(v).isdigit() for v in given.values())
     has_header = named or not all(_is_number(f) for f in head)
+    if has_header:
+        check_header(path, head, first_no)
     n_cols = len(head)
     lowered = [h.lower() for h in head]
     idx, notes = {}, []
@@ -121,7 +132,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             elif s.lower() in lowered:
                 k = lowered.index(s.lower())
             else:
-                raise input_error(path, f"no column {s!r} in the header ({', '.join(head)})",
+                raise input_error(path, f"no column {quote(s)} in the header ({header_names(head)})",
                                   line=first_no, field=f"{role}-col")
             idx[role] = k
         elif has_header:
@@ -137,7 +148,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
             if role not in idx:
                 idx[role] = rest.pop(0)
         if has_header:
-            notes.append(f"{path.name}: header ({', '.join(head)}) names no known user/item "
+            notes.append(f"{path.name}: header ({header_names(head)}) names no known user/item "
                          f"columns; using columns {idx['user'] + 1} and {idx['item'] + 1} as user "
                          "and item (name them with --user-col/--item-col)")
     if idx["user"] == idx["item"]:
@@ -147,7 +158,7 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
     cols = {r: [] for r in roles}
     lines = []
     data = rows if has_header else _chain(first, rows)
-    expect = f"{n_cols} columns" + (f" ({','.join(head)})" if has_header else "")
+    expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if has_header else "")
     for no, parts in data:
         if len(parts) != n_cols:
             raise input_error(path, f"expected {expect}, found {len(parts)}", line=no)
@@ -161,7 +172,15 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
         raise input_error(path, "no data rows after the header", line=first_no)
     return RawTable(path=path, columns={r: np.asarray(v) for r, v in cols.items()},
                     lines=np.asarray(lines, dtype=np.int64), header=head if has_header else None,
-                    names=names, notes=notes)
+                    names=names, notes=notes, unused=_unused(head, idx, has_header),
+                    given=tuple(r for r, v in given.items() if v is not None))
+
+
+def _unused(head, idx, has_header=True):
+    """The names of the columns of ``head`` that no role of ``idx`` reads."""
+    taken = set(idx.values())
+    return [(h if has_header else f"column {k + 1}") for k, h in enumerate(head)
+            if k not in taken]
 
 
 def _read_parquet(path, given):
@@ -185,7 +204,7 @@ def _read_parquet(path, given):
             k = int(s) - 1 if s.isdigit() else lowered.index(s.lower()) \
                 if s.lower() in lowered else None
             if k is None or not 0 <= k < len(head):
-                raise input_error(path, f"no column {s!r} ({', '.join(head)})", field=f"{role}-col")
+                raise input_error(path, f"no column {quote(s)} ({header_names(head)})", field=f"{role}-col")
             idx[role] = k
         else:
             k = next((lowered.index(c) for c in _KNOWN[role] if c in lowered), None)
@@ -193,7 +212,7 @@ def _read_parquet(path, given):
                 idx[role] = k
     for role in ("user", "item"):
         if role not in idx:
-            raise input_error(path, f"no {role} column among {', '.join(head)}; name it with "
+            raise input_error(path, f"no {role} column among {header_names(head)}; name it with "
                               f"--{role}-col", field=role)
     if not table.num_rows:
         raise input_error(path, "no data rows")
@@ -206,7 +225,8 @@ def _read_parquet(path, given):
         cols[role] = np.asarray([str(v) for v in vals])
         names[role] = head[k]
     return RawTable(path=path, columns=cols, lines=np.arange(1, table.num_rows + 1),
-                    header=head, names=names)
+                    header=head, names=names, unused=_unused(head, idx),
+                    given=tuple(r for r, v in given.items() if v is not None))
 
 
 def _chain(first, rest):
@@ -235,6 +255,8 @@ class Indexed:
     item_ids: np.ndarray | None
     filters: dict
     notes: list
+    times: np.ndarray | None = None   # float64 epoch seconds of each interaction
+    time_error: str | None = None     # why the time column could not be read as times
 
 
 def _float_column(table, role):
@@ -246,8 +268,69 @@ def _float_column(table, role):
     if out is None or not np.isfinite(out).all():
         bad = next(k for k, v in enumerate(vals.tolist())
                    if not _is_number(v) or not np.isfinite(float(v)))
-        raise table.error(bad, role, f"not a number: {str(vals[bad])!r}")
+        raise table.error(bad, role, f"not a number: {quote(vals[bad])}")
     return out
+
+
+def _time_value(text):
+    """Epoch seconds of one time value, or ``None`` when it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return value if np.isfinite(value) else None
+
+
+def parse_times(values):
+    """``(times, bad)``: float64 epoch seconds (UTC) of each string of ``values`` and ``None``,
+    or ``(None, k)`` with ``k`` the first value that is not a time.
+
+    A number is epoch seconds (``1709280000``, ``1709280000.5``); anything else must be an ISO
+    8601 date or date-time (``2024-03-01``, ``2024-03-01T10:00:00``, ``2024-03-01 10:00:00``,
+    with ``Z`` or an offset such as ``+02:00``, which is honoured:
+    ``2024-03-01T10:00:00+02:00`` is ``2024-03-01T08:00:00Z``). A time without a zone is taken
+    as UTC. Each distinct value is parsed once.
+    """
+    values = np.asarray(values)
+    try:
+        out = values.astype(np.float64)
+        if np.isfinite(out).all():
+            return out, None
+    except ValueError:
+        pass
+    uniq, inverse = np.unique(values, return_inverse=True)
+    parsed = np.array([np.nan if (t := _time_value(v)) is None else t for v in uniq.tolist()],
+                      dtype=np.float64)
+    out = parsed[inverse.ravel()]
+    bad = np.flatnonzero(np.isnan(out))
+    return (None, int(bad[0])) if len(bad) else (out, None)
+
+
+def _read_times(table, rows, pair_rows, n_pairs):
+    """``(times, error)`` of the kept ``rows``: each row's time, the earliest time of its
+    (user, item) pair (``pair_rows``: the pair index of each row of ``table`` that passed the
+    rating filter, ``-1`` elsewhere). A value that is not a time is an error when the caller
+    named the column, else a note (the times stay unknown, and only a temporal split needs
+    them)."""
+    if "time" not in table.columns:
+        return None, None
+    times, bad = parse_times(table.columns["time"])
+    if bad is not None:
+        err = table.error(bad, "time", f"not a time: {str(table.columns['time'][bad])!r} "
+                          "(epoch seconds or ISO 8601, e.g. 2024-03-01T10:00:00+02:00)")
+        if "time" in table.given:
+            raise err
+        return None, str(err)
+    first = np.full(n_pairs, np.inf)
+    valid = pair_rows >= 0
+    np.minimum.at(first, pair_rows[valid], times[valid])
+    return first[pair_rows[rows]], None
 
 
 def _map(raw, codes_kept, uniq_keys, order, what, path):
@@ -280,7 +363,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     rows (item index = id, no map); otherwise items are mapped like users.
     """
     if id_order not in ID_ORDERS:
-        raise AmrliteError(f"option 'id_order': must be first or sorted, got {id_order!r}")
+        raise option_error("id_order", f"must be first or sorted, got {id_order!r}")
     path = table.path
     keys, codes = {}, {}
     for role in ("user", "item"):
@@ -293,13 +376,17 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     filters = {"rows": int(n_rows)}
     if min_rating is not None:
         if "rating" not in table.columns:
-            raise input_error(path, "--min-rating needs a rating column (named rating, score, "
-                              "stars, overall ..., or given with --rating-col)", field="rating")
+            raise input_error(path, "{min_rating} needs a rating column (named rating, score, "
+                              "stars, overall ..., or given with {rating_col})", field="rating",
+                              names=("min_rating", "rating_col"))
         keep &= _float_column(table, "rating") >= float(min_rating)
         filters.update(min_rating=float(min_rating), after_min_rating=int(keep.sum()))
     pair = codes["user"].astype(np.int64) * max(len(keys["item"]), 1) + codes["item"]
     rows = np.flatnonzero(keep)
-    _, first = np.unique(pair[rows], return_index=True)
+    _, first, pair_of = np.unique(pair[rows], return_index=True, return_inverse=True)
+    pair_rows = np.full(n_rows, -1, dtype=np.int64)
+    pair_rows[rows] = pair_of.ravel()
+    n_pairs = len(first)
     n_dup = len(rows) - len(first)
     if n_dup:
         warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
@@ -310,7 +397,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     if k_core is not None:
         n = int(k_core)
         if n < 1:
-            raise AmrliteError(f"option 'k_core': must be at least 1, got {k_core}")
+            raise option_error("k_core", f"must be at least 1, got {k_core}")
         rounds = 0
         while True:
             uc = np.bincount(codes["user"][keep], minlength=len(keys["user"]))
@@ -327,6 +414,14 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
                                          for k in ("min_rating", "k_core") if k in filters))
     rows = np.flatnonzero(keep)
     notes = list(table.notes)
+    unused = table.unused + ([table.names["rating"]] if "rating" in table.columns
+                             and min_rating is None else [])
+    if unused:
+        notes.append(f"{path.name}: ignored columns: {', '.join(unused)}")
+    times, time_error = _read_times(table, rows, pair_rows, n_pairs)
+    if time_error:
+        notes.append(f"{time_error}: the column is not read as times (a temporal split needs "
+                     "them)")
     users, user_ids, note = _map(table.columns["user"], codes["user"][rows], keys["user"],
                                  id_order, "user", path)
     if note:
@@ -336,10 +431,11 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
         ints = as_int_ids(raw)
         if ints is None:
             bad = next(k for k, v in enumerate(raw.tolist()) if as_int_ids(np.asarray([v])) is None)
-            raise table.error(rows[bad], "item", f"item id {str(raw[bad])!r} is not an integer row "
-                              f"number of {Path(positional_file).name} (positional: row i = item "
-                              "i); give an .npz with ids and features, or --items with the id of "
-                              "every feature row")
+            raise table.error(rows[bad], "item", braced(
+                f"item id {quote(raw[bad])} is not an integer row number of "
+                f"{Path(positional_file).name} (positional: row i = item i); ") + "give an .npz "
+                "with ids and features, or {items} with the id of every feature row",
+                names=("items",))
         neg = np.flatnonzero(ints < 0)
         if len(neg):
             raise table.error(rows[neg[0]], "item", f"negative id {ints[neg[0]]}")
@@ -358,7 +454,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
                    (int(items.max()) + 1 if item_ids is None else len(item_ids)),
                    interactions=int(len(rows)))
     return Indexed(users=users, items=items, user_ids=user_ids, item_ids=item_ids,
-                   filters=filters, notes=notes)
+                   filters=filters, notes=notes, times=times, time_error=time_error)
 
 
 def read_id_list(path, column=None, *, role="item"):
@@ -374,25 +470,26 @@ def read_id_list(path, column=None, *, role="item"):
 def _read_id_column(path, column=None, role="item"):
     if not path.is_file():
         raise input_error(path, f"{role}s file not found" if not path.exists() else "not a file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no data rows)")
-    sep = _sniff_sep(first)
+    sep = sniff_sep(first)
     rows = _rows(path, sep)
     no, head = next(rows)
-    head = [head[0].lstrip("\ufeff"), *head[1:]]
     lowered = [h.lower() for h in head]
     known = (role, f"{role}_id", f"{role}id", "id", *_KNOWN[role])
     if column is not None:
         if str(column).lower() not in lowered:
-            raise input_error(path, f"no column {column!r} in the header ({', '.join(head)})",
+            raise input_error(path, f"no column {quote(column)} in the header ({header_names(head)})",
                               line=no, field=f"{role}-col")
         k, has_header = lowered.index(str(column).lower()), True
     else:
         k = next((lowered.index(c) for c in known if c in lowered), None)
         has_header = k is not None or len(head) > 1 and not _is_number(head[0])
         k = 0 if k is None else k
+    if has_header:
+        check_header(path, head, no)
     vals, lines = [], []
     for n, parts in (rows if has_header else _chain((no, head), rows)):
         if k >= len(parts) or not parts[k]:
@@ -413,16 +510,16 @@ def read_item_titles(path, title_col="title"):
     path = Path(path)
     if not path.is_file():
         raise input_error(path, "titles file not found" if not path.exists() else "not a file")
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         first = next((ln for ln in fh if ln.strip()), None)
     if first is None:
         raise input_error(path, "file is empty (no header)")
-    rows = _rows(path, _sniff_sep(first))
+    rows = _rows(path, sniff_sep(first))
     no, head = next(rows)
     lowered = [h.lstrip("\ufeff").lower() for h in head]
     if str(title_col).lower() not in lowered:
-        raise input_error(path, f"no column {title_col!r} in the header ({', '.join(head)})",
-                          line=no, field="title-col")
+        raise input_error(path, f"no column {quote(title_col)} in the header "
+                          f"({header_names(head)})", line=no, field="title-col")
     t = lowered.index(str(title_col).lower())
     k = next((lowered.index(c) for c in ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
               if c in lowered), 0)

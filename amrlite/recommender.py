@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 import zipfile
@@ -19,23 +20,23 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split
+from .containers import Split, as_split
+from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
-from .errors import AmrliteError
+from .errors import AmrliteError, option_error, quote
 from .evaluation import evaluate_params
-from .jsonio import dumps
+from .jsonio import atomic_write, dumps
 from .negatives import user_label
-from .models import KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params
+from .modalities import (RECIPE_NOT_COMPARED, check_distinct_ids, describe, is_path,
+                         normalize_like)
+from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
+    item_factors
 from .train import BprEpochs, History, TrainConfig, run_epochs
 
 
-def _as_split(data, split):
-    """Accept a Split, or a Dataset plus a split (name or Split)."""
-    if isinstance(data, Split):
-        return data
-    if isinstance(split, Split):
-        return split
-    return data.split(split)
+#: The layout of a model file this amrlite writes and reads (``format_version`` in the header;
+#: files without one are version 1). Raise it when a change makes older amrlite misread a file.
+MODEL_FORMAT = 1
 
 
 class Model:
@@ -104,7 +105,7 @@ class Model:
             ``self``, fitted. Ctrl-C stops training and keeps what was learned
             (``history.interrupted``).
         """
-        sp = _as_split(data, split)
+        sp = as_split(data, split)
         if features is None:
             features = getattr(data, "features", None)
         self._dataset_info(data, sp)
@@ -127,13 +128,15 @@ class Model:
         n_features = 0 if features is None else features.shape[1]
         self.params = init_params(self.spec, sp.n_users, sp.n_items, cfg.dim, n_features,
                                   seed=cfg.seed, std=cfg.init_std, dtype=np.dtype(cfg.dtype))
+        stages = []
         if init is not None:
             init = Model.load(init) if isinstance(init, (str, Path)) else init
             carried = carry_over(self.params, init.params, self.spec)
             if not carried:
-                raise AmrliteError(f"--init: the {init.spec.label} model shares no parameter block "
-                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})")
+                raise option_error("init", f"the {init.spec.label} model shares no parameter block "
+                                   f"of matching shape with {self.spec.label} (dim {cfg.dim})", "")
             self.header["init"] = {"kind": init.kind, "blocks": carried}
+            stages = training_stages(init)
         self.accum = {k: np.zeros_like(v) for k, v in self.params.items()}
         if self.spec.kind == "eals":
             runner = EalsEpochs(self.params, sp, cfg, backend)
@@ -148,19 +151,32 @@ class Model:
         self.params, self.history = run_epochs(
             runner, cfg, evaluate=None if rows is None else validate, callback=callback, keep=keep,
             progress=progress, log_file=log_file)
+        h = self.history
+        self.header["stages"] = stages + [{
+            "kind": self.kind, "form": self.spec.form, "split": sp.name,
+            "epochs_run": len(h.losses), "best_epoch": h.best_epoch, "kept_epoch": h.kept_epoch}]
         self._refresh_factors(features)
         return self
 
     def _dataset_info(self, data, sp):
+        """Record what :func:`model_data` needs to load the same data the same way later: the
+        data set's absolute path, every load option (paths made absolute), the split's name,
+        seed and sampled negatives, and the fingerprint that detects other data."""
         fp = data.fingerprint() if hasattr(data, "fingerprint") else None
+        synthetic = bool(getattr(data, "synthetic", False))
+        source = getattr(data, "source", None)
+        if source is not None and not synthetic:
+            source = str(Path(source).resolve())
+        negatives = (None if sp.test is None else 0 if sp.test.negatives is None
+                     else int(sp.test.negatives.shape[1]))
         self.header.update({
-            "dataset": getattr(data, "source", None), "dataset_name": getattr(data, "name", None),
-            "synthetic": bool(getattr(data, "synthetic", False)), "fingerprint": fp,
-            "split": sp.name, "n_users": int(sp.n_users), "n_items": int(sp.n_items),
-            "n_negatives": None if sp.test.negatives is None else int(sp.test.negatives.shape[1]),
+            "dataset": source, "dataset_name": getattr(data, "name", None),
+            "synthetic": synthetic, "fingerprint": fp,
+            "split": sp.name, "split_seed": sp.seed,
+            "n_users": int(sp.n_users), "n_items": int(sp.n_items), "n_negatives": negatives,
             "features": list(getattr(data, "feature_info", []) or []),
             "filters": dict(getattr(data, "filters", {}) or {}),
-            "load_options": dict(getattr(data, "options", {}) or {}),
+            "load_options": absolute_options(getattr(data, "options", {}) or {}),
             "raw_ids": getattr(data, "user_ids", None) is not None
             or getattr(data, "item_ids", None) is not None,
         })
@@ -236,9 +252,9 @@ class Model:
         n = _positive(n, "n")
         chunk_size = _positive(4096 if chunk_size is None else chunk_size, "chunk_size")
         if exclude not in ("seen", "none"):
-            raise AmrliteError(f"exclude {exclude!r}: choose seen or none")
+            raise option_error("exclude", "choose seen or none", repr(exclude))
         if unknown not in ("popular", "error"):
-            raise AmrliteError(f"unknown {unknown!r}: choose popular or error")
+            raise option_error("unknown", "choose popular or error", repr(unknown))
         plan = _RecommendPlan(self, users, exclude, candidates, unknown, _param)
         return plan.chunks(n, chunk_size, get_backend(backend))
 
@@ -261,13 +277,84 @@ class Model:
                       "rows alone; refit to use every interaction")
         return self._seen
 
+    # ------------------------------------------------------------------ new products
+    def add_items(self, ids, features, *, recipe=None, source="features"):
+        """Add new items (products without interactions) to a fitted DUIF, VBPR or AMR model
+        without retraining. Each is scored by its features alone, exactly as the model scores
+        any item without an ID embedding (a catalogue item it was trained with, under the
+        default ``negative_pool="warm"``):
+
+            x_ui = p_u · (E c_i)                    (Eq. 4 and DUIF)
+            x_ui = h_u · (E c_i) + w · c_i          (He & McAuley: no q_i, no b_i)
+
+        with ``c_i`` the item's raw feature row put through the normalisation the model
+        recorded for each modality (``l2`` row by row; ``maxabs`` divided by the training
+        data's scale, not a new one).
+
+        Parameters
+        ----------
+        ids : sequence
+            Raw ids of the new items, distinct, none already an item of the model.
+        features : ndarray ``[len(ids), D]``
+            Raw (not normalised) feature rows: the model's modalities side by side, in its
+            order (:func:`amrlite.modalities.load_new_items` reads them from ``.npz`` files).
+        recipe : dict or list, optional
+            The features' recipe record (:func:`amrlite.modalities.read_recipe`), one per
+            modality; where the model recorded one too, they must agree.
+        source : str
+            How messages name the features (the CLI: the file).
+
+        Returns
+        -------
+        Model
+            ``self``: the new items are appended (indices ``n_items...``) with zero ID
+            parameters, ``warm`` False and popularity 0; ``header["n_items"]`` grows and
+            ``header["added_items"]`` records them. Saved and reloaded it scores the same.
+        """
+        if not self.spec.has_content:
+            raise AmrliteError(f"a {self.spec.label} model has no content term (E c_i) to score "
+                               "an item without interactions: add items to a DUIF, VBPR or AMR "
+                               "model")
+        if "E" not in self.params:
+            raise AmrliteError("the model is not fitted: fit it before adding items")
+        info = list(self.header.get("features") or [])
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not len(ids):
+            raise AmrliteError(f"{source}: ids must be a non-empty 1-D sequence, got shape "
+                               f"{ids.shape}")
+        rows = normalize_like(info, features, source=source)
+        if rows.shape != (len(ids), self.params["E"].shape[1]):
+            raise AmrliteError(f"{source}: {rows.shape[0]} rows of {rows.shape[1]} features for "
+                               f"{len(ids)} ids; the model needs one row of "
+                               f"{self.params['E'].shape[1]} features per id")
+        _check_recipes(info, recipe, source)
+        new_ids = _extend_ids(self.item_ids, int(self.header["n_items"]), ids, source)
+        m, blocks = len(ids), {}
+        for name in ITEM_BLOCKS:
+            if name in self.params:
+                blocks[name] = np.zeros((m, *self.params[name].shape[1:]), self.params[name].dtype)
+        V_new = item_factors(self.spec, {**self.params, **blocks}, rows, np.zeros(m, bool))
+        for name, zeros in blocks.items():
+            self.params[name] = np.concatenate([self.params[name], zeros])
+            if name in self.accum:
+                self.accum[name] = np.concatenate([self.accum[name], zeros])
+        self._V = np.concatenate([self._V, np.asarray(V_new, dtype=self._V.dtype)])
+        self.warm = np.concatenate([self.warm, np.zeros(m, dtype=bool)])
+        self.popularity = np.concatenate([self.popularity, np.zeros(m)])
+        self.item_ids = new_ids
+        self.header["n_items"] = int(self.header["n_items"]) + m
+        self.header.setdefault("added_items", []).append({"n": m, "source": str(source)})
+        return self
+
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Write an ``.npz``: every parameter block and Adagrad accumulator, the scoring factors,
         the training CSR (for ``recommend``) and a JSON header (kind, form, hyper-parameters,
-        data fingerprint, amrlite version). Written to a temporary file, then renamed."""
+        data fingerprint, amrlite version, :data:`MODEL_FORMAT`). Written atomically
+        (:func:`amrlite.jsonio.atomic_write`); a read-only ``path`` is refused."""
         path = Path(path)
-        header = {"format": "amrlite-model", "version": __version__, "kind": self.spec.kind,
+        header = {"format": "amrlite-model", "format_version": MODEL_FORMAT,
+                  "version": __version__, "kind": self.spec.kind,
                   "form": self.spec.form, "config": self.config.to_dict(),
                   "backend": getattr(self, "backend_used", None), **self.header}
         arrays = {f"param_{k}": v for k, v in self.params.items()}
@@ -284,31 +371,39 @@ class Model:
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         arrays["header"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(fh, **arrays)
-        tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save`; it scores exactly as the saved one did."""
+        """Load a model written by :meth:`save`; it scores exactly as the saved one did.
+
+        Refused with one line naming ``path``: a file that is not a complete amrlite model, a
+        header that does not parse, a format version newer than :data:`MODEL_FORMAT` (files
+        without one are version 1)."""
         path = Path(path)
         if not path.exists():
             raise AmrliteError(f"{path}: no such model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise AmrliteError(f"{path}: not an amrlite model file ({exc})") from None
-        if "header" not in arrays:
-            raise AmrliteError(f"{path}: not an amrlite model file (no header)")
-        header = json.loads(arrays.pop("header").tobytes().decode())
-        model = cls(header["kind"], form=header.get("form", "eq4"),
-                    backend=header.get("backend") or "auto",
-                    **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise AmrliteError(f"{path}: not an amrlite model file ({quote(str(exc), 80)})") \
+                from None
+        header = _read_header(path, arrays.pop("header", None))
+        missing = [k for k in ("factor_V", "warm", "popularity", "seen_indptr", "seen_indices")
+                   if k not in arrays]
+        if missing:
+            raise AmrliteError(f"{path}: not a complete amrlite model file (no {missing[0]})")
+        try:
+            model = cls(header["kind"], form=header.get("form", "eq4"),
+                        backend=header.get("backend") or "auto",
+                        **TrainConfig.from_dict(header.get("config", {})).to_dict())
+        except (AmrliteError, TypeError) as exc:
+            raise AmrliteError(f"{path}: damaged model header ({exc})") from None
         model.header = {k: v for k, v in header.items()
-                        if k not in ("format", "kind", "form", "config")}
+                        if k not in ("format", "format_version", "kind", "form", "config")}
         model.params = {k[6:]: v for k, v in arrays.items() if k.startswith("param_")}
         model.accum = {k[6:]: v for k, v in arrays.items() if k.startswith("accum_")}
         model._U = arrays.get("factor_U")
@@ -343,7 +438,7 @@ def _interaction_csr(data, sp):
 
 def _positive(value, name):
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise AmrliteError(f"{name} {value!r}: must be a whole number of at least 1")
+        raise option_error(name, "must be a whole number of at least 1", repr(value))
     return int(value)
 
 
@@ -423,8 +518,8 @@ class _RecommendPlan:
         known = index if ids is None else ids[index]
         missing = np.flatnonzero(index < 0)
         if len(missing) and unknown == "error":
-            raise AmrliteError(f"{param} {given[missing[0]]}: no such user ("
-                               + _id_hint(ids, n_users, "user") + ")")
+            raise option_error(param, "no such user (" + _id_hint(ids, n_users, "user") + ")",
+                               given[missing[0]])
         if len(missing):
             known = np.array([k if i >= 0 else g for k, i, g in zip(known.tolist(), index,
                                                                     given)], dtype=object)
@@ -438,20 +533,20 @@ class _RecommendPlan:
                 return None
             new = model.catalogue_items("new")
             if not len(new):
-                raise AmrliteError("candidates 'new': every item of the model's catalogue has "
-                                   "interactions, so there is no new item to recommend")
+                raise option_error("candidates", "every item of the model's catalogue has "
+                                   "interactions, so there is no new item to recommend", "'new'")
             return new
         if isinstance(candidates, str):
-            raise AmrliteError(f"candidates {candidates!r}: choose all, new or a list of item "
-                               "ids")
+            raise option_error("candidates", "choose all, new or a list of item ids",
+                               repr(candidates))
         listed = list(candidates)
         index = _lookup(model.item_ids, len(model._V), listed)
         if (index < 0).any():
-            raise AmrliteError(f"candidates: item {listed[np.flatnonzero(index < 0)[0]]}: no "
+            raise option_error("candidates", f"item {listed[np.flatnonzero(index < 0)[0]]}: no "
                                "such item (" + _id_hint(model.item_ids, len(model._V), "item")
-                               + ")")
+                               + ")", "")
         if not len(index):
-            raise AmrliteError("candidates: the list of items is empty")
+            raise option_error("candidates", "the list of items is empty", "")
         return np.unique(index)
 
     def _item_ids(self, local):
@@ -532,6 +627,30 @@ def _restrict(indptr, indices, cand, n_items):
     return out, mapped[keep].astype(np.int32)
 
 
+def _read_header(path, blob):
+    """The JSON header of a model file, checked: an object of this format and a format version
+    this amrlite reads (absent: version 1)."""
+    if blob is None:
+        raise AmrliteError(f"{path}: not an amrlite model file (no header)")
+    try:
+        header = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AmrliteError(f"{path}: damaged model header (not valid JSON: {exc})") from None
+    if not isinstance(header, dict) or header.get("format", "amrlite-model") != "amrlite-model":
+        raise AmrliteError(f"{path}: not an amrlite model file (its header is not an amrlite "
+                           "model header)")
+    version = header.get("format_version", 1)
+    if type(version) is not int or version < 1:
+        raise AmrliteError(f"{path}: damaged model header (format_version "
+                           f"{quote(str(version), 20)} is not a positive integer)")
+    if version > MODEL_FORMAT:
+        raise AmrliteError(f"{path}: model format version {version} is newer than this amrlite "
+                           f"{__version__} reads (format version {MODEL_FORMAT}); upgrade amrlite")
+    if not isinstance(header.get("kind"), str) or not isinstance(header.get("config", {}), dict):
+        raise AmrliteError(f"{path}: damaged model header (no model kind or configuration)")
+    return header
+
+
 def _check_negatives_exist(sp, pool, user_ids):
     """BPR draws each training negative from the ``pool`` items (a mask: the warm items, or all
     with ``negative_pool="all"``) the user has not seen: a user who has seen every one of them (a
@@ -549,10 +668,54 @@ def _check_negatives_exist(sp, pool, user_ids):
                            "(add items or users, or drop such users)")
 
 
-def _check_same_ids(model, data):
-    """A model trained on raw ids applies only to data whose ids map to the same indices."""
+def _check_recipes(info, recipe, source):
+    """New items' features must be made as the model's were: the recipe records (one per
+    modality) are compared where both are known; a side without one is only a warning."""
+    if recipe is None:
+        return
+    recipes = [recipe] if isinstance(recipe, dict) else list(recipe)
+    if info and len(recipes) != len(info):
+        raise AmrliteError(f"{source}: {len(recipes)} features file(s), but the model has "
+                           f"{len(info)} modalities ({describe(info)}): give one per modality, "
+                           "in this order")
+    for mine, theirs in zip(info, recipes):
+        ours = mine.get("recipe")
+        if ours is None or theirs is None:
+            if (ours is None) != (theirs is None):
+                warnings.warn(f"{source}: the recipe of the new {mine['name']} features cannot "
+                              "be checked (" + ("they have" if ours is None else "the model has")
+                              + " no recipe record)")
+            continue
+        diff = sorted(k for k in set(ours) | set(theirs)
+                      if k not in RECIPE_NOT_COMPARED and ours.get(k) != theirs.get(k))
+        if diff:
+            raise AmrliteError(
+                f"{source}: made with another recipe than the model's {mine['name']} features "
+                f"({mine['file']}): " + "; ".join(
+                    f"{k} {theirs.get(k)!r} here, {ours.get(k)!r} in the model" for k in diff))
+
+
+def _extend_ids(item_ids, n_items, new, source):
+    """The model's raw item ids (``None``: the indices) followed by ``new``: integers stay
+    int64 (``None`` again where they are exactly ``0..n-1``), anything else becomes strings.
+    An id that the model already has, or that is given twice, is refused."""
+    old = np.arange(n_items) if item_ids is None else np.asarray(item_ids)
+    keys = np.asarray([str(x) for x in new.tolist()])
+    check_distinct_ids(keys, source, "ids")
+    taken = np.isin(keys, old.astype(str))
+    if taken.any():
+        raise AmrliteError(f"{source}: id {str(keys[taken][0])!r} is already an item of the model "
+                           f"({int(taken.sum())} of {len(keys)} new ids are)")
+    return id_map(append_ids(old, keys))
+
+
+def _check_same_ids(model, data, n_added=0):
+    """A model trained on raw ids applies only to data whose ids map to the same indices
+    (``n_added``: the model's last items were added after training, and are not compared)."""
     for key, what in (("user_ids", "user"), ("item_ids", "item")):
         mine, theirs = getattr(model, key, None), getattr(data, key, None)
+        if key == "item_ids" and n_added and mine is not None:
+            mine = id_map(np.asarray(mine)[:len(mine) - n_added])
         if mine is None and theirs is None:
             continue
         same = (mine is not None and theirs is not None and len(mine) == len(theirs)
@@ -565,21 +728,204 @@ def _check_same_ids(model, data):
                                + "): it was trained on other data or another id order")
 
 
-def _check_same_features(model, data):
-    """A model trained on some modalities refuses data with others (compared by file, dim and
-    normalisation: E was fitted to those features at that scale)."""
+def _features_label(info, detail=False, normalize=False):
+    """``image (l2)+text`` (``detail``: with file and dimension; ``normalize``: ``text
+    (none)`` too), or ``no features``."""
+    if not info:
+        return "no features"
+    return "+".join(m["name"] + (f" ({m['file']}, {m['dim']}-d, {m.get('normalize', 'none')})"
+                                 if detail else f" ({m.get('normalize', 'none')})"
+                                 if normalize or m.get("normalize", "none") != "none" else "")
+                    for m in info)
+
+
+def check_same_features(model, data, param="features", loaded=False):
+    """A model trained on some features refuses data with others, compared by file, dimension
+    and normalisation (E was fitted to those features at that scale); a model without a content
+    term only where the width differs (the data is then another data set). Data that records
+    no features (a Split, a data set made in memory) is not checked unless ``loaded`` (it was
+    read by :func:`model_data`: none means none). The error names ``param``: ``option
+    'features': the model was trained with image (l2), the data set has text``."""
     mine = model.header.get("features")
     theirs = getattr(data, "feature_info", None)
-    if not mine or not theirs or not model.spec.has_content:
+    if mine is None or theirs is None or not theirs and not loaded:
         return
     key = lambda info: [(m["file"], m["dim"], m.get("normalize", "none"))  # noqa: E731
                         for m in info]
-    if key(mine) != key(theirs):
-        show = lambda info: "+".join(  # noqa: E731
-            f"{m['name']} ({m['file']}, {m['dim']}-d, normalize {m.get('normalize', 'none')})"
-            for m in info)
-        raise AmrliteError(f"the model was trained on features {show(mine)}; the data has "
-                           f"{show(theirs)} (choose them with --features and --normalize)")
+    width = lambda info: sum(m["dim"] for m in info)  # noqa: E731
+    if key(mine) == key(theirs) or not model.spec.has_content and width(mine) == width(theirs):
+        return
+    norms = lambda info: [m.get("normalize", "none") for m in info]  # noqa: E731
+    a, b = (_features_label(info, normalize=norms(mine) != norms(theirs))
+            for info in (mine, theirs))
+    if a == b:
+        a, b = _features_label(mine, True), _features_label(theirs, True)
+    raise option_error(param, f"the model was trained with {a}, the data set has {b}")
+
+
+# ---------------------------------------------------------------------- the model's data
+#: the load options that name files: recorded as absolute paths (``features`` may mix paths
+#: and modality names of the data folder; only its paths are resolved)
+PATH_OPTIONS = ("items",)
+
+
+def absolute_options(options):
+    """``options`` (:attr:`amrlite.containers.Dataset.options`) with every file path resolved
+    against the working directory, so that a model's record of them holds from anywhere."""
+    out = dict(options)
+    for key in PATH_OPTIONS:
+        if out.get(key) is not None:
+            out[key] = str(Path(out[key]).resolve())
+    if out.get("features") is not None:
+        parts = [p.strip() for p in str(out["features"]).split(",")]
+        out["features"] = ",".join(str(Path(p).resolve()) if is_path(p) else p for p in parts)
+    return out
+
+
+def _load_defaults():
+    """``{keyword: default}`` of :func:`amrlite.data.load_dataset`'s data options."""
+    return {k: p.default for k, p in inspect.signature(load_dataset).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and k != "name"}
+
+
+def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=None,
+               check="data", **options):
+    """The data set ``model`` was trained on, read the way it was read, and its split.
+
+    The model records its data set's absolute path and every load option
+    (:func:`amrlite.data.load_dataset`'s keywords: features, normalisation, columns, filters,
+    id order, items file ...), the split's name, seed and sampled negatives. Each may be
+    replaced here; what is not given is taken from the record.
+
+    Parameters
+    ----------
+    model : Model
+    data : str or Path, optional
+        Replaces only the path (default: the recorded one; the synthetic data set for a model
+        trained on it). A model of an older amrlite may record a relative path: it is read
+        against the working directory.
+    split, n_negatives, split_seed : optional
+        The split (name), its sampled negatives per held-out row and its seed (default: the
+        model's; for a model that records none, the data set's default split, 99 and 2019).
+    check : {"data", "ids", None}
+        ``"data"``: the data set must be the model's (same users and items in the same order,
+        same interactions, same features for a content model); ``"ids"``: only the same users
+        and items (what ``fit --init`` needs to carry parameters over); ``None``: no check. A
+        mismatch raises an error naming the option that differs, e.g. ``option 'features': the
+        model was trained with image (l2), the data set has text``.
+    **options
+        :func:`~amrlite.data.load_dataset` keywords that override the recorded ones (``None``:
+        not given).
+
+    Returns
+    -------
+    (Dataset, Split)
+    """
+    h = model.header
+    defaults = _load_defaults()
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise AmrliteError(f"model_data(): unknown load option {unknown[0]!r} (known: "
+                           f"{', '.join(defaults)})")
+    recorded = {k: v for k, v in (h.get("load_options") or {}).items() if k in defaults}
+    path = data
+    if path is None:
+        if not h.get("synthetic"):
+            path = h.get("dataset")
+            if not path:
+                raise option_error("data", "the model records no data set (it was trained on "
+                                   "data given in memory); give the data set")
+            if not Path(path).exists():
+                raise option_error("data", f"the model was trained on {path}, which is not "
+                                   "there any more; give the data set's new place")
+    merged = {**recorded, **given}
+    ds = load_dataset(path, **merged)
+    if check:
+        changed = {k: (recorded.get(k, defaults[k]), v) for k, v in given.items()
+                   if v != recorded.get(k, defaults[k])}
+        was = None if h.get("synthetic") else h.get("dataset")
+        if data is not None and (was is None or Path(data).resolve() != Path(was).resolve()):
+            changed["data"] = (was or "the synthetic data set", str(data))
+        _check_model_data(model, ds, changed, ids_only=check == "ids")
+    name = split if split is not None else h.get("split")
+    negatives = n_negatives if n_negatives is not None else h.get("n_negatives")
+    seed = split_seed if split_seed is not None else h.get("split_seed")
+    sp = ds.split(name, seed=2019 if seed is None else seed,
+                  n_negatives=99 if negatives is None else negatives)
+    return ds, sp
+
+
+def _check_model_data(model, ds, changed, ids_only=False):
+    """Refuse a data set that is not the one ``model`` was trained on, naming the option that
+    makes it differ: of ``changed`` (``{option: (recorded value, value given)}``), ``data``
+    (another path) before the others, else ``data`` (the file changed on disk)."""
+    h = model.header
+    if not ids_only:
+        check_same_features(model, ds, "normalize" if "normalize" in changed
+                             and "features" not in changed else "features", loaded=True)
+    problem = None
+    added = sum(int(a["n"]) for a in h.get("added_items", []))    # by add_items, after training
+    if h.get("n_users") is not None \
+            and (h["n_users"], h["n_items"] - added) != (ds.n_users, ds.n_items):
+        problem = (f"{ds.n_users} users × {ds.n_items} items; the model was trained on "
+                   f"{h['n_users']} × {h['n_items'] - added}")
+    else:
+        try:
+            _check_same_ids(model, ds, added)
+        except AmrliteError as exc:
+            problem = str(exc)
+        if problem is None and not ids_only and h.get("fingerprint") \
+                and h["fingerprint"] != ds.fingerprint():
+            problem = (f"other interactions (fingerprint {ds.fingerprint()}; the model's "
+                       f"{h['fingerprint']})")
+    if problem is None:
+        return
+    param = "data" if "data" in changed else next(iter(changed), None)
+    if param is None:
+        raise option_error("data", f"{ds.source} has changed since the model was trained on it: "
+                           f"{problem}")
+    if param == "data":
+        raise option_error("data", f"the model was trained on {changed['data'][0]}; "
+                           f"{ds.source} holds other data: {problem}")
+    was, now = changed[param]
+    raise option_error(param, ("the model was trained without it" if was is None else
+                               f"the model was trained with {was!r}")
+                       + f"; with {now!r} the data set differs: {problem}")
+
+
+def training_stages(model):
+    """The runs that made ``model``, first to last: its pre-training chain (``--init`` models,
+    recursively) and itself; each a dict with ``kind``, ``form``, ``split``, ``epochs_run``,
+    ``best_epoch`` and ``kept_epoch`` (the epoch whose parameters were kept, ``None`` where a
+    model of an older amrlite does not say)."""
+    stages = model.header.get("stages")
+    if stages is not None:
+        return [dict(s) for s in stages]
+    cfg = model.config
+    return [{"kind": model.kind, "form": model.spec.form, "split": model.header.get("split"),
+             "epochs_run": None, "best_epoch": None,
+             "kept_epoch": cfg.epochs if not cfg.eval_every else None}]
+
+
+def trained_epochs(model, kind=None):
+    """The epochs a new run of ``kind`` (default: ``model``'s own) trains to repeat ``model``'s
+    schedule: the kept epoch (best validation epoch, else the epochs run) of the last stage of
+    that kind among :func:`training_stages`. ``model`` is a Model or a path. Typical use:
+    validate on a split, then train the production model on every interaction
+    (``split="none"``) for the epoch the validation chose."""
+    where = model if isinstance(model, (str, Path)) else "the model"
+    model = Model.load(model) if isinstance(model, (str, Path)) else model
+    kind = kind or model.kind
+    stage = next((s for s in reversed(training_stages(model)) if s["kind"] == kind), None)
+    if stage is None:
+        have = ", ".join(s["kind"] for s in training_stages(model))
+        raise option_error("epochs_from", f"{where} records no {kind} run (its runs: {have}); "
+                           "give the epochs")
+    if stage.get("kept_epoch") is None:
+        raise option_error("epochs_from", f"{where} does not record which epoch its {kind} "
+                           "parameters come from (saved by an older amrlite); give the epochs")
+    return int(stage["kept_epoch"])
 
 
 # ---------------------------------------------------------------------- the pre-training chain
@@ -592,7 +938,7 @@ def pretraining_chain(kind, form="eq4"):
 
 
 def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=None,
-              progress=False, log_file=None, on_stage=None):
+              progress=False, log_file=None, on_stage=None, epochs_from=None):
     """Train ``stages`` (``(kind, form)`` pairs) in order, each from the model before it.
 
     Parameters
@@ -606,9 +952,13 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
     backend : str
     hyper : dict, optional
         The hyper-parameters every stage gets (each kind's :data:`~amrlite.models.KIND_DEFAULTS`
-        fill the rest).
+        fill the rest; without ``dim``, a stage started from ``init`` takes its K).
     on_stage : callable, optional
         ``on_stage(model, last)`` before each stage is trained (``last`` True for the final one).
+    epochs_from : Model or path, optional
+        Each stage trains :func:`trained_epochs` ``(epochs_from, kind)`` epochs (instead of
+        ``hyper["epochs"]``): e.g. a validated chain's best epochs, to train on every
+        interaction (``split="none"``).
 
     Returns
     -------
@@ -617,16 +967,35 @@ def fit_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=Non
         chain after that stage, which keeps what it learned).
     """
     models = []
-    for n, (kind, form) in enumerate(stages):
-        model = Model(kind, form=form, backend=backend, **(hyper or {}))
+    for model in iter_chain(stages, data, split, init=init, backend=backend, hyper=hyper,
+                            progress=progress, log_file=log_file, epochs_from=epochs_from):
         if on_stage is not None:
-            on_stage(model, n == len(stages) - 1)
-        model.fit(data, split=split, init=init, progress=progress, log_file=log_file)
+            on_stage(model, len(models) == len(stages) - 1)
         models.append(model)
-        if model.history.interrupted:
-            break
-        init = model
     return models
+
+
+def iter_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=None,
+               progress=False, log_file=None, epochs_from=None):
+    """:func:`fit_chain` one stage at a time: yields each stage's model just *before* it is
+    trained (its configuration set, for a caller to announce), and trains it when resumed; an
+    interrupted stage ends the chain."""
+    if isinstance(epochs_from, (str, Path)):
+        epochs_from = Model.load(epochs_from)
+    if isinstance(init, (str, Path)):
+        init = Model.load(init)
+    for kind, form in stages:
+        stage_hyper = dict(hyper or {})
+        if init is not None and "dim" not in stage_hyper:
+            stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
+        if epochs_from is not None:
+            stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
+        model = Model(kind, form=form, backend=backend, **stage_hyper)
+        yield model
+        model.fit(data, split=split, init=init, progress=progress, log_file=log_file)
+        if model.history.interrupted:
+            return
+        init = model
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -634,11 +1003,14 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
                         features=None, backend="numpy"):
     """Score ``model`` on ``data``'s ``on`` rows; returns :func:`amrlite.evaluation.evaluate_factors`' dict (with
     the per-row ``"ranks"``, for significance tests and attacks)."""
-    sp = _as_split(data, split)
+    sp = as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
-        raise AmrliteError(f"split {sp.name!r} has no {on} rows")
-    _check_same_features(model, data)
+        raise AmrliteError(f"split {sp.name!r} has no {on} rows" + (
+            " (it trains on every interaction and holds nothing out: evaluate on another split)"
+            if sp.test is None else ""))
+    if features is None:
+        check_same_features(model, data)
     fp = data.fingerprint() if hasattr(data, "fingerprint") else None
     saved_fp = model.header.get("fingerprint")
     if fp and saved_fp and fp != saved_fp:
@@ -674,7 +1046,7 @@ def evaluate(model, data, split="loo", *, on="test", full_ranking=False, feature
     """
     res = evaluate_with_ranks(model, data, split, on=on, full_ranking=full_ranking,
                               features=features, backend=backend)
-    rows = getattr(_as_split(data, split), on)
+    rows = getattr(as_split(data, split), on)
     flat = dict(res["all"])
     flat.update({"warm": res["warm"], "cold": res["cold"], "n": res["n"],
                  "protocol": "full" if (full_ranking or rows.negatives is None) else

@@ -20,9 +20,10 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from .containers import as_split
 from .errors import AmrliteError
 from .metrics import per_row_gains
-from .recommender import _as_split, evaluate_with_ranks
+from .recommender import evaluate_with_ranks
 
 METRICS = ("NDCG@10", "HR@10")
 
@@ -87,7 +88,7 @@ def compare(model_a, model_b, dataset, split="loo", on="test", *, full_ranking=F
         ``diff = mean_a − mean_b`` over users: a paired t-test and a Wilcoxon signed-rank test
         on the per-user means.
     """
-    sp = _as_split(dataset, split)
+    sp = as_split(dataset, split)
     rows = getattr(sp, on, None)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")

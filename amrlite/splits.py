@@ -1,4 +1,5 @@
-"""Seeded split generation: leave-one-out, item cold start, sparsification, negative sampling.
+"""Seeded split generation: leave-one-out, temporal, item cold start, sparsification, no split
+(train on everything), negative sampling.
 
 Everything is driven by one ``np.random.default_rng(seed)``, so the same inputs and seed give the
 same split, bit for bit. These mirror how the shared ``ml100k`` splits were made (see
@@ -9,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
-from amrlite.data import load_split
 from amrlite.negatives import sample_negatives
-from amrlite.errors import AmrliteError
+from amrlite.errors import AmrliteError, braced, option_error
 
 def _pairs(n_users, n_items, users, items):
     users = np.asarray(users, dtype=np.int64).ravel()
@@ -69,6 +69,16 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     valid_idx = np.flatnonzero((rank == 1) & eligible)
     test_idx = test_idx[np.argsort(users[test_idx], kind="stable")]
     valid_idx = valid_idx[np.argsort(users[valid_idx], kind="stable")]
+    return _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx, rng=rng,
+                     n_negatives=n_negatives, user_ids=user_ids)
+
+
+def _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx, *, rng, n_negatives,
+              user_ids, notes=()):
+    """The split whose test and validation rows are the interactions ``test_idx`` and
+    ``valid_idx`` (one per user, sorted by user) and whose training rows are the rest; each
+    held-out row gets ``n_negatives`` sampled items its user never interacted with (test rows
+    first, then validation rows, from ``rng``)."""
     train = np.ones(len(users), dtype=bool)
     train[test_idx] = False
     train[valid_idx] = False
@@ -81,7 +91,45 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     return Split(name=name, n_users=n_users, n_items=n_items,
                  train_users=users[train].astype(np.int32), train_items=items[train].astype(np.int32),
                  valid=_rows(users, items, valid_idx, valid_neg),
-                 test=_rows(users, items, test_idx, test_neg))
+                 test=_rows(users, items, test_idx, test_neg), notes=list(notes))
+
+
+def temporal(n_users, n_items, users, items, times, *, seed=2019, n_negatives=99,
+             name="temporal", user_ids=None):
+    """Per user: the last interaction by time is the test row, the one before it the validation
+    row, the rest train (what a model trained on the past predicts of the future).
+
+    ``times`` are each interaction's epoch seconds. Ties are broken by position: of two
+    interactions at the same time, the later one in ``users``/``items`` (the file's order)
+    counts as later. Users with fewer than 3 interactions keep everything in train (the
+    returned split's ``notes`` say how many). Held-out rows get sampled negatives as in
+    :func:`leave_one_out` (``seed`` only drives that sampling: the rows themselves are fixed).
+    """
+    users, items = _pairs(n_users, n_items, users, items)
+    t = np.asarray(times, dtype=np.float64).ravel()
+    if t.shape != users.shape:
+        raise AmrliteError(f"times and users differ in length ({len(t)} vs {len(users)})")
+    order = np.lexsort((np.arange(len(users)), t, users))    # by user, then time, then position
+    counts = np.bincount(users, minlength=n_users)
+    ends = np.cumsum(counts)
+    from_last = ends[users[order]] - 1 - np.arange(len(users))  # 0: the user's last interaction
+    eligible = counts[users[order]] >= 3
+    test_idx = order[(from_last == 0) & eligible]
+    valid_idx = order[(from_last == 1) & eligible]
+    few = int(((counts > 0) & (counts < 3)).sum())
+    notes = [f"split {name!r}: {few} user(s) with fewer than 3 interactions keep them all in "
+             "training (no test or validation row)"] if few else []
+    return _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx,
+                     rng=np.random.default_rng(seed), n_negatives=n_negatives, user_ids=user_ids,
+                     notes=notes)
+
+
+def no_split(n_users, n_items, users, items, *, name="none"):
+    """Every interaction in training, nothing held out (``valid`` and ``test`` are ``None``): the
+    production model, trained for a number of epochs chosen beforehand on a split."""
+    users, items = _pairs(n_users, n_items, users, items)
+    return Split(name=name, n_users=n_users, n_items=n_items, train_users=users.astype(np.int32),
+                 train_items=items.astype(np.int32), valid=None, test=None)
 
 
 def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99,
@@ -95,7 +143,7 @@ def item_cold_start(n_users, n_items, users, items, *, seed=2019, n_negatives=99
     users, items = _pairs(n_users, n_items, users, items)
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or abs(fr.sum() - 1.0) > 1e-6:
-        raise AmrliteError(f"option 'fractions': need three non-negative shares summing to 1 "
+        raise option_error("fractions", f"need three non-negative shares summing to 1 "
                            f"(warm, valid-cold, test-cold), got {tuple(fractions)}")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n_items)
@@ -132,7 +180,7 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
     """
     k = int(max_per_user)
     if k < 1:
-        raise AmrliteError(f"option 'max_per_user': must be at least 1, got {max_per_user}")
+        raise option_error("max_per_user", f"must be at least 1, got {max_per_user}")
     rng = np.random.default_rng(seed)
     tu = np.asarray(split.train_users, dtype=np.int64)
     rank, _ = _random_rank(rng, tu, split.n_users)
@@ -143,22 +191,50 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
 
 
 def make_split(dataset: Dataset, name="loo", *, seed=2019, n_negatives=99) -> Split:
-    """The non-preset split ``name`` of ``dataset``: a folder ``split-<name>/`` next to its
-    interactions, or generated from all its interactions — ``"loo"`` (leave-one-out), ``"cold"``
-    (item cold start) or ``"sparse<k>"`` (``loo`` with at most k training rows per user).
-    Installed as :attr:`Dataset.splitter`, so ``dataset.split(name)`` reaches it."""
-    ds = dataset
+    """The split ``name`` generated from all the interactions of ``dataset``: ``"loo"``
+    (leave-one-out), ``"temporal"`` (the last interactions by time held out; needs
+    :attr:`Dataset.times`), ``"cold"`` (item cold start), ``"sparse<k>"`` (``loo`` with at most
+    k training rows per user) or ``"none"`` (everything in training). The splitter of a
+    synthetic data set, and of a loaded one for the names it has no ``split-<name>/`` folder
+    for (:func:`amrlite.data.split_dataset`); ``dataset.split(name)`` reaches it. A generated
+    split records its ``seed``."""
+    check_negatives(n_negatives)
+    split = _make_split(dataset, name, seed=seed, n_negatives=n_negatives)
+    if name != "none":
+        split.seed = seed
+    return split
+
+
+def check_negatives(n_negatives):
+    """Refuse a number of sampled negatives per evaluation row below 0 (the parameter
+    ``negatives``)."""
     if n_negatives is None or int(n_negatives) < 0:
-        raise AmrliteError(f"option 'negatives': must be 0 (full ranking only) or more, got "
+        raise option_error("negatives", f"must be 0 (full ranking only) or more, got "
                            f"{n_negatives}")
-    if name in ds.split_dirs:
-        return load_split(ds.split_dirs[name], ds.n_users, ds.n_items, name=name)
+
+
+def _make_split(ds, name, *, seed, n_negatives):
     if name == "loo":
         return _nonempty(leave_one_out(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
                                        n_negatives=n_negatives, name=name,
                                        user_ids=ds.user_ids), ds,
                          "every user has fewer than 3 interactions (leave-one-out holds out one "
                          "test and one validation row and trains on the rest)")
+    if name == "none":
+        return no_split(ds.n_users, ds.n_items, ds.users, ds.items)
+    if name == "temporal":
+        if ds.times is None:
+            if ds.meta.get("time_error"):
+                raise AmrliteError(ds.meta["time_error"])
+            raise option_error((), braced(f"split 'temporal' needs the time of every "
+                               f"interaction, and {ds.source} has no time column ") + "(named "
+                               "timestamp, time, ordered_at, created_at, date, datetime ..., or "
+                               "given with {time_col})", names=("time_col",))
+        return _nonempty(temporal(ds.n_users, ds.n_items, ds.users, ds.items, ds.times,
+                                  seed=seed, n_negatives=n_negatives, name=name,
+                                  user_ids=ds.user_ids), ds,
+                         "every user has fewer than 3 interactions (the temporal split holds "
+                         "out each user's last two and trains on the rest)")
     if name == "cold":
         return _nonempty(item_cold_start(ds.n_users, ds.n_items, ds.users, ds.items, seed=seed,
                                          n_negatives=n_negatives, name=name,
@@ -180,5 +256,3 @@ def _nonempty(split, ds, why):
                            f"{split.name!r} has no {part} rows: {why}")
     return split
 
-
-Dataset.splitter = staticmethod(make_split)

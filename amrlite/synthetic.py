@@ -26,6 +26,7 @@ import numpy as np
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.errors import AmrliteError
 from amrlite.negatives import sample_negatives
+from amrlite.splits import make_split
 
 
 def _top(keys, k):
@@ -140,6 +141,6 @@ def make_synthetic(n_users=1000, n_items=1000, n_features=64, n_latent=8, seed=0
                   test=EvalRows(ou.astype(np.int32), test_item.astype(np.int32), test_neg))
     return Dataset(name="synthetic", n_users=n_users, n_items=n_items, users=users, items=items,
                    features=feats.astype(np.float32), source="synthetic", synthetic=True,
-                   preset_splits={"loo": split},
+                   preset_splits={"loo": split}, splitter=make_split,
                    meta={"user_latent": p, "item_latent": z, "popularity": pop,
                          "cold_items": cold, "seed": seed})

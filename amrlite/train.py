@@ -9,7 +9,6 @@ the same loop drives NumPy, Numba and CuPy without knowing which.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Protocol
@@ -17,7 +16,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from . import jsonio
-from .errors import AmrliteError
+from .errors import AmrliteError, option_error
+from .progress import Progress
 
 #: the values of :attr:`TrainConfig.negative_pool`
 NEGATIVE_POOLS = ("warm", "all")
@@ -34,7 +34,9 @@ class TrainConfig:
     training interaction keeps no ID embedding and is scored by content alone (right for item
     cold start: split-cold's test items must stay unseen); ``"all"`` — the whole catalogue
     (Rendle et al.'s j ∈ I ∖ I_u⁺, the usual BPR sampler), so every item gets an ID
-    embedding, pushed down for items seen only as negatives.
+    embedding, pushed down for items seen only as negatives (a catalogue item without
+    interactions is one: a new product then ranks below its content score; items added later
+    with :meth:`amrlite.Model.add_items` are scored by content alone under either pool).
     """
 
     dim: int = 64
@@ -69,16 +71,14 @@ class TrainConfig:
         ]
         for name, ok in checks:
             if not ok:
-                raise AmrliteError(f"option --{name.replace('_', '-')}: invalid value "
-                                   f"{getattr(self, name)!r}")
+                raise option_error(name, f"invalid value {getattr(self, name)!r}")
         if self.adversary not in ("grad", "sign", "random"):
-            raise AmrliteError(f"option --adversary: {self.adversary!r} is not one of grad, sign, "
-                               "random")
+            raise option_error("adversary", f"{self.adversary!r} is not one of grad, sign, random")
         if self.negative_pool not in NEGATIVE_POOLS:
-            raise AmrliteError(f"option --negative-pool: {self.negative_pool!r} is not one of "
+            raise option_error("negative_pool", f"{self.negative_pool!r} is not one of "
                                + ", ".join(NEGATIVE_POOLS))
         if self.dtype not in ("float32", "float64"):
-            raise AmrliteError(f"option --dtype: {self.dtype!r} is not float32 or float64")
+            raise option_error("dtype", f"{self.dtype!r} is not float32 or float64")
         return self
 
     def to_dict(self):
@@ -92,7 +92,13 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """What a run did, epoch by epoch (evaluation time excluded from ``epoch_seconds``)."""
+    """What a run did, epoch by epoch (evaluation time excluded from ``epoch_seconds``).
+
+    ``kept_epoch`` is the epoch whose parameters the run returned: the best validation epoch
+    (``keep="best"`` with validation), else the last epoch run (0: none). Training that many
+    epochs again, on the same or on more data, reproduces the schedule of the kept parameters
+    (``amrlite fit --epochs-from``).
+    """
 
     losses: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
@@ -101,6 +107,7 @@ class History:
     best_metrics: dict | None = None
     interrupted: bool = False
     stopped_early: bool = False
+    kept_epoch: int = 0
 
 
 @dataclass
@@ -142,28 +149,6 @@ def epoch_rngs(seed, epoch):
     return np.random.default_rng([seed, 1, epoch]), np.random.default_rng([seed, 2, epoch])
 
 
-class _Progress:
-    """A one-line progress bar on stderr (click's), showing the running loss."""
-
-    def __init__(self, total, label, enabled):
-        self.bar = None
-        self.info = ""
-        if enabled and total > 0:
-            import click
-            self.bar = click.progressbar(length=total, label=label, file=sys.stderr,
-                                         item_show_func=lambda _: self.info, show_pos=True)
-            self.bar.__enter__()
-
-    def update(self, info):
-        if self.bar is not None:
-            self.info = info
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="best",
                progress=False, log_file=None):
     """The training loop: ``cfg.epochs`` epochs of ``runner``.
@@ -199,7 +184,7 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
         raise AmrliteError(f"keep={keep!r}: choose 'best' or 'last'")
     history = History()
     best, since_best = None, 0
-    bar = _Progress(cfg.epochs, runner.label, progress)
+    bar = Progress(cfg.epochs, runner.label, enabled=progress, unit="epoch")
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
@@ -208,8 +193,8 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
             history.epoch_seconds.append(seconds)
             history.losses.append(loss)
             if not math.isfinite(loss):
-                raise AmrliteError(f"{runner.label}: training diverged at epoch {epoch} "
-                                   f"({runner.loss_name} {loss}); lower --lr")
+                raise option_error("lr", f"{runner.label}: training diverged at epoch {epoch} "
+                                   f"({runner.loss_name} {loss}); lower it", "")
             metrics = None
             if evaluate is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
                 params = runner.snapshot()
@@ -229,7 +214,7 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
             info = f"{runner.loss_name} {loss:.4g}"
             if history.best_metrics:
                 info += f"  best NDCG@10 {history.best_metrics['NDCG@10']:.4f}"
-            bar.update(info)
+            bar.update(1, info)
             if callback is not None and callback(EpochInfo(epoch, loss, seconds, metrics,
                                                            runner.snapshot)):
                 break
@@ -241,7 +226,11 @@ def run_epochs(runner: EpochRunner, cfg, *, evaluate=None, callback=None, keep="
     finally:
         bar.close()
     last = runner.finish()
-    return (best if keep == "best" and best is not None else last), history
+    if keep == "best" and best is not None:
+        history.kept_epoch = history.best_epoch
+        return best, history
+    history.kept_epoch = len(history.losses)
+    return last, history
 
 
 class BprEpochs:

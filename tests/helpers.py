@@ -62,3 +62,30 @@ def assert_seed_decides_training(backend):
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["P"], c.params["P"])
     return a
+
+
+def one_line_cli_error(result):
+    """The one line of a click result that ended in a user error (exit 2, ``amrlite: error:``)."""
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
+    return lines[0]
+
+def run_cli(*args):
+    """``amrlite ARGS`` in-process (arguments may be paths); never a traceback."""
+    from click.testing import CliRunner
+
+    from amrlite.cli import cli
+    r = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "Traceback" not in r.output, r.output
+    return r
+
+
+def one_line_error(r, *pieces):
+    """``r`` failed with exit code 2 and one ``amrlite: error:`` line holding every piece."""
+    assert r.exit_code == 2, r.output
+    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
+    assert len(errs) == 1, r.output
+    for p in pieces:
+        assert p in errs[0], errs[0]
+    return errs[0]

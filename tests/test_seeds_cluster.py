@@ -18,6 +18,7 @@ from amrlite.experiments import engine as eng
 from amrlite.experiments import seeds as sd
 import importlib
 from amrlite.containers import Dataset
+from amrlite.errors import AmrliteError
 from amrlite.recommender import Model
 from amrlite.synthetic import make_synthetic
 
@@ -138,11 +139,51 @@ def _fails_on_two(job, data, init):
 
 
 def test_engine_arguments_are_checked():
-    with pytest.raises(Exception, match="--engine"):
+    with pytest.raises(Exception, match="^engine 'spark': expected one of"):
         eng.run_tasks(_fails_on_two, [{"name": "a"}], engine="spark")
-    with pytest.raises(Exception, match="--address"):
+    with pytest.raises(Exception, match="^address is for engine ray"):
         eng.run_tasks(_fails_on_two, [{"name": "a", "data": None, "init": None, "k": 0}],
                       engine="local", address="auto")
+
+
+# ---------------------------------------------------------------------------- dead address
+def _closed_port():
+    """A loopback port that was just bound and closed: nothing listens there."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dead_cluster_address_exits_fast_with_one_line(tmp_path):
+    """``--engine ray --address`` where nothing answers: exit 2 within 30 s (Ray alone keeps
+    retrying for minutes), one line naming the address, nothing computed."""
+    import subprocess
+    import sys
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{_closed_port()}"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from amrlite.cli import main; main()", "experiment",
+             "--quick", "--engine", "ray", "--address", address, "--out", str(tmp_path / "x")],
+            capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"--address {address}: still waiting after 30 s")
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("amrlite: error: --address " + address)
+    assert "nothing answers" in lines[0] and not (tmp_path / "x").exists()
+
+
+def test_dead_cluster_address_in_the_library(tmp_path, monkeypatch, vbpr):
+    monkeypatch.setattr(eng, "CONNECT_TIMEOUT", 1.0)
+    address = f"ray://127.0.0.1:{_closed_port()}"
+    with pytest.raises(AmrliteError, match="^address " + address):
+        ex.sweep(None, "loo", init=vbpr, eps_list=[0.1], lmd_list=[1.0], out_dir=tmp_path,
+                 engine="ray", address=address, progress=False, backend="numpy")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(AmrliteError, match="expected HOST:PORT"):
+        eng.check_address("host:port")
 
 
 # ---------------------------------------------------------------------------- Ray

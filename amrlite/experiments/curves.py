@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..backends import get_backend
+from ..evaluation import evaluate_params
+from ..recommender import Model, evaluate
+from ..train import TrainConfig
 from .config import SUMMARY
 from .store import load_data
 
@@ -51,9 +55,6 @@ def fit_with_curve(kind, ds, sp, *, init=None, config, backend="auto", select="f
         ``(model, curve)`` with ``curve = {"epoch": [...], "valid": [...], "test": [...]}``,
         one ``{"HR@10", "NDCG@10"}`` dict per evaluated epoch in ``valid`` and ``test``.
     """
-    from ..evaluation import evaluate_params
-    from ..backends import get_backend
-    from ..recommender import Model
     config = dict(config)
     every = int(config.get("eval_every") or 0)
     curve = {"epoch": [], "valid": [], "test": []}
@@ -115,8 +116,6 @@ def training_curves(dataset, split="loo", *, init, epochs, every=10, vbpr_config
         ``{"vbpr": curve, "amr": curve, "mf": {"HR@10", "NDCG@10"} | None,
         "models": {"vbpr": Model, "amr": Model}}``.
     """
-    from ..recommender import Model, evaluate
-    from ..train import TrainConfig
     ds = load_data(dataset)
     sp = ds.split(split)
     init = Model.load(init) if isinstance(init, (str, Path)) else init

@@ -25,14 +25,20 @@ With Ray:
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import socket
-import sys
+import tempfile
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
-from ..errors import AmrliteError
+from ..errors import AmrliteError, braced, option_error
+from ..jsonio import write_bytes
+from ..progress import Progress
+from .store import load_data
 
 ENGINES = ("local", "ray")
 
@@ -46,6 +52,10 @@ MAX_RETRIES = 3
 
 #: the Ray task id while a Ray worker runs a task here (:func:`_ray_task`), else None
 _RAY_TASK = None
+
+#: seconds a cluster address (``--address``) has to accept a connection before the run stops
+#: with an error (Ray itself keeps retrying for minutes)
+CONNECT_TIMEOUT = 10.0
 
 
 def where():
@@ -86,28 +96,27 @@ class TaskFailed(AmrliteError):
                          f"First error: {failures[0][1].strip().splitlines()[-1]}")
 
 
-class _Progress:
-    """``[engine] done d/total, running r, failed f`` lines on stderr (or ``log``)."""
+def _task_bar(engine, total, slots, enabled, log):
+    """The tasks' :class:`~amrlite.progress.Progress`: done / total, with the running, queued
+    and failed counts after each task (a bar on a terminal, else one line through ``log``)."""
+    return _TaskCounts(Progress(total, f"[{engine}] tasks", enabled=enabled, unit="task",
+                                write=log), max(1, slots))
 
-    def __init__(self, engine, total, slots, enabled, log):
-        self.engine, self.total, self.slots = engine, total, max(1, slots)
-        self.done = self.failed = 0
-        self.enabled, self.log = enabled and total > 0, log
-        self.t0 = time.perf_counter()
 
-    def line(self):
-        left = self.total - self.done - self.failed
-        running = min(left, self.slots)
-        return (f"[{self.engine}] done {self.done}/{self.total}, running {running}, queued "
-                f"{left - running}, failed {self.failed} ({time.perf_counter() - self.t0:.0f}s)")
+class _TaskCounts:
+    """Counts done and failed tasks into a :class:`~amrlite.progress.Progress`."""
+
+    def __init__(self, bar, slots):
+        self.bar, self.slots, self.failed = bar, slots, 0
 
     def update(self, ok):
-        if ok:
-            self.done += 1
-        else:
-            self.failed += 1
-        if self.enabled:
-            (self.log or (lambda m: print(m, file=sys.stderr, flush=True)))(self.line())
+        self.failed += not ok
+        left = self.bar.total - self.bar.done - 1
+        running = min(left, self.slots)
+        self.bar.update(1, f"running {running}, queued {left - running}, failed {self.failed}")
+
+    def close(self):
+        self.bar.close()
 
 
 def run_tasks(fn, jobs, *, engine="local", address=None, processes=None, progress=True,
@@ -144,13 +153,14 @@ def run_tasks(fn, jobs, *, engine="local", address=None, processes=None, progres
         When some tasks failed; every other task has finished and was passed to ``on_result``.
     """
     if engine not in ENGINES:
-        raise AmrliteError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+        raise option_error("engine", f"expected one of {', '.join(ENGINES)}", repr(engine))
     if not jobs:
         return []
     if engine == "ray":
         return _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu)
     if address:
-        raise AmrliteError("--address is for --engine ray (the local engine has no cluster)")
+        raise option_error((), "{address} is for {engine} ray (the local engine has no cluster)",
+                           names=("address", "engine"))
     return _run_local(fn, jobs, processes, progress, on_result, log)
 
 
@@ -160,15 +170,13 @@ def _call(fn, job):
 
 def _run_local(fn, jobs, processes, progress, on_result, log):
     n_proc = max(1, min(int(processes or (os.cpu_count() or 1)), len(jobs)))
-    bar = _Progress(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
+    bar = _task_bar(f"local, {n_proc} process{'es' if n_proc > 1 else ''}", len(jobs), n_proc,
                     progress, log)
     out = _Collector(bar, on_result)
     if n_proc == 1:
         for job in jobs:
             out.take(job, lambda: _call(fn, job))
         return out.result(len(jobs))
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     with single_threaded_children(), ProcessPoolExecutor(
             max_workers=n_proc, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_call, fn, job): job for job in jobs}
@@ -198,6 +206,7 @@ class _Collector:
         self.bar.update(True)
 
     def result(self, n_total):
+        self.bar.close()
         if self.failures:
             raise TaskFailed(self.failures, n_total)
         return self.done
@@ -208,8 +217,52 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise AmrliteError("--engine ray needs Ray: pip install -e \".[cluster]\"") from None
+        raise option_error((), '{engine} ray needs Ray: pip install -e ".[cluster]"',
+                           names=("engine",)) from None
     return ray
+
+
+def _host_port(address):
+    """``(host, port)`` of a Ray address (``HOST:PORT``, ``ray://HOST:PORT``, ``[v6]:PORT``;
+    the port defaults to Ray's: 6379, or 10001 for a ``ray://`` client address)."""
+    text, port = address, 6379
+    if text.startswith("ray://"):
+        text, port = text[len("ray://"):], 10001
+    text = text.rstrip("/")
+    host, sep, tail = text.rpartition(":")
+    if not sep or (host.count(":") and not host.startswith("[")):   # no port (or bare IPv6)
+        host, tail = text, str(port)
+    if not tail.isdigit() or not host:
+        raise option_error("address", "expected HOST:PORT (e.g. 10.0.0.5:6379 or "
+                           "ray://10.0.0.5:10001) or auto", address)
+    return host.strip("[]"), int(tail)
+
+
+def check_address(address, timeout=None):
+    """Fail fast where nothing answers: a TCP connection to ``address`` must be accepted within
+    ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`; refused connections are retried until
+    then), else a one-line :class:`AmrliteError` naming the address. ``auto`` (the cluster this
+    machine joined) is left to Ray, which says at once when there is none."""
+    if not address or address == "auto":
+        return
+    host, port = _host_port(address)
+    timeout = CONNECT_TIMEOUT if timeout is None else float(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(
+                    (host, port), timeout=max(0.1, min(3.0, deadline - time.monotonic()))):
+                return
+        except socket.gaierror:
+            raise option_error("address", f"unknown host {host!r}", address) from None
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+        if time.monotonic() >= deadline:
+            raise option_error("address", braced(f"nothing answers at {host}:{port} "
+                               f"({why.lower()}, {timeout:g} s); start the cluster there ")
+                               + "(ray start --head) or leave {address} out for a local one",
+                               address, names=("address",))
+        time.sleep(0.25)
 
 
 @contextmanager
@@ -222,7 +275,13 @@ def ray_cluster(address=None, processes=None):
         return
     kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
-        ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
+        check_address(address)
+        try:
+            ray.init(address=address, runtime_env={"env_vars": dict(THREAD_ENV)}, **kw)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise option_error("address", f"cannot join the Ray cluster ({first})",
+                               address) from None
     else:
         # Ray runs its workers at nice 15 by default (to keep its daemons responsive); on a
         # machine shared with other processes that starves the tasks (3-10x slower here),
@@ -288,10 +347,7 @@ def _ray_task(fn, job, data, init_blob):
     system's temporary-file cleaning); then ``fn`` as anywhere else (with :func:`where` telling
     it the Ray task id)."""
     global _RAY_TASK
-    import tempfile
-    from pathlib import Path
     import ray
-    from .store import write_bytes
     with tempfile.TemporaryDirectory(prefix="amrlite-task-") as tmp:
         init = None
         if init_blob is not None:
@@ -305,8 +361,6 @@ def _ray_task(fn, job, data, init_blob):
 
 
 def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
-    from pathlib import Path
-    from .store import load_data
     with _connected(address, processes) as (ray, data_refs):
         res_total = ray.cluster_resources()
         if gpu is None:
@@ -328,7 +382,7 @@ def _run_ray(fn, jobs, address, processes, progress, on_result, log, gpu):
             ref = task.remote(fn, dict(slim, data=None, init=None), data_refs[dkey][1],
                               init_refs.get(ikey))
             pending[ref] = job
-        bar = _Progress(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
+        bar = _task_bar(f"ray, {slots} {'GPU' if gpu else 'CPU'} slot(s)", len(jobs), slots,
                         progress, log)
         out = _Collector(bar, on_result)
         while pending:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..plots import pyplot, save_figure
 from .seeds import mean_ci
 
 
@@ -19,11 +20,10 @@ def _band(ax, x, series, label, **kw):
 
 def curves_band(per_seed, path, metrics=("HR@10", "NDCG@10")):
     """Fig. 3 over seeds: test metric of continued VBPR and AMR per evaluation, 95% CI band."""
-    from ..plots import _plt, _save
     curves = [p.get("curves") or {} for p in per_seed]
     if not all(c.get("vbpr_cont") and c.get("amr") for c in curves):
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6))
     for ax, m in zip(np.atleast_1d(axes), metrics):
         for name, label in (("vbpr_cont", "VBPR (continued)"), ("amr", "AMR")):
@@ -33,20 +33,19 @@ def curves_band(per_seed, path, metrics=("HR@10", "NDCG@10")):
         ax.set_ylabel(f"test {m}")
         ax.legend()
     fig.suptitle(f"Fig. 3: training curves, mean and 95% CI over {len(per_seed)} seeds")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sweep_errorbars(axis_rows, axis, path, baseline=None, metric="HR@10"):
     """Fig. 6 (``axis="eps"``) or 7 (``"lmd"``): mean test metric ± 95% CI against ε (λ), one
     line per value of the other parameter; continued VBPR as a band."""
-    from ..plots import _plt, _save
     other = "lmd" if axis == "eps" else "eps"
     groups = {}
     for r in axis_rows:
         groups.setdefault(r[other], []).append(r)
     if not any(len({r[axis] for r in g}) > 1 for g in groups.values()):
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for v, rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r[axis])
@@ -63,13 +62,12 @@ def sweep_errorbars(axis_rows, axis, path, baseline=None, metric="HR@10"):
     ax.set_ylabel(f"test {metric}")
     ax.legend(fontsize=7)
     ax.set_title(f"Fig. {6 if axis == 'eps' else 7}: mean ± 95% CI over seeds")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def attack_errorbars(attacks, labels, path):
     """NDCG@10 relative drop against ε, mean ± 95% CI over seeds, one line per model/attack."""
-    from ..plots import _plt, _save
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, r in attacks.items():
         n, kind, objective = key.split("/")
@@ -82,7 +80,7 @@ def attack_errorbars(attacks, labels, path):
     ax.set_ylabel("NDCG@10 drop (%)")
     ax.legend(fontsize=6)
     ax.set_title("Attack: mean ± 95% CI over seeds")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def seed_figures(multi, per_seed, out_dir):

@@ -1,6 +1,6 @@
 """The whole pipeline, :func:`run_experiment`: a sequence of small stage functions (models,
 significance, attacks and rank change, sweeps, figures) sharing one :class:`_Context`, each
-stage resumable through the stage store (:class:`~amrlite.experiments.store._Stages`), then
+stage resumable through the stage store (:class:`~amrlite.experiments.store.Stages`), then
 ``report.md`` and ``summary.json``.
 
 Each seed's chain of model, significance, attack and pixel-attack stages (:data:`CHAIN`) is
@@ -9,29 +9,41 @@ parallel; then every (sweep setting, seed) is one task (:func:`stage_sweeps`). T
 stores what the tasks return and replays each chain against the store (a load), so the later
 stages find every seed's models and results in its :class:`_Context`.
 
-The optional modules ``amrlite.attack``, ``amrlite.significance`` and ``amrlite.eals`` are
-imported lazily (:func:`_try_import`); a stage whose module is missing is recorded as skipped,
-not failed.
+Every stage module of amrlite (attack, significance, eals, the pixel attack) is imported
+here, at module level: an ImportError inside one surfaces. Only the optional extra behind a
+stage is probed: the pixel attack is skipped, with its reason, when torch (``.[images]``) is
+not installed.
 """
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from .. import attack, jsonio, significance
+from .. import plots as plotting
+from ..backends import resolve_backend_name
+from ..errors import AmrliteError, option_error
+from ..features.pixel_attack import PixelAttacker, attack_images, figure1
+from ..jsonio import write_text
+from ..models import KIND_DEFAULTS
+from ..recommender import Model, evaluate
+from ..train import TrainConfig
 from ..version import __version__
-from ..errors import AmrliteError
 from .config import make_config, seed_for
 from .curves import fit_with_curve
-from .report import make_report, make_seeds_report
-from .engine import run_tasks, session, where
-from .store import NotStored, _Stages, load_data, metrics_summary, norm_compare, write_json
-from .sweep import (_data_ref, _init_path, finish_sweep, plan_sweep, run_plans,
-                    sweep_extras)
+from .engine import check_address, run_tasks, session, where
+from .figures import seed_figures
+from .report import TABLE2_COLUMNS, make_report, make_seeds_report
+from .seeds import aggregate_experiment, per_user_gains
+from .store import (NotStored, Stages, checkpoint_path, data_key, data_ref, load_data,
+                    metrics_summary, modality_key, model_digest, norm_compare, write_json)
+from .sweep import finish_sweep, plan_sweep, run_plans, sweep_extras
 
 #: attacks whose perturbation does not depend on a loss (reported once, objective "–")
 OBJECTIVE_FREE_ATTACKS = ("random", "certified")
@@ -46,14 +58,6 @@ ATTACKED = ("vbpr_cont", "amr")
 SHARED = ("dim", "batch_size", "reg", "seed", "negative_pool")
 
 
-def _try_import(name):
-    import importlib
-    try:
-        return importlib.import_module(f"amrlite.{name}")
-    except ImportError:
-        return None
-
-
 @dataclass
 class _Context:
     """What the stages share: inputs, the store, and what earlier stages produced."""
@@ -65,8 +69,8 @@ class _Context:
     backend: str
     progress: bool
     log: object
-    st: _Stages
-    base_key: dict            # data fingerprint, split, backend: part of every stage key
+    st: Stages
+    base_key: dict            # store.data_key (data, features, split, version) and backend
     models: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
@@ -81,8 +85,10 @@ class _Context:
     figures: dict = field(default_factory=dict)
 
     def keys(self, names):
-        """The stage keys of the models ``names``: what a later stage depends on."""
-        return {n: self.results[n]["key"] for n in names}
+        """What a later stage depends on of the models ``names``: each one's stage key and the
+        content of its saved model (a model file replaced in place changes it)."""
+        return {n: [self.results[n]["key"], self.results[n].get("model_sha256")]
+                for n in names}
 
 
 def _data_info(ds, sp):
@@ -96,22 +102,12 @@ def _data_info(ds, sp):
             "n_features": int(ds.n_features), "modalities": modality_key(ds)}
 
 
-def modality_key(ds):
-    """``["image:1280:l2", ...]``: which feature modalities, of which dimension, normalised how
-    (in concatenation order); part of every stage key, so image and text runs never mix."""
-    return [f"{m['name']}:{m['dim']}:{m['normalize']}"
-            for m in (getattr(ds, "feature_info", None) or [])]
-
-
 # ---------------------------------------------------------------------------- models
 def _stage_config(ctx, name, kind):
     """The TrainConfig of stage ``name`` (a ``kind`` model) as a dict: the shared values, the
     stage's own entries over them, and the library's defaults for ``kind``. A shared value the
     library has a ``kind`` default for (eALS's ``reg``) is not passed, so that default applies
     unless the stage sets it."""
-    from ..models import KIND_DEFAULTS
-    from ..recommender import Model
-    from ..train import TrainConfig
     cfg = ctx.cfg
     shared = {k: cfg[k] for k in SHARED if k not in KIND_DEFAULTS.get(kind, {})}
     shared["eval_every"] = cfg["eval_every"] if cfg["select"] == "valid" else 0
@@ -122,7 +118,6 @@ def _stage_config(ctx, name, kind):
 
 def _fit(ctx, kind, conf, init, curve):
     """A fitted ``kind`` model and its curve (None when none was recorded)."""
-    from ..recommender import Model
     cfg = ctx.cfg
     if kind == "pop":
         return Model("pop", backend=ctx.backend).fit(ctx.ds, split=ctx.sp), None
@@ -136,16 +131,16 @@ def _fit(ctx, kind, conf, init, curve):
 
 def _train(ctx, name, kind, init_name=None, curve=False):
     """Train stage ``name`` (or load it when done before under the same key)."""
-    from ..recommender import Model, evaluate
     st, ds, sp = ctx.st, ctx.ds, ctx.sp
     conf = _stage_config(ctx, name, kind)
     if curve:
         conf["eval_every"] = ctx.cfg["eval_every"]
     key = dict(ctx.base_key, kind=kind, config=conf, select=ctx.cfg["select"], init=init_name,
-               init_key=ctx.results.get(init_name, {}).get("key") if init_name else None)
+               init_key=ctx.keys([init_name])[init_name] if init_name else None)
     path = st.model_path(name)
     old = st.get(name, key)
-    if old is not None and path.is_file():
+    if (old is not None and path.is_file()
+            and old.get("model_sha256") == model_digest(path)):
         ctx.log(f"[{name}] done before: {path}")
         ctx.models[name] = Model.load(path)
         ctx.results[name] = old
@@ -160,6 +155,7 @@ def _train(ctx, name, kind, init_name=None, curve=False):
     secs = time.perf_counter() - t0
     m.save(path)
     res = {"name": name, "kind": kind, "label": m.spec.label, "config": conf,
+           "model_sha256": model_digest(path),
            "init": init_name, "seconds": round(secs, 3),
            "best_epoch": m.history.best_epoch, "test": metrics_summary(evaluate(m, ds, sp))}
     if sp.valid is not None:
@@ -178,13 +174,10 @@ def stage_models(ctx):
     """Table 2's models: POP, MF-eALS, MF-BPR, then (with features) DUIF, VBPR pre-training,
     continued VBPR and AMR (both with training curves, from the VBPR checkpoint)."""
     _train(ctx, "pop", "pop")
-    if _try_import("eals") is not None:
-        try:
-            _train(ctx, "eals", "eals")
-        except AmrliteError as exc:
-            ctx.log(f"[eals] skipped: {exc}")
-    else:
-        ctx.log("[eals] skipped: amrlite.eals is not installed in this tree")
+    try:
+        _train(ctx, "eals", "eals")
+    except AmrliteError as exc:
+        ctx.log(f"[eals] skipped: {exc}")
     _train(ctx, "mf", "mf")
     if ctx.ds.features is not None:
         _train(ctx, "duif", "duif")
@@ -194,19 +187,9 @@ def stage_models(ctx):
 
 
 # ---------------------------------------------------------------------------- tests, attacks
-def _optional_module(ctx, module, stage):
-    """``amrlite.<module>`` for a stage on AMR, or None (logged as skipped when AMR was trained
-    but the module is missing)."""
-    mod = _try_import(module)
-    if mod is None and "amr" in ctx.models:
-        ctx.log(f"[{stage}] skipped: amrlite.{module} is not installed in this tree")
-    return mod if "amr" in ctx.models else None
-
-
 def stage_significance(ctx):
     """Paired tests of AMR against every other model of Table 2 (test rows)."""
-    significance = _optional_module(ctx, "significance", "significance")
-    if significance is None:
+    if "amr" not in ctx.models:
         return
     order = [n for n in TABLE_ORDER if n in ctx.results]
     amr = ctx.models["amr"]
@@ -219,7 +202,7 @@ def stage_significance(ctx):
                                      compute, "[significance] paired tests of AMR vs each model")
 
 
-def _attack_table(ctx, attack_mod):
+def _attack_table(ctx):
     acfg = ctx.cfg["attack"]
     table = {}
     for n in ATTACKED:
@@ -227,7 +210,7 @@ def _attack_table(ctx, attack_mod):
             free = kind in OBJECTIVE_FREE_ATTACKS
             for objective in (["test"] if free else acfg["objectives"]):
                 steps = acfg.get("pgd_steps", 5) if kind == "pgd" else 1
-                r = attack_mod.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
+                r = attack.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
                                       kind="adversarial" if kind == "pgd" else kind,
                                       objective=objective, steps=steps,
                                       repeats=acfg["repeats"], seed=ctx.cfg["seed"], on="test")
@@ -235,10 +218,10 @@ def _attack_table(ctx, attack_mod):
     return {"results": table}
 
 
-def _rank_changes(ctx, attack_mod, eps):
+def _rank_changes(ctx, eps):
     rc = {}
     for n in ATTACKED:
-        r = attack_mod.rank_change(ctx.models[n], ctx.ds, ctx.sp, eps, kind="adversarial",
+        r = attack.rank_change(ctx.models[n], ctx.ds, ctx.sp, eps, kind="adversarial",
                                    objective="test")
         delta = r["per_row"] if "per_row" in r else r["delta"]
         rc[n] = {"delta": np.asarray(delta).tolist(), "summary": r.get("summary")}
@@ -247,18 +230,17 @@ def _rank_changes(ctx, attack_mod, eps):
 
 def stage_attacks(ctx):
     """Table 3 (every attack kind on continued VBPR and AMR) and the rank change (Fig. 5)."""
-    attack_mod = _optional_module(ctx, "attack", "attacks")
-    if attack_mod is None:
+    if "amr" not in ctx.models:
         return
     acfg, keys = ctx.cfg["attack"], ctx.keys(ATTACKED)
     ctx.attacks = ctx.st.cached(
         "attacks", dict(ctx.base_key, attack=acfg, models=keys),
-        lambda: _attack_table(ctx, attack_mod),
+        lambda: _attack_table(ctx),
         "[attacks] " + ", ".join(acfg["kinds"]) + " on continued VBPR and AMR")
     eps = ctx.cfg["rank_change_eps"]
     ctx.rank_change = ctx.st.cached(
         "rank_change", dict(ctx.base_key, eps=eps, models=keys),
-        lambda: _rank_changes(ctx, attack_mod, eps), f"[rank change] ε = {eps}")
+        lambda: _rank_changes(ctx, eps), f"[rank change] ε = {eps}")
 
 
 def _pixel_skip(ctx):
@@ -274,15 +256,13 @@ def _pixel_skip(ctx):
     if not src or not (Path(src) / "images.csv").is_file():
         return "the data folder has no images.csv"
     try:
-        import torch  # noqa: F401
-        from ..features import pixel_attack  # noqa: F401
+        import torch  # noqa: F401  (the images extra: the one optional module probed here)
     except ImportError as exc:
         return f"the images extra is not installed ({exc})"
     return None
 
 
 def _pixel_table(ctx):
-    from ..features.pixel_attack import PixelAttacker, attack_images
     pcfg, encoder, table = ctx.cfg["pixel_attack"], None, {}
     for n in ATTACKED:
         pa = PixelAttacker(ctx.models[n], ctx.ds, ctx.sp, encoder=encoder, rows=pcfg["rows"],
@@ -340,7 +320,7 @@ def _chain_stored(ctx):
     """Whether every stage of ``ctx``'s chain is stored under its current key, found by
     running the chain, silently, over a load-only view of the store (nothing is computed)."""
     probe = replace(ctx, log=_quiet, models={}, results={}, curves={},
-                    st=_Stages(ctx.out_dir, _quiet, tag=ctx.st.tag, load_only=True))
+                    st=Stages(ctx.out_dir, _quiet, tag=ctx.st.tag, load_only=True))
     try:
         _run_chain(probe)
     except NotStored:
@@ -353,12 +333,12 @@ def _chain_job(ctx, engine):
     read and write ``out_dir``'s store directly (``"store"``), each stage as it finishes. Ray
     workers may be on other nodes: the seed's finished stage files travel with the job
     (``"files"``) and what the chain adds comes back with its result, and the data set is
-    named as the sweep jobs name it (:func:`~amrlite.experiments.sweep._data_ref`), so that
+    named as the sweep jobs name it (:func:`~amrlite.experiments.store.data_ref`), so that
     both batches use the one copy in the object store. Local jobs carry the Dataset itself (a
     chain run in the driver uses it as it is)."""
     shared = engine == "local"
     return {"name": f"seed {ctx.cfg['seed']}", "init": None,
-            "data": ctx.ds if shared else _data_ref(ctx.ds),
+            "data": ctx.ds if shared else data_ref(ctx.ds),
             "split": ctx.sp.name, "cfg": ctx.cfg, "base_key": ctx.base_key,
             "backend": ctx.backend, "tag": ctx.st.tag, "progress": ctx.progress,
             "store": str(ctx.out_dir.resolve()) if shared else None,
@@ -377,9 +357,7 @@ def _seed_chain_job(job, data, init):
 
     Returns ``{"where", "base_key", "trained", "reused", "timings", "files", "log",
     "live"}``: ``files`` are the stage files the chain added or changed (none when it wrote
-    into ``job["store"]``), as :meth:`~amrlite.experiments.store._Stages.files` gives them."""
-    import tempfile
-    from ..backends import resolve_backend_name
+    into ``job["store"]``), as :meth:`~amrlite.experiments.store.Stages.files` gives them."""
     live = _DRIVER_LOGS.get(job["tag"])
     lines = []
 
@@ -392,7 +370,7 @@ def _seed_chain_job(job, data, init):
     # named by this process's id: one left behind by a killed worker is recognisable
     with tempfile.TemporaryDirectory(prefix=f"amrlite-chain-{os.getpid()}-") as tmp:
         root = Path(job["store"] or tmp)
-        st = _Stages(root, log, tag=job["tag"])
+        st = Stages(root, log, tag=job["tag"])
         st.restore(job["files"])
         ctx = _Context(cfg=job["cfg"], ds=ds, sp=ds.split(job["split"]), out_dir=root,
                        backend=job["backend"], progress=job["progress"] and live is not None,
@@ -505,13 +483,13 @@ def stage_sweeps(ctxs, engine="local", address=None):
         amr_conf = _stage_config(ctx, "amr", "amr")
         amr_conf["eval_every"] = _stage_config(ctx, "vbpr_cont", "vbpr")["eval_every"]
         sweep_dir = ctx.out_dir / "sweep" / ctx.st.tag.replace("@", "")
-        init_path = _init_path(ctx.st.model_path("vbpr"), sweep_dir)
+        init_path = checkpoint_path(ctx.st.model_path("vbpr"), sweep_dir)
         ctx.sweeps = {}
         for axis, eps_list, lmd_list in _sweep_plan(scfg, amr_conf):
             plans.append((ctx, axis, plan_sweep(
                 ctx.ds, ctx.sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
                 base_config=amr_conf, out_dir=sweep_dir, backend=ctx.backend,
-                save_models=True)))
+                save_models=True, log=ctx.log)))
     n_jobs = len({j["json"] for _, _, p in plans for j in p["jobs"]})
     ctx0.log(f"[sweeps] {', '.join(sorted({a for _, a, _ in plans}))} × {len(ctxs)} seed(s): "
              f"{n_jobs} task(s) to run on the {engine} engine")
@@ -525,14 +503,13 @@ def stage_sweeps(ctxs, engine="local", address=None):
             ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
             cache_path=ctx.st.path("sweep_extras"), base_key=ctx.base_key,
             attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
-            significance=_try_import("significance"), attack_mod=_try_import("attack"),
+            significance=significance, attack_mod=attack,
             log=ctx.log, per_user=ctx.sweep_per_user)
         write_json(ctx.st.path("sweeps"), {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
 
 
 def stage_per_user(ctx):
     """Per-user test HR@10/NDCG@10 of every Table 2 model (for the pooled multi-seed tests)."""
-    from .seeds import per_user_gains
     names = [n for n in TABLE_ORDER if n in ctx.models]
     ctx.per_user = ctx.st.cached(
         "per_user", dict(ctx.base_key, models=ctx.keys(names)),
@@ -541,44 +518,41 @@ def stage_per_user(ctx):
 
 
 def _sweep_figures(sweeps, out_dir, baseline):
-    from .. import plots
     figures = {}
     if "grid" in sweeps:
         # Figs. 6/7 from the grid: metric vs ε at each λ, metric vs λ at each ε
         runs = sweeps["grid"]["runs"]
         for axis in ("eps", "lmd"):
-            figures[f"sweep_{axis}"] = plots.sweep_grid_plot(
+            figures[f"sweep_{axis}"] = plotting.sweep_grid_plot(
                 runs, axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png",
                 baseline=baseline)
-        figures["sweep_heatmap"] = plots.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
+        figures["sweep_heatmap"] = plotting.sweep_heatmap(runs, out_dir / "sweep_grid_heatmap.png",
                                                        baseline=baseline)
     else:
         for axis, res in sweeps.items():
-            figures[f"sweep_{axis}"] = plots.sweep_plot(
+            figures[f"sweep_{axis}"] = plotting.sweep_plot(
                 res["runs"], axis, out_dir / f"fig{6 if axis == 'eps' else 7}_sweep_{axis}.png")
     return figures
 
 
 def stage_figures(ctx):
     """Fig. 3 (curves), Figs. 6/7 (and the grid heatmap), Fig. 5 (rank change), attack drop."""
-    from .. import plots
     out_dir, results, curves = ctx.out_dir, ctx.results, ctx.curves
     figures = {}
     if curves.get("vbpr_cont") and curves.get("amr"):
-        figures["curves"] = plots.training_curves(
+        figures["curves"] = plotting.training_curves(
             curves["vbpr_cont"], curves["amr"], out_dir / "fig3_training_curves.png",
             mf_line=results.get("mf", {}).get("test"))
     if ctx.sweeps:
         figures.update(_sweep_figures(ctx.sweeps, out_dir, (ctx.sweep_base or {}).get("test")))
     if ctx.rank_change:
-        figures["rank_change"] = plots.rank_change_plot(
+        figures["rank_change"] = plotting.rank_change_plot(
             {results[n]["label"] if n != "vbpr_cont" else "VBPR": np.asarray(v["delta"])
              for n, v in ctx.rank_change["models"].items()},
             out_dir / "fig5_rank_change.png", eps=ctx.rank_change["eps"])
     if ctx.attacks:
-        figures["attack"] = plots.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
+        figures["attack"] = plotting.attack_plot(ctx.attacks["results"], out_dir / "attack_drop.png")
     if ctx.pixel_attack:
-        from ..features.pixel_attack import figure1
         pcfg = ctx.cfg["pixel_attack"]
         path, _ = figure1([ctx.models[n] for n in ATTACKED], ctx.ds, ctx.sp,
                           out_dir / "fig1_pixel_attack.png", eps=pcfg["figure_eps"],
@@ -593,13 +567,15 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                    engine="local", address=None, features=None, normalize="none"):
     """The paper's pipeline on ``data``, every stage resumable, once per seed.
 
-    Stages: POP, MF-eALS (when :mod:`amrlite.eals` exists), MF-BPR, DUIF, VBPR pre-training,
+    Stages: POP, MF-eALS, MF-BPR, DUIF, VBPR pre-training,
     continued VBPR and AMR (both with training curves); paired significance of AMR vs every
     other model (:mod:`amrlite.significance`); attacks on continued VBPR and AMR
     (:mod:`amrlite.attack`) and the rank change (Fig. 5); ε / λ sweeps (Figs. 6, 7; with
     ``sweep.grid`` the full ε × λ grid first), each setting tested against continued VBPR;
-    figures. A stage whose result exists in ``out_dir/stages`` under the same key
-    (configuration, data fingerprint, checkpoints) is loaded instead of recomputed.
+    figures. A stage whose result exists in ``out_dir/stages`` under the same key (its
+    configuration, :func:`~amrlite.experiments.store.data_key` — interactions, features after
+    normalisation, split and negatives, version —, the backend and the content of the models
+    it starts from or tests) is loaded instead of recomputed.
 
     With ``seeds`` = S > 1 the whole chain (MF-BPR → VBPR → continued VBPR / AMR, the attacks,
     every sweep setting) runs once per seed ``seed_for(config["seed"], k)``, k < S; seed index
@@ -659,7 +635,6 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
         that ran this time, :func:`stage_chains`); with ``seeds`` > 1 these are seed index 0's,
         plus ``seeds`` and ``multi`` (:func:`~amrlite.experiments.seeds.aggregate_experiment`).
     """
-    from ..backends import resolve_backend_name
     t_start = time.perf_counter()
     if log is None:
         def log(msg):
@@ -667,27 +642,31 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
                 print(msg, file=sys.stderr, flush=True)
     seeds = int(seeds)
     if seeds < 1:
-        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+        raise option_error("seeds", "must be at least 1", seeds)
+    cfg = make_config(quick=quick, overrides=overrides)
+    if engine == "ray":
+        check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(quick=quick, overrides=overrides)
     ds = load_data(data, features=features, normalize=normalize)
     sp = ds.split(split)
     backend_used = resolve_backend_name(backend)
     data_info = _data_info(ds, sp)
     seed_values = [seed_for(cfg["seed"], k) for k in range(seeds)]
+    # every stage key: the data's content (interactions, features, split and negatives,
+    # version) and the backend, plus the stage's own configuration and its models' content
+    base_key = dict(data_key(ds, sp), backend=backend_used)
     write_json(out_dir / "config.json", {"config": cfg, "quick": quick, "backend": backend,
                                          "backend_used": backend_used, "data": data_info,
                                          "version": __version__, "seeds": seed_values,
-                                         "engine": engine})
-    base_key = {"data": data_info["fingerprint"], "split": sp.name, "backend": backend_used,
-                "modalities": data_info["modalities"]}
+                                         "engine": engine, "key": base_key})
+    log("config: " + jsonio.dumps(cfg))
     ctxs = []
     for k, seed in enumerate(seed_values):
         seed_log = log if seeds == 1 else (lambda m, s=seed: log(f"(seed {s}) {m}"))
         ctxs.append(_Context(cfg=dict(cfg, seed=seed), ds=ds, sp=sp, out_dir=out_dir,
                              backend=backend, progress=progress, log=seed_log,
-                             st=_Stages(out_dir, seed_log, tag="" if k == 0 else f"@seed{seed}"),
+                             st=Stages(out_dir, seed_log, tag="" if k == 0 else f"@seed{seed}"),
                              base_key=base_key))
     timings = {}
 
@@ -728,8 +707,6 @@ def run_experiment(data, split="loo", out_dir="experiment", *, quick=False, back
 
 def _multi_seed_outputs(ctxs, summary, plots):
     """Aggregate the seeds into ``summary["multi"]`` and draw the figures with intervals."""
-    from .report import TABLE2_COLUMNS
-    from .seeds import aggregate_experiment
     per_seed = [{"seed": c.cfg["seed"], "results": c.results, "per_user": c.per_user,
                  "attacks": c.attacks, "sweeps": c.sweeps, "sweep_base": c.sweep_base,
                  "sweep_per_user": c.sweep_per_user, "curves": c.curves} for c in ctxs]
@@ -739,7 +716,6 @@ def _multi_seed_outputs(ctxs, summary, plots):
     summary["seeds"] = multi["seeds"]
     summary["multi"] = multi
     if plots:
-        from .figures import seed_figures
         summary["figures"] = seed_figures(multi, per_seed, ctxs[0].out_dir)
 
 
@@ -747,7 +723,7 @@ def _write_outputs(ctx, summary):
     """``report.md`` and ``summary.json`` (the latter without the per-model curves)."""
     text = (make_seeds_report(summary) if summary.get("multi")
             else make_report(summary, ctx.attacks, ctx.rank_change, ctx.pixel_attack))
-    (ctx.out_dir / "report.md").write_text(text)
+    write_text(ctx.out_dir / "report.md", text)
     write_json(ctx.out_dir / "summary.json",
                {k: v for k, v in summary.items() if k != "results"} |
                {"results": {n: {k: v for k, v in r.items() if k != "curve"}

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .. import jsonio
+from ..features.pixel_attack import eps_label
 from .store import norm_compare
 
 #: the columns of Table 2
@@ -129,9 +130,10 @@ def _warm_cold(res):
 
 
 def _section(title, computed, module):
-    """A section's heading, and a line saying it is missing when ``amrlite.<module>`` was not."""
+    """A section's heading, and a line saying it is missing when the ``module`` stage did not
+    run (it runs on AMR, which is trained when the data set has item features)."""
     return ["", f"## {title}", ""] + (
-        [] if computed else [f"Not computed (amrlite.{module} is not available in this tree)."])
+        [] if computed else [f"Not computed (no AMR model to run amrlite.{module} on)."])
 
 
 def _significance(res, sig):
@@ -188,7 +190,6 @@ def _pixel_attack(res, pixel):
     """The pixel-level attack table: NDCG@10 (drop), ‖Δc‖ and PSNR per ε, FGSM and PGD."""
     if not pixel:
         return []
-    from ..features.pixel_attack import eps_label as _eps_label   # no torch at import
     L = ["", "## Pixel-level attack on the item images (Fig. 1)", ""]
     first = next(iter(pixel["results"].values()))
     eps_cols = list(first["eps"].keys())
@@ -199,7 +200,7 @@ def _pixel_attack(res, pixel):
           "distance the pixel ε produced (the feature-level ε of Table 3 is this L2 radius); "
           "PSNR: median, dB.", "",
           "| model | attack | clean HR@10 | clean NDCG@10 | " + " | ".join(
-              f"ε={_eps_label(e)}" for e in eps_cols) + " |",
+              f"ε={eps_label(e)}" for e in eps_cols) + " |",
           "|---|---|---|---|" + "---|" * len(eps_cols)]
     for key, r in pixel["results"].items():
         n, steps = key.split("/")

@@ -36,6 +36,10 @@ import math
 import numpy as np
 from scipy import stats
 
+from ..attack import eps_entry
+from ..metrics import per_row_gains
+from ..recommender import evaluate_with_ranks
+from ..significance import paired_tests
 from .config import SUMMARY
 
 
@@ -67,7 +71,6 @@ def holm(pvalues):
 
 
 def _paired(a, b):
-    from ..significance import paired_tests
     return paired_tests(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
 
@@ -95,8 +98,6 @@ def pooled_user_test(per_seed_a, per_seed_b):
 
 def per_user_gains(model, ds, sp, on="test"):
     """Per-user HR@10 and NDCG@10 on ``on`` rows (users ascending), as lists."""
-    from ..metrics import per_row_gains
-    from ..recommender import evaluate_with_ranks
     rows = getattr(sp, on)
     hr, ndcg = per_row_gains(np.asarray(evaluate_with_ranks(model, ds, sp, on=on)["ranks"]), 10)
     # per-user means without amrlite.significance (optional in the pipeline)
@@ -124,8 +125,7 @@ def _holm_family(entries):
 
 
 def _drop(attack_result, eps):
-    from .sweep import _find_eps
-    x = _find_eps(attack_result["eps"], eps) or {}
+    x = eps_entry(attack_result["eps"], eps) or {}
     return (x.get("drop") or {}).get("NDCG@10")
 
 

@@ -5,26 +5,24 @@ its NDCG@10 drop under an adversarial attack, cached so that a rerun neither ret
 re-tests."""
 from __future__ import annotations
 
-import math
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
-from ..errors import AmrliteError
-from .config import SUMMARY, parse_float_list
-from .store import (config_key, load_data, metrics_summary, norm_compare, read_json,
+from .. import jsonio
+from ..attack import eps_entry
+from ..containers import Split
+from ..errors import AmrliteError, option_error
+from ..recommender import Model, evaluate
+from ..train import TrainConfig
+from .config import SUMMARY, parse_float_list, seed_for
+from .engine import check_address, run_tasks
+from .seeds import aggregate_sweep, per_user_gains
+from .store import (changed_parts, checkpoint_path, data_ref, config_key, content_key, data_key, load_data,
+                    metrics_summary, model_digest, norm_compare, read_json, split_digest,
                     write_bytes, write_json)
-
-
-def _data_ref(ds):
-    """What a worker process needs to rebuild ``ds``: its path, or the (picklable) object
-    (also when it was loaded with options, e.g. ``features="image"``, that the path alone does
-    not carry)."""
-    src = getattr(ds, "source", None)
-    if (src and not getattr(ds, "synthetic", False) and Path(src).exists()
-            and not getattr(ds, "options", None)):
-        return str(src)
-    return ds
 
 
 def _sweep_name(eps, lmd):
@@ -37,16 +35,15 @@ def _sweep_job(job, data, init):
     process, a spawned worker, a Ray worker) and writes nothing: the result, with the model's
     ``.npz`` bytes under ``"model_npz"`` when the job keeps models, goes back to the driver,
     which stores it (:func:`_store_result`)."""
-    import tempfile
-    from ..recommender import Model, evaluate
     ds = load_data(data)
-    sp = ds.split(job["split"])
+    sp = job_split(ds, job)
     t0 = time.perf_counter()
     model = Model("amr", backend=job["backend"], **job["config"])
     model.fit(ds, split=sp, init=init)
     seconds = time.perf_counter() - t0
     res = {"name": job["name"], "eps": job["config"]["eps"], "lmd": job["config"]["lmd"],
            "config": job["config"], "init": job["init_key"], "split": sp.name,
+           "key": job["key"], "key_parts": job["key_parts"],
            "best_epoch": model.history.best_epoch, "seconds": round(seconds, 3),
            "pid": os.getpid(), "backend_used": model.backend_used}
     if sp.valid is not None:
@@ -56,6 +53,24 @@ def _sweep_job(job, data, init):
         with tempfile.TemporaryDirectory() as tmp:
             res["model_npz"] = model.save(Path(tmp) / "m.npz").read_bytes()
     return res
+
+
+def split_job(sp):
+    """What a worker needs to rebuild the split ``sp`` (:func:`job_split`): its name, its
+    number of sampled negatives and its content digest."""
+    n_neg = 0 if sp.test.negatives is None else int(sp.test.negatives.shape[1])
+    return {"split": sp.name, "n_negatives": n_neg, "split_content": split_digest(sp)}
+
+
+def job_split(ds, job):
+    """The split of ``job`` (:func:`split_job`) rebuilt from ``ds``: the same name and number of
+    negatives, checked against the driver's by content (a split that differs is an error,
+    never a silent other split)."""
+    sp = ds.split(job["split"], n_negatives=job.get("n_negatives", 99))
+    if job.get("split_content") and split_digest(sp) != job["split_content"]:
+        raise AmrliteError(f"split {job['split']!r}: the worker built another split than the "
+                           "driver (data or split files differ between them)")
+    return sp
 
 
 def _store_result(job, res):
@@ -68,63 +83,61 @@ def _store_result(job, res):
     write_json(job["json"], res)
 
 
-def _init_path(init, out_dir):
-    """The resolved path of the checkpoint ``init`` (a Model is saved to ``out_dir/init.npz``)."""
-    from ..recommender import Model
-    if isinstance(init, Model):
-        init_path = out_dir / "init.npz"
-        init.save(init_path)
-    else:
-        init_path = Path(init)
-        if not init_path.is_file():
-            raise AmrliteError(f"--init {init}: no such model file")
-        init_kind = Model.load(init_path).kind
-        if init_kind not in ("vbpr", "amr"):
-            raise AmrliteError(f"--init {init}: a {init_kind} model; AMR sweeps start from a "
-                               "VBPR (or AMR) checkpoint")
-    return str(init_path.resolve())
-
-
 def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, backend,
-               save_models):
+               save_models, log=None):
     """The jobs of one sweep (one checkpoint, one seed) and the settings already stored.
 
-    Returns ``{"jobs", "done", "skipped", "eps", "lmd", "init", "out_dir"}``; a setting whose
-    JSON (and model, with ``save_models``) exists under the same configuration, checkpoint and
-    split is in ``done`` and not run again."""
-    from ..train import TrainConfig
+    Every setting is keyed by the content hash (:func:`~.store.content_key`) of everything
+    that determines it: the data (:func:`~.store.data_key`: interactions, features after
+    normalisation, split with its negatives, amrlite version), the checkpoint's content
+    (:func:`~.store.model_digest`, not its path) and the training configuration. A setting
+    whose JSON (and model, with ``save_models``) is stored under the same key is in ``done``
+    and not run again; one stored under another key is run again and replaced (``log`` says
+    which parts changed), never reported as reused.
+
+    Returns ``{"jobs", "done", "skipped", "eps", "lmd", "init", "out_dir", "config"}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = TrainConfig.from_dict(dict(base_config or {})).to_dict()
+    dkey, init_sha = data_key(ds, sp), model_digest(init_path)
     jobs, done, skipped = [], [], []
     for eps in eps_list:
         for lmd in lmd_list:
             cfg = dict(base, eps=float(eps), lmd=float(lmd))
             TrainConfig(**cfg).validate()
+            parts = {"data": dkey, "init": init_sha, "config": cfg}
+            key = content_key(parts)
             name = _sweep_name(eps, lmd)
             path = out_dir / f"{name}.json"
             model_path = str((out_dir / f"{name}.npz").resolve()) if save_models else None
             old = read_json(path)
-            if (old and (not save_models or Path(model_path).is_file())
-                    and config_key(old.get("config")) == config_key(cfg)
-                    and old.get("init") == init_path and old.get("split") == sp.name):
+            if (old and old.get("key") == key
+                    and (not save_models or Path(model_path).is_file())):
                 if save_models:
                     old["model"] = model_path
                 done.append(old)
                 skipped.append(name)
                 continue
-            jobs.append({"name": name, "data": _data_ref(ds), "split": sp.name, "config": cfg,
+            if old and old.get("key") != key and log is not None:
+                why = ", ".join(changed_parts(old.get("key_parts"), parts)) or "key"
+                log(f"[sweep] {name}: the stored result is of another configuration ({why} "
+                    "changed): run again")
+            jobs.append({"name": name, "data": data_ref(ds), **split_job(sp), "config": cfg,
                          "init": init_path, "init_key": init_path, "backend": backend,
-                         "json": str(path), "model_path": model_path})
+                         "json": str(path), "model_path": model_path, "key": key,
+                         "key_parts": parts})
     return {"jobs": jobs, "done": done, "skipped": skipped, "eps": list(eps_list),
-            "lmd": list(lmd_list), "init": init_path, "out_dir": str(out_dir)}
+            "lmd": list(lmd_list), "init": init_path, "out_dir": str(out_dir),
+            "config": {"train": {k: v for k, v in base.items() if k not in ("eps", "lmd")},
+                       "eps": list(eps_list), "lmd": list(lmd_list),
+                       "init": init_path, "init_sha256": init_sha, "data": dkey,
+                       "n_negatives": split_job(sp)["n_negatives"], "backend": backend}}
 
 
 def run_plans(plans, *, engine="local", address=None, processes=None, progress=True, log=None):
     """Run the jobs of every plan (all seeds, all axes) as one batch on ``engine``; a job
     shared by two plans (the same JSON: a one-axis sweep's setting inside the grid) runs once.
     Each result is stored as it arrives; the plans' ``done`` lists are completed in place."""
-    from .engine import run_tasks
     unique = {}
     for plan in plans:
         for job in plan["jobs"]:
@@ -156,7 +169,7 @@ def finish_sweep(plan):
     best = max(done, key=lambda r: r[key]["NDCG@10"]) if done else None
     result = {"runs": done, "best": best, "selected_by": f"{key} NDCG@10",
               "skipped": plan["skipped"], "eps": eps_list, "lmd": lmd_list,
-              "init": plan["init"]}
+              "init": plan["init"], "config": plan["config"]}
     write_json(Path(plan["out_dir"]) / "sweep.json", result)
     return result
 
@@ -167,19 +180,23 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     """Train AMR for every (ε, λ) in ``eps_list × lmd_list`` from the same VBPR checkpoint.
 
     Each setting writes ``out_dir/amr-eps{ε}-lmd{λ}.json`` with its validation and test
-    metrics; a setting whose JSON exists with the same configuration, init and split is not
-    retrained. The whole result is also written to ``out_dir/sweep.json``. With ``seeds`` > 1
-    every setting is trained once per seed (:func:`~amrlite.experiments.config.seed_for`; seed
-    index 0 is ``base_config["seed"]`` itself, in ``out_dir``; the others in
-    ``out_dir/seed<SEED>/``), all as one batch of tasks, and each setting gets its mean ± 95%
-    confidence interval over seeds (``"aggregate"``).
+    metrics and its content key (:func:`plan_sweep`: data, features, split and negatives,
+    checkpoint content, configuration, version); a setting stored under the same key is not
+    retrained, one stored under another key is retrained and replaced. The whole result is
+    also written to ``out_dir/sweep.json``, with the resolved configuration (``"config"``,
+    also printed with ``progress``). With ``seeds`` > 1 every setting is trained once per seed
+    (:func:`~amrlite.experiments.config.seed_for`; seed index 0 is ``base_config["seed"]``
+    itself, in ``out_dir``; the others in ``out_dir/seed<SEED>/``), all as one batch of tasks,
+    and each setting gets its mean ± 95% confidence interval over seeds (``"aggregate"``).
 
     Parameters
     ----------
     dataset : Dataset or str or Path or None
         The data (workers reload a folder by path; None is the synthetic set).
     split : str or Split
-        The split to train and evaluate on.
+        The split to train and evaluate on: a name (``ds.split(name)``, 99 sampled negatives
+        where generated) or the Split itself (e.g. made with other ``n_negatives``; workers
+        rebuild it by name and number of negatives, checked by content).
     init : Model or str or Path
         The fitted VBPR (or AMR) checkpoint every setting starts from; a Model is saved to
         ``out_dir/init.npz``.
@@ -219,25 +236,30 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
         ``"per_seed"`` (one such dict per seed) and ``"aggregate"`` (per setting: mean, CI and
         per-seed values of each metric); ``"best"`` is then the best mean.
     """
-    from .config import seed_for
-    from .seeds import aggregate_sweep
-    eps_list = parse_float_list(eps_list, "--eps")
-    lmd_list = parse_float_list(lmd_list, "--lmd")
+    eps_list = parse_float_list(eps_list, "eps_list")
+    lmd_list = parse_float_list(lmd_list, "lmd_list")
     seeds = int(seeds)
     if seeds < 1:
-        raise AmrliteError(f"--seeds {seeds}: must be at least 1")
+        raise option_error("seeds", "must be at least 1", seeds)
+    if engine == "ray":
+        check_address(address)          # before any work: a dead address fails in seconds
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_data(dataset)
-    sp = ds.split(split)
-    init_path = _init_path(init, out_dir)
+    sp = split if isinstance(split, Split) else ds.split(split)
+    init_path = checkpoint_path(init, out_dir)
     base_seed = int(dict(base_config or {}).get("seed", 0))
     seed_values = [seed_for(base_seed, k) for k in range(seeds)]
+
+    def say(msg):
+        if progress:
+            (log or (lambda m: print(m, file=sys.stderr, flush=True)))(msg)
     plans = [plan_sweep(ds, sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
                         base_config=dict(base_config or {}, seed=s),
                         out_dir=out_dir if k == 0 else out_dir / f"seed{s}", backend=backend,
-                        save_models=save_models)
+                        save_models=save_models, log=say)
              for k, s in enumerate(seed_values)]
+    say("config: " + jsonio.dumps(dict(plans[0]["config"], seeds=seed_values)))
     run_plans(plans, engine=engine, address=address, processes=processes, progress=progress,
               log=log)
     results = [finish_sweep(p) for p in plans]
@@ -254,19 +276,11 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
 
 
 # ---------------------------------------------------------------------------- extras
-def _find_eps(eps_dict, eps):
-    """The entry of an attack result's ``"eps"`` dict for ``eps`` (keys are text)."""
-    for k, v in eps_dict.items():
-        if math.isclose(float(k), float(eps)):
-            return v
-    return None
-
-
 def _robustness(attack_mod, model, ds, sp, eps, seed):
     """NDCG@10 clean and under the adversarial test-objective attack at ``eps``, and the drop."""
     r = attack_mod.attack(model, ds, sp, [eps], kind="adversarial", objective="test",
                           steps=1, repeats=1, seed=seed, on="test")
-    x = _find_eps(r["eps"], eps) or {}
+    x = eps_entry(r["eps"], eps) or {}
     return {"eps": float(eps), "objective": "test", "kind": "adversarial",
             "clean": r["clean"].get("NDCG@10"), "NDCG@10": x.get("NDCG@10"),
             "drop": x.get("drop", {}).get("NDCG@10")}
@@ -275,8 +289,6 @@ def _robustness(attack_mod, model, ds, sp, eps, seed):
 def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed, significance,
                     attack_mod):
     """The paired test against continued VBPR and the robustness of one saved setting."""
-    from ..recommender import Model
-    from .seeds import per_user_gains
     hit = {"key": key, "vs_cont": None, "robust": None}
     model = Model.load(model_path)
     hit["per_user"] = per_user_gains(model, ds, sp)
@@ -300,7 +312,7 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
 
     Returns the continued-VBPR baseline row: ``{"test": its test metrics, "robust": ...}``."""
     cache = read_json(cache_path) or {}
-    cont_key = cont_result.get("key")
+    cont_key = [cont_result.get("key"), cont_result.get("model_sha256")]
     base = {"test": cont_result["test"], "robust": None}
     bkey = config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps, what="baseline"))
     if attack_mod is not None:
@@ -316,7 +328,7 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
             name = r["name"]
             if name not in seen:
                 key = config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps,
-                                      config=r["config"], init=r["init"],
+                                      config=r["config"], setting=r.get("key"),
                                       sig=significance is not None,
                                       attack=attack_mod is not None, per_user=True))
                 hit = cache.get(name)
@@ -332,7 +344,6 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
             if per_user is not None:
                 per_user[name] = seen[name]["per_user"]
     if per_user is not None:
-        from .seeds import per_user_gains
         pkey = config_key(dict(base_key, cont=cont_key, what="baseline per user"))
         if cache.get("baseline_per_user", {}).get("key") != pkey:
             cache["baseline_per_user"] = {"key": pkey,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AmrliteError
+from ..progress import Progress
 from ._deps import file_sha256, pick_device, require, torch_dtype, versions
 
 SIZE = 224
@@ -126,11 +127,10 @@ class ImageEncoder:
         """Features of the images at ``paths`` as a float32 ``(N, 1280)`` array, ``batch``
         images at a time, no gradients. Raises on a missing/undecodable file (the tolerant,
         resumable, reporting version is :func:`amrlite.features.extract_image_features`)."""
-        from .extract import Progress
         torch = self._torch
         paths = list(paths)
         out = np.zeros((len(paths), self.dim), np.float32)
-        bar = Progress(len(paths), "image features", progress)
+        bar = Progress(len(paths), "image features", enabled=progress, unit="image")
         try:
             with torch.no_grad():
                 for start in range(0, len(paths), batch):

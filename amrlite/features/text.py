@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AmrliteError, input_error
+from ..errors import AmrliteError, braced, input_error, option_error
 from ._deps import file_sha256, pick_device, require, versions
+from .inputs import read_item_rows, read_keyed_table
 
 #: Multi-valued fields of items.csv are joined by this; in a text they are joined by ", ".
 LIST_SEP, TEXT_SEP = "|", ", "
@@ -27,7 +28,7 @@ def default_template(columns):
     """``"{c0}. C1: {c1}. C2: {c2}."`` (``C`` = the column name, capitalised), e.g.
     ``"{title}. Genres: {genres}."`` for ``("title", "genres")``."""
     if not columns:
-        raise AmrliteError("--columns: give at least one column of items.csv")
+        raise option_error("columns", "give at least one column of items.csv", "")
     first, *rest = columns
     return " ".join([f"{{{first}}}."] + [f"{c.capitalize()}: {{{c}}}." for c in rest])
 
@@ -36,30 +37,52 @@ def item_texts(items_csv, columns=("title", "genres"), template=None):
     """One text per item (list index = item) from ``items_csv``'s ``columns`` through
     ``template`` (``str.format`` fields named after columns; default :func:`default_template`).
     A value holding ``|`` (a multi-valued field such as genres) is joined by ", "."""
-    from .extract import _read_csv
-    columns = tuple(columns)
-    template = template if template is not None else default_template(columns)
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise AmrliteError(f"--template {template!r}: {exc}") from None
-    unknown = sorted(f for f in fields if f not in columns)
-    if unknown:
-        raise AmrliteError(f"--template {template!r}: field(s) {', '.join(unknown)} not among "
-                           f"--columns {','.join(columns)}")
-    rows = _read_csv(items_csv, ("item",) + columns)
+    columns, template = _checked_template(columns, template)
+    rows = read_item_rows(items_csv, ("item",) + columns)
     by_item = {}
     for line, item, row in rows:
         if item in by_item:
             raise input_error(items_csv, f"item {item} listed twice", line=line, field="item")
-        values = {c: TEXT_SEP.join((row[c] or "").split(LIST_SEP)) for c in columns}
-        by_item[item] = template.format(**values)
+        by_item[item] = _text(template, row, columns)
     n = max(by_item, default=-1) + 1
     gaps = [i for i in range(n) if i not in by_item]
     if gaps:
         raise input_error(items_csv, f"no row for item {gaps[0]} ({len(gaps)} missing; items "
                           "must be 0..n-1)")
     return [by_item[i] for i in range(n)]
+
+
+def item_texts_by_id(items_csv, columns=("title", "genres"), template=None, item_col=None):
+    """``(ids, texts, id column)``: one text per row of ``items_csv`` (as :func:`item_texts`),
+    keyed by the raw ids of its ``item_col`` (or the first recognised id column: ``item``,
+    ``item_id``, ``id``, ``sku``, ``asin`` ...), in file order."""
+    columns, template = _checked_template(columns, template)
+    id_col, rows = read_keyed_table(items_csv, columns, item_col, param="items_csv")
+    return ([key for _, key, _ in rows], [_text(template, row, columns) for _, _, row in rows],
+            id_col)
+
+
+def _checked_template(columns, template):
+    """``(columns, template)``: the default template of ``columns`` where none is given; every
+    field of the template must be one of ``columns``."""
+    columns = tuple(columns)
+    template = template if template is not None else default_template(columns)
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise option_error("template", str(exc), repr(template)) from None
+    unknown = sorted(f for f in fields if f not in columns)
+    if unknown:
+        raise option_error("template", f"field(s) {braced(', '.join(unknown))} not among "
+                           f"{{columns}} {braced(','.join(columns))}", repr(template),
+                           names=("columns",))
+    return columns, template
+
+
+def _text(template, row, columns):
+    """One item's text: ``template`` over the row's ``columns`` ('|'-joined values by ', ')."""
+    return template.format(**{c: TEXT_SEP.join((row[c] or "").split(LIST_SEP))
+                              for c in columns})
 
 
 class TextEncoder:
