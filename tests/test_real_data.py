@@ -121,7 +121,7 @@ def test_min_rating_and_k_core_counts_by_hand(tmp_path):
     with pytest.raises(AmrliteError, match="no interactions left after --min-rating 6"):
         load_dataset(tmp_path / "r.csv", min_rating=6)
     write(tmp_path / "nor.csv", "user,item\nu1,a\n")
-    with pytest.raises(AmrliteError, match="--min-rating needs a rating column"):
+    with pytest.raises(AmrliteError, match="min_rating needs a rating column"):
         load_dataset(tmp_path / "nor.csv", min_rating=4)
     write(tmp_path / "bad.csv", "user,item,rating\nu1,a,5\nu2,a,x\n")
     with pytest.raises(AmrliteError, match=r"bad.csv:3: field 'rating': not a number: 'x'"):
@@ -531,8 +531,8 @@ def _raw_case(tmp_path, case):
     ("npz ids vs rows", ["f.npz: field 'ids': 1 ids but 2 feature rows"]),
     ("npz duplicate ids", ["f.npz: field 'ids': id 'a' occurs twice (rows 0 and 1)"]),
     ("items file rows", ["g.npy: 2 feature rows but the items file lists 1 item ids"]),
-    ("items without features", ["option 'items'", "needs --features"]),
-    ("mixed alignment", ["g.npy: positional", "give --items"]),
+    ("items without features", ["option 'items'", "needs features"]),
+    ("mixed alignment", ["g.npy: positional", "give items with"]),
     ("modality name without folder", ["'image' is a modality name, which needs a dataset folder"]),
     ("modality twice", ["modality 'f' is given twice"]),
     ("rows differ", ["h.npy: 3 rows but g.npy has 2"]),
