@@ -64,13 +64,6 @@ def assert_seed_decides_training(backend):
     return a
 
 
-def one_line_cli_error(result):
-    """The one line of a click result that ended in a user error (exit 2, ``amrlite: error:``)."""
-    assert result.exit_code == 2, result.output
-    lines = [x for x in result.output.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("amrlite: error:"), result.output
-    return lines[0]
-
 def run_cli(*args):
     """``amrlite ARGS`` in-process (arguments may be paths); never a traceback."""
     from click.testing import CliRunner
@@ -81,11 +74,19 @@ def run_cli(*args):
     return r
 
 
-def one_line_error(r, *pieces):
-    """``r`` failed with exit code 2 and one ``amrlite: error:`` line holding every piece."""
-    assert r.exit_code == 2, r.output
-    errs = [x for x in r.output.splitlines() if x.startswith("amrlite: error:")]
-    assert len(errs) == 1, r.output
+def one_line_error(r, *pieces, only=False):
+    """``r`` (a click result, or a finished ``amrlite`` subprocess) failed with exit code 2, no
+    traceback, and one line mentioning an error: the last, ``amrlite: error: ...``, holding every
+    piece (what was loaded before may be said above it; with ``only``, nothing may be)."""
+    code = r.exit_code if hasattr(r, "exit_code") else r.returncode
+    text = r.output if hasattr(r, "output") else r.stderr
+    assert code == 2, text
+    assert "Traceback" not in text, text
+    lines = [x for x in text.splitlines() if x.strip()]
+    errs = [x for x in lines if "error" in x]
+    assert len(errs) == 1 and errs[0] == lines[-1], text
+    assert errs[0].startswith("amrlite: error: "), text
+    assert not only or len(lines) == 1, text
     for p in pieces:
         assert p in errs[0], errs[0]
     return errs[0]

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from amrlite import experiments as ex
 from amrlite.cli import cli
 from amrlite.errors import AmrliteError
-from helpers import one_line_cli_error
+from helpers import one_line_error
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "experiments.md"
 
@@ -32,7 +32,7 @@ def test_set_refuses_unknown_keys_and_wrong_types(sets, message, tmp_path):
     args = ["experiment", "--quick", "--out", str(tmp_path / "x")]
     for s in sets:
         args += ["--set", s]
-    line = one_line_cli_error(CliRunner().invoke(cli, args))
+    line = one_line_error(CliRunner().invoke(cli, args), only=True)
     assert message in line
     assert not (tmp_path / "x").exists()          # refused before any work
 
@@ -40,13 +40,13 @@ def test_set_refuses_unknown_keys_and_wrong_types(sets, message, tmp_path):
 def test_config_files_json_and_toml_are_checked(tmp_path):
     js = tmp_path / "over.json"
     js.write_text(json.dumps({"stages": {"amr": {"epz": 0.5}}}))
-    line = one_line_cli_error(CliRunner().invoke(cli, ["experiment", "--config", str(js),
-                                                    "--out", str(tmp_path / "x")]))
+    line = one_line_error(CliRunner().invoke(cli, ["experiment", "--config", str(js),
+                                                    "--out", str(tmp_path / "x")]), only=True)
     assert f"{js}: stages.amr.epz: no such key; did you mean stages.amr.eps?" in line
     toml = tmp_path / "over.toml"
     toml.write_text('select = "valid"\n[sweep]\ngrid = "yes"\n')
-    line = one_line_cli_error(CliRunner().invoke(cli, ["experiment", "--config", str(toml),
-                                                    "--out", str(tmp_path / "x")]))
+    line = one_line_error(CliRunner().invoke(cli, ["experiment", "--config", str(toml),
+                                                    "--out", str(tmp_path / "x")]), only=True)
     assert f"{toml}: sweep.grid=yes: expected a boolean (true/false)" in line
     toml.write_text('select = "valid"\n[stages.amr]\neps = 0.5\n[sweep]\ngrid = true\n')
     assert ex.read_config_file(toml) == {"select": "valid", "stages": {"amr": {"eps": 0.5}},

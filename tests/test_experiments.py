@@ -15,7 +15,7 @@ from amrlite import experiments as ex
 from amrlite.cli import cli
 from amrlite.recommender import Model, evaluate
 from amrlite.synthetic import make_synthetic
-from helpers import one_line_cli_error
+from helpers import one_line_error
 
 pytest.importorskip("matplotlib")
 
@@ -221,7 +221,7 @@ def test_cli_errors(args, needle, tmp_path, tiny):
     bad.write_text("{not json")
     args = [a.format(tmp=tmp_path, model=model, notmodel=bad) for a in args]
     result = CliRunner().invoke(cli, args)
-    assert needle in one_line_cli_error(result)
+    assert needle in one_line_error(result, only=True)
 
 
 def test_cli_sweep_runs_on_a_folder(tiny, tmp_path):

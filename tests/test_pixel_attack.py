@@ -21,6 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 from amrlite.cli import cli  # noqa: E402
 from amrlite.features.image import ImageEncoder  # noqa: E402
 from amrlite.features import pixel_attack as pxa  # noqa: E402
+from helpers import one_line_error  # noqa: E402
 
 N_ITEMS, N_USERS, NO_IMAGE = 8, 24, 7
 
@@ -234,14 +235,6 @@ def test_experiment_runs_the_pixel_stage_on_image_features(folder, fitted, tmp_p
 SHOP = Path(__file__).resolve().parents[1] / "scripts" / "make_shop.py"
 
 
-def _one_line_error(res, needle):
-    """Exit 2, no traceback, one error line (the last: what was loaded before may be said)."""
-    assert res.exit_code == 2, res.output
-    lines = res.output.strip().splitlines()
-    assert "Traceback" not in res.output and lines[-1].startswith("amrlite: error: ")
-    assert sum("error" in line for line in lines) == 1 and needle in lines[-1], res.output
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory, encoder):
     """make_shop.py --synthetic (16 products: 3 without a photo, one truncated), image
@@ -335,7 +328,7 @@ def test_data_option_keeps_the_models_features(fitted, folder, tmp_path, encoder
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert "image 1280-d from features-image.npy (l2" in res.output
-    _one_line_error(CliRunner().invoke(cli, args + ["--features", "default"]),
+    one_line_error(CliRunner().invoke(cli, args + ["--features", "default"]),
                     "--features: the model was trained with image (l2), the data set has "
                     "default (l2)")
 
@@ -352,4 +345,4 @@ def test_attack_images_bad_input_is_one_line(fitted, tmp_path, monkeypatch, args
     model, _, _ = fitted
     model.save(tmp_path / "m.npz")
     monkeypatch.chdir(tmp_path)
-    _one_line_error(CliRunner().invoke(cli, ["attack-images", "m.npz", *args]), needle)
+    one_line_error(CliRunner().invoke(cli, ["attack-images", "m.npz", *args]), needle)

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import one_line_error
+
 pytest.importorskip("PIL", reason="the shop's photos are drawn with Pillow")
 pytest.importorskip("torch", reason="image features need the images extra")
 
@@ -45,17 +47,6 @@ def amrlite(cwd, *args, ok=True):
     if ok:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def one_line_error(r, *pieces):
-    """Exit status 2 and one ``amrlite: error:`` line (the last) holding every piece."""
-    assert r.returncode == 2, r.stderr
-    errors = [x for x in r.stderr.splitlines() if "error" in x]
-    assert len(errors) == 1 and errors[0] == r.stderr.strip().splitlines()[-1], r.stderr
-    assert errors[0].startswith("amrlite: error: "), r.stderr
-    for p in pieces:
-        assert p in errors[0], errors[0]
-    return errors[0]
 
 
 def read_csv(path):
