@@ -18,6 +18,7 @@ import numpy as np
 from .errors import option_error
 from .jsonio import atomic_write, dumps
 from .progress import Progress
+from .textio import open_text
 
 #: the output formats of :func:`write_lists`
 FORMATS = ("csv", "jsonl", "parquet")
@@ -138,7 +139,7 @@ def folder_titles(folder):
     path = Path(folder) / "items.csv" if folder and Path(folder).is_dir() else None
     if path is None or not path.is_file():
         return None
-    with open(path, newline="") as fh:
+    with open_text(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "title" not in rows[0]:
         return None
