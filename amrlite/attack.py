@@ -53,6 +53,11 @@ TOP_N = 10
 #: block by block of item rows (32 MB each), so memory stays bounded at any catalogue size; a
 #: catalogue that fits in one block is computed exactly as one whole array
 BLOCK_VALUES = 1 << 22
+#: objective pairs (u, i, j) handled at once: their scores and their sparse (items × users)
+#: matrix of ±dℓ/dx are formed a chunk at a time, so memory does not grow with the pairs
+PAIR_CHUNK = 1 << 20
+#: full-ranking objective: at most this many (row, item) float64 scores in one block (32 MB)
+OBJECTIVE_SCORES = 1 << 22
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,25 +268,53 @@ class Attacker:
         self.w = p64.get("w") if self.spec.has_bias else None
         self.c = features                      # read block by block, never copied whole
         self.blocks = item_blocks(*features.shape)
-        self.u, self.i, self.j = self._pairs(objective, seed)
-
-    # ---- the pairs of the objective
-    def _pairs(self, objective, seed):
-        sp, rows = self.sp, self.rows
-        if objective == "train":
+        self.objective = objective
+        self.train_pairs = None
+        if objective == "train":               # one seeded epoch's triples: linear in the data
             indptr, indices = sp.train_csr
             pool = np.flatnonzero(self.id_items).astype(np.int32)
             rng = np.random.default_rng([seed, 7])
-            return ref.sample_epoch(sp.train_users, sp.train_items, indptr, indices, pool, rng)
-        if not self.full:
-            n = rows.negatives.shape[1]
-            return (np.repeat(rows.users, n), np.repeat(rows.items, n),
-                    np.asarray(rows.negatives).ravel())
-        # full ranking: every item outside the user's training set, except the positive
-        indptr, indices = sp.train_csr
+            self.train_pairs = ref.sample_epoch(sp.train_users, sp.train_items, indptr, indices,
+                                                pool, rng)
+
+    # ---- the pairs of the objective
+    @property
+    def dense_objective(self):
+        """True when the objective is every (row, candidate) pair of a full ranking: it is
+        then formed as blocks of rows × all items, never as a list of pairs."""
+        return self.objective == "test" and self.full
+
+    def pair_chunks(self, chunk=None):
+        """The objective's triples ``(u, i, j)`` as consecutive chunks of at most ``chunk``
+        (default :data:`PAIR_CHUNK`) pairs, in one fixed order: the training triples of one
+        seeded epoch (``train``), or each evaluation row's positive against each of its sampled
+        negatives (``test``). Not for the full-ranking test objective (:attr:`dense_objective`):
+        there :meth:`pairs` lists them, for checks on small problems."""
+        chunk = PAIR_CHUNK if chunk is None else int(chunk)
+        if self.train_pairs is not None:
+            u, i, j = self.train_pairs
+            for s in range(0, len(u), chunk):
+                yield u[s:s + chunk], i[s:s + chunk], j[s:s + chunk]
+            return
+        if self.dense_objective:
+            raise AmrliteError("the full-ranking objective is formed in dense blocks, not pairs")
+        rows, n = self.rows, self.rows.negatives.shape[1]
+        step = max(1, chunk // max(1, n))
+        for s in range(0, len(rows), step):
+            sl = slice(s, s + step)
+            yield (np.repeat(rows.users[sl], n), np.repeat(rows.items[sl], n),
+                   np.asarray(rows.negatives[sl]).ravel())
+
+    def pairs(self):
+        """Every triple ``(u, i, j)`` of the objective at once (the full-ranking test objective:
+        each row's positive against every item outside the user's training set): the definition
+        :meth:`loss_and_gamma` computes, for checks on small problems."""
+        if not self.dense_objective:
+            return next(self.pair_chunks(chunk=1 << 62), (np.zeros(0, np.int64),) * 3)
+        indptr, indices = self.sp.train_csr
         us, ps, ns = [], [], []
-        for u, i in zip(rows.users, rows.items):
-            mask = np.ones(sp.n_items, dtype=bool)
+        for u, i in zip(self.rows.users, self.rows.items):
+            mask = np.ones(self.sp.n_items, dtype=bool)
             mask[indices[indptr[u]:indptr[u + 1]]] = False
             mask[i] = False
             cand = np.flatnonzero(mask)
@@ -309,33 +342,79 @@ class Attacker:
         return content, visual
 
     # ---- loss and Γ at features c + Δ
-    def loss_and_gamma(self, delta, want_gamma=True, chunk=1 << 16):
+    def loss_and_gamma(self, delta, want_gamma=True):
         """The objective's BPR loss at ``c + Δ`` and its gradient Γ (n_items × D, float64;
         None unless ``want_gamma``)."""
-        loss, gamma = self.loss_and_gamma_rows(delta, want_gamma, chunk)
+        loss, gamma = self.loss_and_gamma_rows(delta, want_gamma)
         return loss, None if gamma is None else gamma.dense()
 
-    def loss_and_gamma_rows(self, delta, want_gamma=True, chunk=1 << 16):
-        """:meth:`loss_and_gamma` with Γ as :class:`Rows` (formed a block at a time)."""
+    def loss_and_gamma_rows(self, delta, want_gamma=True):
+        """:meth:`loss_and_gamma` with Γ as :class:`Rows` (formed a block at a time).
+
+        The loss ``Σ softplus(−x_uij)`` and ``ṽ`` (summed ``±s g_u`` per item, ``s = dℓ/dx``)
+        are accumulated over chunks of pairs (:meth:`pair_chunks`), or over blocks of rows ×
+        all items for the full-ranking objective, so memory does not grow with the number of
+        pairs; an objective that fits in one chunk is summed exactly as one whole."""
         U, V = factors(self.spec, self.p64, None, self.id_items,
                        projected=self.projected(self.p64, delta))
-        x = np.empty(len(self.u))
-        for s in range(0, len(self.u), chunk):
-            sl = slice(s, s + chunk)
-            Uu = U[self.u[sl]]
-            x[sl] = np.einsum("bf,bf->b", Uu, V[self.i[sl]] - V[self.j[sl]])
-        loss = float(_softplus(-x).sum())
+        n_items = self.sp.n_items
+        v = np.zeros((n_items, self.g.shape[1])) if want_gamma else None
+        a = np.zeros(n_items) if want_gamma and self.w is not None else None
+        accumulate = self._dense_terms if self.dense_objective else self._pair_terms
+        loss = accumulate(U, V, v, a)
         if not want_gamma:
             return loss, None
-        s = -_sigmoid(-x)                                              # dℓ/dx, in (−1, 0)
-        n_items, n_users = self.sp.n_items, self.sp.n_users
-        A = scipy.sparse.coo_matrix(
-            (np.concatenate([s, -s]), (np.concatenate([self.i, self.j]),
-                                       np.concatenate([self.u, self.u]))),
-            shape=(n_items, n_users)).tocsr()                          # summed ±s per (item, user)
-        v = A @ self.g                                                 # n_items × K
-        a = np.asarray(A.sum(axis=1)).ravel() if self.w is not None else None
         return loss, _gamma_rows(v, a, self.E, self.w)                 # Γ = v E (+ a wᵀ)
+
+    def _pair_terms(self, U, V, v, a):
+        """Add each chunk of pairs' ``±s g_u`` to ``v`` (and ``±s`` to ``a``); the loss."""
+        loss = 0.0
+        n_items, n_users = self.sp.n_items, self.sp.n_users
+        for u, i, j in self.pair_chunks():
+            x = np.einsum("bf,bf->b", U[u], V[i] - V[j])
+            loss += float(_softplus(-x).sum())
+            if v is None:
+                continue
+            s = -_sigmoid(-x)                                          # dℓ/dx, in (−1, 0)
+            A = scipy.sparse.coo_matrix(
+                (np.concatenate([s, -s]), (np.concatenate([i, j]), np.concatenate([u, u]))),
+                shape=(n_items, n_users)).tocsr()                      # summed ±s per (item, user)
+            v += A @ self.g
+            if a is not None:
+                a += np.asarray(A.sum(axis=1)).ravel()
+        return loss
+
+    def _dense_terms(self, U, V, v, a):
+        """The full-ranking objective a block of rows at a time: ``x = s_ui − s_uj`` for every
+        item j (training items and the positive set to ``s_uj = −∞``, where ``softplus(−x)``
+        and ``s`` are exactly 0), then ``ṽ_j −= Σ_r s_rj g_u`` (one product) and
+        ``ṽ_i += (Σ_j s_rj) g_u``."""
+        loss = 0.0
+        rows, (indptr, indices) = self.rows, self.sp.train_csr
+        step = max(1, min(ref.RANK_CHUNK, OBJECTIVE_SCORES // max(1, V.shape[0])))
+        for s0 in range(0, len(rows), step):
+            ub = np.asarray(rows.users[s0:s0 + step], dtype=np.int64)
+            ib = np.asarray(rows.items[s0:s0 + step], dtype=np.int64)
+            Ur = U[ub]
+            pos = np.einsum("rf,rf->r", Ur, V[ib])
+            scores = Ur @ V.T                                          # rows × n_items
+            ref.mask_rows(scores, ub, indptr, indices)
+            scores[np.arange(len(ub)), ib] = -np.inf
+            x = pos[:, None] - scores
+            del scores
+            loss += float(_softplus(-x).sum())
+            if v is None:
+                continue
+            s = -_sigmoid(-x)
+            del x
+            g = self.g[ub]
+            v -= s.T @ g
+            row_sum = s.sum(axis=1)
+            np.add.at(v, ib, row_sum[:, None] * g)
+            if a is not None:
+                a -= s.sum(axis=0)
+                np.add.at(a, ib, row_sum)
+        return loss
 
     # ---- metrics
     def ranks_and_metrics(self, delta=None):

@@ -415,14 +415,14 @@ def full_ranks(U, V, users, items, indptr, indices):
     for start in range(0, len(users), chunk):
         ub, ib = users[start:start + chunk], items[start:start + chunk]
         scores = _user_rows(U, ub, V.dtype) @ V.T                      # rows × n_items
-        _mask_rows(scores, ub, indptr, indices)
+        mask_rows(scores, ub, indptr, indices)
         pos = scores[np.arange(len(ub)), ib]
         out[start:start + len(ub)] = (scores >= pos[:, None]).sum(axis=1) - 1
         del scores                                 # one block alive at a time, not two
     return out
 
 
-def _mask_rows(scores, users, indptr, indices):
+def mask_rows(scores, users, indptr, indices):
     """Set ``scores[r, i] = −∞`` for every item i of user ``users[r]``'s CSR row."""
     lengths = indptr[users + 1] - indptr[users]
     row_of = np.repeat(np.arange(len(users)), lengths)
@@ -446,7 +446,7 @@ def top_items(U, V, users, n, indptr, indices):
     for start in range(0, len(users), RANK_CHUNK):
         ub = users[start:start + RANK_CHUNK]
         scores = _user_rows(U, ub, V.dtype) @ V.T
-        _mask_rows(scores, ub, indptr, indices)
+        mask_rows(scores, ub, indptr, indices)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :m]
         top = np.take_along_axis(scores, order, axis=1)
         keep = top > -np.inf

@@ -28,8 +28,18 @@ def synth_mf(synth):
     return Model("mf", backend="numpy", epochs=2, dim=8, batch_size=256, eval_every=0).fit(ds)
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+@pytest.mark.parametrize("objective,full", [("test", False), ("test", True), ("train", False)],
+                         ids=["test-sampled", "test-full", "train"])
 @pytest.mark.parametrize("form", ["eq4", "hm"])
-def test_gamma_closed_form_matches_reference_and_finite_differences(form):
+def test_gamma_closed_form_matches_reference_and_finite_differences(form, objective, full,
+                                                                    chunked, monkeypatch):
+    """Γ and the loss of every objective equal the explicit per-pair reference and central
+    finite differences, whether the pairs are summed as one chunk or in many (7 pairs per
+    chunk; 2 rows × all items per block of the full-ranking objective)."""
+    if chunked:
+        monkeypatch.setattr(amrlite.attack, "PAIR_CHUNK", 7)
+        monkeypatch.setattr(amrlite.attack, "OBJECTIVE_SCORES", 30)
     ds, split = random_dataset(n_users=8, n_items=12, per_user=4, n_features=5, seed=4, n_neg=5)
     model = Model("vbpr", form=form, backend="numpy", epochs=2, dim=3, batch_size=8,
                   eval_every=0, dtype="float64", init_std=0.3).fit(ds, split="rand")
@@ -42,15 +52,16 @@ def test_gamma_closed_form_matches_reference_and_finite_differences(form):
     model.params["Q"][cold] = 0
     if "b" in model.params:
         model.params["b"][cold] = 0
-    att = Attacker(model, split, split.test, ds.features, "test", 0, False)
+    att = Attacker(model, split, split.test, ds.features, objective, 0, full)
+    assert att.dense_objective == (objective == "test" and full)
     loss, gamma = att.loss_and_gamma(None)
     items, g_ref = ref.content_gradient(model.spec, model.params, ds.features.astype(np.float64),
-                                        att.u, att.i, att.j)
+                                        *att.pairs())
     expected = np.zeros_like(gamma)
     expected[items] = g_ref
     np.testing.assert_allclose(gamma, expected, rtol=1e-10, atol=1e-12)
     assert loss == pytest.approx(ref.bpr_loss(model.spec, model.params,
-                                              ds.features.astype(np.float64), att.u, att.i, att.j))
+                                              ds.features.astype(np.float64), *att.pairs()))
     h = 1e-6
     for k, d in [(int(items[0]), 0), (int(items[-1]), 4), (int(items[len(items) // 2]), 2)]:
         bump = np.zeros_like(gamma)

@@ -143,3 +143,26 @@ def test_attack_never_copies_the_features(monkeypatch):
     assert att.c is features
     delta, _ = perturbation_rows(att, 0.1, "adversarial")
     assert isinstance(delta, Rows) and delta.shape == features.shape
+
+
+@pytest.mark.parametrize("objective,full", [("test", True), ("test", False), ("train", False)],
+                         ids=["test-full", "test-sampled", "train"])
+def test_attack_objective_is_summed_in_chunks(objective, full, monkeypatch):
+    """The objective's loss and ṽ are summed chunk by chunk (the chunked sums equal the one-chunk
+    ones), and an evaluation objective's peak memory stays below what its pairs' indices alone
+    (three int64 each) would take: the pairs are never listed."""
+    ds, split = random_dataset(n_users=300, n_items=5000, per_user=10, n_features=8, seed=3,
+                               n_neg=1000)
+    m = Model("vbpr", backend="numpy", epochs=1, dim=4, batch_size=256, eval_every=0,
+              seed=1).fit(ds, split="rand")
+    att = Attacker(m, split, split.test, ds.features, objective, 0, full)
+    n_pairs = len(att.pairs()[0])
+    whole_loss, whole_gamma = att.loss_and_gamma(None)
+    monkeypatch.setattr(attack_mod, "PAIR_CHUNK", n_pairs // 20)
+    monkeypatch.setattr(attack_mod, "OBJECTIVE_SCORES", 1 << 16)
+    (loss, gamma), peak = _peak_bytes(lambda: att.loss_and_gamma_rows(None))
+    assert loss == pytest.approx(whole_loss, rel=1e-12)
+    np.testing.assert_allclose(gamma.dense(), whole_gamma, rtol=1e-9, atol=1e-15)
+    if objective == "test":
+        assert n_pairs >= 300_000
+        assert peak < n_pairs * 24, (peak, n_pairs)
