@@ -16,6 +16,11 @@ counted in :attr:`Modality.zero_rows`).
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import struct
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +32,91 @@ NORMALIZE_OPTIONS = ("none", "maxabs", "l2")
 
 
 # --------------------------------------------------------------------------------------------
-# One array: read, check, normalise
+# Memory: features are read a block of rows at a time; derived matrices live in scratch maps
 # --------------------------------------------------------------------------------------------
 
-def _row_blocks(n_rows, n_cols, budget=8_000_000):
-    step = max(1, budget // max(1, n_cols))
+#: a derived feature matrix (normalised, aligned by id, modalities side by side) of at least
+#: this many bytes is built in a memory-mapped scratch file rather than in process memory
+SCRATCH_BYTES = 64 << 20
+#: the environment variable naming the folder of those scratch files (default: the system's
+#: temporary folder, :func:`tempfile.gettempdir`)
+SCRATCH_ENV = "AMRLITE_SCRATCH"
+
+
+#: values of one block of feature rows in a pass over the features (64 MB in float64)
+ROW_BLOCK_VALUES = 1 << 23
+
+
+def _row_blocks(n_rows, n_cols):
+    step = max(1, ROW_BLOCK_VALUES // max(1, n_cols))
     for s in range(0, n_rows, step):
         yield s, min(n_rows, s + step)
+
+
+def derived_array(shape, dtype):
+    """A zero-filled array for a feature matrix derived from the files (normalised, aligned by
+    id, several modalities side by side): in memory when smaller than :data:`SCRATCH_BYTES`,
+    else a memory map of a scratch file in ``$AMRLITE_SCRATCH`` (default: the temporary
+    folder). The OS writes a map's pages back and drops them under memory pressure, so a
+    derived matrix never needs its size in RAM, as features memory-mapped from their own file
+    do not. The file's name is removed at once where the OS allows it (the map keeps the file
+    until the array is freed; nothing is left behind by an interrupted run)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < SCRATCH_BYTES:
+        return np.zeros(shape, dtype=dtype)
+    folder = os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()
+    try:
+        fd, name = tempfile.mkstemp(prefix="amrlite-features-", suffix=".bin", dir=folder)
+    except OSError as exc:
+        raise AmrliteError(f"{folder}: cannot create a scratch file for the derived features "
+                           f"({exc.strerror or exc}); set {SCRATCH_ENV} to a writable folder "
+                           "with room for them") from None
+    try:
+        os.ftruncate(fd, nbytes)                  # a sparse file: reads as zeros
+        return np.memmap(name, dtype=dtype, mode="r+", shape=tuple(shape))
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:                           # where an open file cannot be removed
+            pass
+
+
+def _mapping(arr):
+    """``(mmap, offset of arr's first byte in it)`` when ``arr`` views a shared memory map
+    (``np.memmap`` modes r, r+, w+), else None."""
+    top = arr
+    while isinstance(top, np.ndarray) and not isinstance(top.base, mmap.mmap):
+        top = top.base
+    if not isinstance(top, np.memmap) or top.mode == "c":
+        return None
+    mm = top.base
+    return mm, arr.__array_interface__["data"][0] - np.frombuffer(mm, np.uint8).ctypes.data
+
+
+def release_rows(arr, start, stop):
+    """Let the OS take rows ``start:stop`` of a memory-mapped, C-ordered ``arr`` out of this
+    process's resident memory (``madvise(MADV_DONTNEED)``; a shared map's pages stay in the
+    page cache, unchanged, and a later read maps them back). A pass that reads every row once
+    (checks, scales, normalisation, alignment) releases each block after use, so it holds one
+    block of the file, not the whole. No-op for an in-memory array or where the OS has no
+    ``madvise``."""
+    found = _mapping(arr) if hasattr(mmap, "MADV_DONTNEED") and arr.flags.c_contiguous else None
+    if found is None or stop <= start:
+        return
+    mm, offset = found
+    row = arr.strides[0]
+    page = mmap.PAGESIZE
+    lo = -(-(offset + start * row) // page) * page            # whole pages inside the rows
+    hi = (offset + stop * row) // page * page
+    if hi > lo:
+        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
+# --------------------------------------------------------------------------------------------
+# One array: read, check, normalise
+# --------------------------------------------------------------------------------------------
 
 
 def check_normalize(normalize):
@@ -54,16 +137,22 @@ def _check_array(arr, path):
             r, c = np.argwhere(bad)[0]
             raise input_error(path, f"row {s + r} (item {s + r}) has a non-finite value "
                               f"({arr[s + r, c]}) in column {c}")
+        release_rows(arr, s, e)
 
 
 def maxabs_scale(arr):
-    """The divisor of ``normalize="maxabs"``: the largest |value| of ``arr`` (0.0 when empty)."""
-    return max((float(np.abs(arr[s:e]).max(initial=0.0)) for s, e in _row_blocks(*arr.shape)),
-               default=0.0)
+    """The divisor of ``normalize="maxabs"``: the largest |value| of ``arr`` (0.0 when empty),
+    read a block of rows at a time."""
+    out = 0.0
+    for s, e in _row_blocks(*arr.shape):
+        out = max(out, float(np.abs(arr[s:e]).max(initial=0.0)))
+        release_rows(arr, s, e)
+    return out
 
 
 def normalize_array(arr, normalize, *, scale=None):
-    """``arr`` scaled by ``normalize`` (a new float32/float64 array; ``"none"``: ``arr`` itself).
+    """``arr`` scaled by ``normalize`` (a new float32/float64 array, a :func:`derived_array`;
+    ``"none"``: ``arr`` itself), computed a block of rows at a time.
 
     ``"maxabs"`` divides by ``scale`` — default :func:`maxabs_scale` ``(arr)``; give the
     recorded one to put new rows on the scale of a data set (a scale of 0 leaves rows as they
@@ -71,17 +160,18 @@ def normalize_array(arr, normalize, *, scale=None):
     if check_normalize(normalize) == "none":
         return arr
     out_dtype = np.float64 if arr.dtype == np.float64 else np.float32
-    out = np.empty(arr.shape, dtype=out_dtype)
-    if normalize == "maxabs":
-        m = maxabs_scale(arr) if scale is None else float(scale)
-        for s, e in _row_blocks(*arr.shape):
+    out = derived_array(arr.shape, out_dtype)
+    m = (maxabs_scale(arr) if scale is None else float(scale)) if normalize == "maxabs" else None
+    for s, e in _row_blocks(*arr.shape):
+        if normalize == "maxabs":
             out[s:e] = arr[s:e] / m if m > 0 else arr[s:e]
-    else:
-        for s, e in _row_blocks(*arr.shape):
+        else:
             block = np.asarray(arr[s:e], dtype=np.float64)
             norms = np.sqrt(np.einsum("ij,ij->i", block, block))
             norms[norms == 0] = 1.0
             out[s:e] = block / norms[:, None]
+        release_rows(arr, s, e)
+        release_rows(out, s, e)
     return out
 
 
@@ -120,7 +210,9 @@ def load_indexed_features(path, *, normalize="none"):
             if not {"ids", "features"} <= names:
                 raise input_error(path, "an .npz features file needs arrays 'ids' and 'features'"
                                   f", found {', '.join(sorted(names)) or 'none'}")
-            ids, arr = z["ids"], z["features"]
+            ids = z["ids"]
+            arr = _stored_member_map(path, "features.npy")
+            arr = z["features"] if arr is None else arr
     except AmrliteError:
         raise
     except Exception as exc:
@@ -134,6 +226,34 @@ def load_indexed_features(path, *, normalize="none"):
     ids = ids.astype(str) if ids.dtype.kind == "S" else ids
     check_distinct_ids(ids, path, "ids")
     return ids, normalize_array(arr, normalize)
+
+
+def _stored_member_map(path, member):
+    """A read-only memory map of the ``.npy`` ``member`` of the ``.npz`` at ``path`` where the
+    archive stores it uncompressed (``np.savez``, as ``amrlite features`` writes), so its rows
+    are read from the file like a ``.npy``'s; None where it is compressed. The member's data
+    start after the zip entry's local header (30 bytes, its name and its extra field) and the
+    ``.npy`` header."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    if dtype.hasobject or not shape or 0 in shape:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
 
 
 def check_distinct_ids(ids, path, field, lines=None):
@@ -342,8 +462,10 @@ def align_by_id(mod: Modality, item_ids, missing="error"):
                           f"{len(want)} items of the data set have none); ") + "add them, or "
                           "pass {missing_features} zero to give them a zero content row",
                           field=mod.name, names=("missing_features",))
-    arr = np.zeros((len(want), mod.dim), dtype=mod.array.dtype)
-    arr[hit] = mod.array[order[pos_c[hit]]]
+    arr = derived_array((len(want), mod.dim), mod.array.dtype)
+    dest, src = np.flatnonzero(hit), order[pos_c[hit]]
+    for s, e in _row_blocks(len(dest), mod.dim):          # a block of rows at a time
+        arr[dest[s:e]] = mod.array[src[s:e]]
     mod.array, mod.ids, mod.missing = arr, None, n_miss
     return mod
 
@@ -357,6 +479,7 @@ def combine(mods):
         zero = 0
         for s, e in _row_blocks(*m.array.shape):
             zero += int((~np.asarray(m.array[s:e]).any(axis=1)).sum())
+            release_rows(m.array, s, e)
         m.zero_rows = zero - m.missing      # the missing items' zero rows are counted apart
     rows = {m.array.shape[0] for m in mods}
     if len(rows) > 1:
@@ -367,11 +490,21 @@ def combine(mods):
 
 
 def _concatenate(arrays):
-    """Modality arrays side by side (float32 unless all are float64); one array as it is."""
+    """Modality arrays side by side (float32 unless all are float64; a :func:`derived_array`
+    filled a block of rows at a time); one array as it is."""
     if len(arrays) == 1:
         return arrays[0]
     dtype = np.float64 if all(a.dtype == np.float64 for a in arrays) else np.float32
-    return np.concatenate([np.asarray(a, dtype=dtype) for a in arrays], axis=1)
+    n_rows = arrays[0].shape[0]
+    out = derived_array((n_rows, sum(a.shape[1] for a in arrays)), dtype)
+    for s, e in _row_blocks(*out.shape):
+        start = 0
+        for a in arrays:
+            out[s:e, start:start + a.shape[1]] = a[s:e]
+            release_rows(a, s, e)
+            start += a.shape[1]
+        release_rows(out, s, e)
+    return out
 
 
 def describe(info):

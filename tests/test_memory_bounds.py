@@ -2,6 +2,7 @@
 feature attacks form Γ, Δ and c + Δ a block of item rows at a time and never copy the
 features whole. Each stage gives the same results in blocks as in one piece, and its peak of
 NumPy allocations (``tracemalloc``) stays below the whole array the old code built."""
+import os
 import tracemalloc
 
 import numpy as np
@@ -166,3 +167,98 @@ def test_attack_objective_is_summed_in_chunks(objective, full, monkeypatch):
     if objective == "test":
         assert n_pairs >= 300_000
         assert peak < n_pairs * 24, (peak, n_pairs)
+
+
+# --------------------------------------------------------------------------------------------
+# derived features: normalised, several modalities, aligned by id — never a copy in memory
+# --------------------------------------------------------------------------------------------
+
+def _shop_folder(folder, n_items=2000, dims=(384, 128), seed=0):
+    """A native folder with two modalities (float32 and float64) and an id-keyed .npz of the
+    first in shuffled order, written with plain NumPy."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    users = np.repeat(np.arange(200), 5)
+    items = rng.integers(0, n_items, len(users))
+    (folder / "interactions.csv").write_text(
+        "user,item\n" + "".join(f"{u},{i}\n" for u, i in zip(users, items)))
+    a = rng.standard_normal((n_items, dims[0])).astype(np.float32)
+    a[7] = 0                                            # an item without content stays zero
+    np.save(folder / "features.npy", a)
+    np.save(folder / "features-image.npy", rng.random((n_items, dims[1])))
+    order = rng.permutation(n_items)
+    np.savez(folder.parent / "keyed.npz", ids=order, features=a[order])
+    return a
+
+
+@pytest.mark.parametrize("normalize,spec", [("l2", None), ("maxabs", None),
+                                            ("default=l2,image=maxabs", "default,image"),
+                                            ("none", "default,image")])
+def test_derived_features_are_built_in_a_scratch_map(tmp_path, monkeypatch, normalize, spec):
+    """Normalised and concatenated features are built block by block into a memory-mapped
+    scratch file (removed at once): NumPy's own allocations stay far below one copy, and the
+    values are bit for bit those of the same matrix built in memory."""
+    import amrlite
+    from amrlite import modalities
+    _shop_folder(tmp_path / "shop")
+    monkeypatch.setenv("AMRLITE_SCRATCH", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    in_memory = amrlite.load_dataset(tmp_path / "shop", features=spec, normalize=normalize)
+    assert not isinstance(in_memory.features, np.memmap)
+    monkeypatch.setattr(modalities, "SCRATCH_BYTES", 1 << 20)
+    monkeypatch.setattr(modalities, "ROW_BLOCK_VALUES", 1 << 15)
+    ds, peak = _peak_bytes(lambda: amrlite.load_dataset(tmp_path / "shop", features=spec,
+                                                        normalize=normalize))
+    assert isinstance(ds.features, np.memmap)
+    assert peak < ds.features.nbytes / 4, (peak, ds.features.nbytes)
+    assert ds.features.dtype == in_memory.features.dtype
+    np.testing.assert_array_equal(ds.features, in_memory.features)
+    assert ds.feature_info == in_memory.feature_info
+    assert list((tmp_path / "scratch").iterdir()) == []       # nothing left behind
+
+
+def test_features_keyed_by_id_are_mapped_and_aligned_in_a_scratch_map(tmp_path, monkeypatch):
+    import amrlite
+    from amrlite import modalities
+    a = _shop_folder(tmp_path / "shop", dims=(1024, 16))
+    log = tmp_path / "orders.csv"
+    log.write_text("user,item\n" + "".join(f"u{k},{k * 7 % 2000}\n" for k in range(3000)))
+    monkeypatch.setattr(modalities, "SCRATCH_BYTES", 1 << 20)
+    monkeypatch.setattr(modalities, "ROW_BLOCK_VALUES", 1 << 15)
+    ds, peak = _peak_bytes(lambda: amrlite.load_dataset(log, features=tmp_path / "keyed.npz"))
+    assert peak < a.nbytes / 2, (peak, a.nbytes)          # was two copies: the .npz, aligned
+    assert isinstance(ds.features, np.memmap) and ds.n_items == 2000
+    ids = np.arange(ds.n_items) if ds.item_ids is None else ds.item_ids.astype(np.int64)
+    np.testing.assert_array_equal(ds.features, a[ids])
+
+
+def test_a_scratch_folder_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    import amrlite
+    from amrlite import AmrliteError, modalities
+    _shop_folder(tmp_path / "shop")
+    monkeypatch.setattr(modalities, "SCRATCH_BYTES", 1 << 20)
+    monkeypatch.setenv("AMRLITE_SCRATCH", str(tmp_path / "missing"))
+    with pytest.raises(AmrliteError, match=r"missing: cannot create a scratch file .*AMRLITE_S"):
+        amrlite.load_dataset(tmp_path / "shop", normalize="l2")
+
+
+def _rss_file_kb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+def test_a_pass_over_mapped_features_hands_its_pages_back(tmp_path):
+    """Reading every row of a memory-mapped file once (the checks, a scale) leaves the
+    process's resident file pages where they were: each block is released after use."""
+    from amrlite.modalities import load_features, maxabs_scale, release_rows
+    path = tmp_path / "f.npy"
+    np.save(path, np.ones((16384, 1024), dtype=np.float32))            # 64 MiB
+    arr = load_features(path)                                           # checked: every row read
+    before = _rss_file_kb()
+    assert maxabs_scale(arr) == 1.0
+    assert _rss_file_kb() - before < 16 * 1024                          # not 64 MiB
+    np.asarray(arr).sum()                                               # touched whole
+    assert _rss_file_kb() - before > 48 * 1024
+    release_rows(arr, 0, arr.shape[0])
+    assert _rss_file_kb() - before < 16 * 1024

@@ -41,7 +41,8 @@ from ..attack import (Attacker, attack_context, eps_key, parse_eps_list, rank_ch
 from ..containers import EvalRows
 from ..errors import AmrliteError, braced, option_error
 from ..jsonio import read_json
-from ..modalities import resolve_features
+from .. import modalities
+from ..modalities import load_features, load_indexed_features, resolve_features
 from ..models import factors
 from ..plots import pyplot, save_figure
 from ..recommender import check_same_features
@@ -161,10 +162,8 @@ def maxabs_scale(path):
         raise AmrliteError("maxabs-normalised image features: their file was not found, so "
                            "the fixed scale is unknown")
     path = Path(path)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return float(np.abs(z["features"]).max(initial=0.0))
-    return float(np.abs(np.load(path, mmap_mode="r")).max(initial=0.0))
+    raw = load_indexed_features(path)[1] if path.suffix == ".npz" else load_features(path)
+    return modalities.maxabs_scale(raw)                    # a block of rows at a time
 
 
 def psnr(x, x0):
