@@ -20,6 +20,8 @@ whole process's ``ru_maxrss``, setup included. Stages:
 
 * ``load-native`` / ``load-raw``: :func:`amrlite.load_dataset` of the folder (features
   memory-mapped and checked) / of ``orders.csv`` (string ids mapped to indices; no features);
+  ``load-l2``: the folder with ``normalize="l2"`` (the normalised features built in a
+  memory-mapped scratch file);
 * ``split-99`` / ``split-999``: the leave-one-out split with 99 / 999 sampled negatives per
   held-out row (the 99 one is stored as ``split-bench/`` for the later stages);
 * ``epoch-mf`` / ``epoch-vbpr`` / ``epoch-amr``: ``Model(kind, backend="numba").fit`` for one
@@ -61,7 +63,7 @@ AMAZON = dict(n_users=83_337, n_items=299_555, n_inter=706_944)
 BEYOND = dict(n_users=833_370, n_items=1_000_000, n_inter=7_069_490)
 D = 2048
 SIZES = {"1/64": 1 / 64, "1/8": 1 / 8, "1/4": 1 / 4, "1/2": 1 / 2, "1": 1.0, "10": None}
-STAGES = ("load-native", "load-raw", "split-99", "split-999", "epoch-mf", "epoch-vbpr",
+STAGES = ("load-native", "load-raw", "load-l2", "split-99", "split-999", "epoch-mf", "epoch-vbpr",
           "epoch-amr", "eval-sampled", "eval-full", "attack", "recommend", "save", "load")
 SAMPLE_SHARE = 0.1                      # users served by full ranking / recommend at "10"
 GB = 1 << 30
@@ -185,8 +187,8 @@ def run_stage(stage, folder, sampled):
     folder = Path(folder)
     model_path = folder / "amr.npz"
     out = {}
-    ds = amrlite.load_dataset(folder) if stage not in ("load-native", "load-raw", "load") \
-        else None
+    loads = ("load-native", "load-raw", "load-l2", "load")
+    ds = None if stage in loads else amrlite.load_dataset(folder)
 
     def fit(kind):
         m = amrlite.Model(kind, backend="numba", epochs=1, eval_every=0, seed=0)
@@ -213,6 +215,9 @@ def run_stage(stage, folder, sampled):
     t = time.perf_counter()
     if stage == "load-native":
         ds = amrlite.load_dataset(folder)
+        out["n"] = [ds.n_users, ds.n_items, ds.n_interactions]
+    elif stage == "load-l2":
+        ds = amrlite.load_dataset(folder, normalize="l2")
         out["n"] = [ds.n_users, ds.n_items, ds.n_interactions]
     elif stage == "load-raw":
         ds = amrlite.load_dataset(folder / "orders.csv")
@@ -422,11 +427,13 @@ def main(argv=None):
             entry["generate_seconds"] = time.perf_counter() - t
             print(f"[{size}] generated {shape} in {entry['generate_seconds']:.1f} s", flush=True)
             for st in stages:
+                load = os.getloadavg()[0]              # other work on the machine shows here
                 res, wall, err = _child([sys.executable, __file__, "--stage", st,
                                             str(folder)] + (["--sampled"] if sampled else []),
                                            args.timeout)
                 res = res or {"seconds": None, "note": "failed: " + " ".join(err)}
                 res["wall_seconds"] = wall
+                res["load_average_1min"] = load
                 if sampled and st in ("eval-full", "recommend") and res.get("seconds"):
                     res["note"] = (res.get("note", "") + f" {SAMPLE_SHARE:.0%} of the users").strip()
                 entry["stages"][st] = res
