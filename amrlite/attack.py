@@ -56,7 +56,8 @@ BLOCK_VALUES = 1 << 22
 #: objective pairs (u, i, j) handled at once: their scores and their sparse (items × users)
 #: matrix of ±dℓ/dx are formed a chunk at a time, so memory does not grow with the pairs
 PAIR_CHUNK = 1 << 20
-#: full-ranking objective: at most this many (row, item) float64 scores in one block (32 MB)
+#: full-ranking objective and certified bound: at most this many (row, item) float64 scores in
+#: one block (32 MB)
 OBJECTIVE_SCORES = 1 << 22
 
 
@@ -391,7 +392,7 @@ class Attacker:
         ``ṽ_i += (Σ_j s_rj) g_u``."""
         loss = 0.0
         rows, (indptr, indices) = self.rows, self.sp.train_csr
-        step = max(1, min(ref.RANK_CHUNK, OBJECTIVE_SCORES // max(1, V.shape[0])))
+        step = _dense_rows(V.shape[0])
         for s0 in range(0, len(rows), step):
             ub = np.asarray(rows.users[s0:s0 + step], dtype=np.int64)
             ib = np.asarray(rows.items[s0:s0 + step], dtype=np.int64)
@@ -426,6 +427,12 @@ class Attacker:
                        popularity=self.popularity, projected=projected)
         res = evaluate_factors(U, V, self.sp, self.rows, full_ranking=self.full)
         return res["ranks"], _metric_summary(res)
+
+
+def _dense_rows(n_items):
+    """Rows of one block of rows × all items in float64 (the full-ranking objective, the
+    certified bound): at most :data:`OBJECTIVE_SCORES` scores, at least one row."""
+    return max(1, min(ref.RANK_CHUNK, OBJECTIVE_SCORES // max(1, int(n_items))))
 
 
 def _unit_rows(gamma):
@@ -504,7 +511,7 @@ def _candidate_scores(attacker, chunk=None):
     sp, rows = attacker.sp, attacker.rows
     U, V = factors(attacker.spec, attacker.params, attacker.features, attacker.id_items)
     indptr, indices = sp.train_csr
-    chunk = (ref.score_rows(V.shape[0]) if attacker.full else ref.RANK_CHUNK) if chunk is None \
+    chunk = (_dense_rows(V.shape[0]) if attacker.full else ref.RANK_CHUNK) if chunk is None \
         else chunk
     for s in range(0, len(rows), chunk):
         sl = slice(s, s + chunk)
@@ -514,8 +521,7 @@ def _candidate_scores(attacker, chunk=None):
             neg = np.einsum("rf,rnf->rn", Ur, V[rows.negatives[sl]]).astype(np.float64)
         else:
             neg = (Ur @ V.T).astype(np.float64)
-            for r, u in enumerate(rows.users[sl]):
-                neg[r, indices[indptr[u]:indptr[u + 1]]] = -np.inf
+            ref.mask_rows(neg, np.asarray(rows.users[sl], dtype=np.int64), indptr, indices)
             neg[np.arange(len(pos)), rows.items[sl]] = -np.inf
         yield sl, pos, neg
 

@@ -262,3 +262,20 @@ def test_a_pass_over_mapped_features_hands_its_pages_back(tmp_path):
     assert _rss_file_kb() - before > 48 * 1024
     release_rows(arr, 0, arr.shape[0])
     assert _rss_file_kb() - before < 16 * 1024
+
+
+def test_certified_bound_under_full_ranking_in_small_blocks_equals_one_block(fitted, monkeypatch):
+    """The certified bound scores rows × all items in float64 blocks of at most
+    OBJECTIVE_SCORES (was SCORE_BUDGET float32 scores, then a float64 copy: ~5 GB of
+    temporaries at the Amazon size); blocks of 2 rows give the same bounds."""
+    from amrlite.attack import certified_ranks
+    ds, split, models = fitted
+    att = Attacker(models["hm"], split, split.test, ds.features, "test", 0, True)
+    ranks, flip = certified_ranks(att, [0.0, 0.1])
+    monkeypatch.setattr(attack_mod, "OBJECTIVE_SCORES", 2 * split.n_items + 1)
+    ranks2, flip2 = certified_ranks(att, [0.0, 0.1])
+    np.testing.assert_array_equal(flip2, flip)
+    for e in ranks:
+        np.testing.assert_array_equal(ranks2[e], ranks[e])
+    np.testing.assert_array_equal(ranks[0.0], att.ranks_and_metrics(None)[0])
+    assert (ranks[0.1] >= ranks[0.0]).all() and (ranks[0.1] > ranks[0.0]).any()
