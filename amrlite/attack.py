@@ -56,6 +56,8 @@ BLOCK_VALUES = 1 << 22
 #: objective pairs (u, i, j) handled at once: their scores and their sparse (items × users)
 #: matrix of ±dℓ/dx are formed a chunk at a time, so memory does not grow with the pairs
 PAIR_CHUNK = 1 << 20
+#: pairs scored at once within a chunk (their gathered K-vectors: 32 MB each at K = 64)
+SCORE_CHUNK = 1 << 16
 #: full-ranking objective and certified bound: at most this many (row, item) float64 scores in
 #: one block (32 MB)
 OBJECTIVE_SCORES = 1 << 22
@@ -372,7 +374,10 @@ class Attacker:
         loss = 0.0
         n_items, n_users = self.sp.n_items, self.sp.n_users
         for u, i, j in self.pair_chunks():
-            x = np.einsum("bf,bf->b", U[u], V[i] - V[j])
+            x = np.empty(len(u))
+            for k in range(0, len(u), SCORE_CHUNK):             # gathers of K-vectors: small
+                sl = slice(k, k + SCORE_CHUNK)
+                x[sl] = np.einsum("bf,bf->b", U[u[sl]], V[i[sl]] - V[j[sl]])
             loss += float(_softplus(-x).sum())
             if v is None:
                 continue
