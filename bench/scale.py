@@ -393,8 +393,9 @@ def main(argv=None):
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--stamp", default=datetime.now(timezone.utc).strftime("%Y%m%d-%H%M"))
     ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--resume", action="store_true", help="add the sizes to the run of the same "
-                    "--stamp (replacing a size it already has) instead of starting a new one")
+    ap.add_argument("--resume", action="store_true", help="add the sizes and stages to the run "
+                    "of the same --stamp (replacing the stages of a size it already has) instead "
+                    "of starting a new one")
     args = ap.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -405,22 +406,26 @@ def main(argv=None):
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"scale-{args.stamp}"
-    report = {"machine": machine(), "started": datetime.now(timezone.utc).isoformat(),
+    this_machine = machine()
+    report = {"machine": this_machine, "started": datetime.now(timezone.utc).isoformat(),
               "load_average_start": os.getloadavg(), "sizes": []}
-    if args.resume and stem.with_suffix(".json").exists():     # add sizes to an earlier run
+    if args.resume and stem.with_suffix(".json").exists():     # add to an earlier run
         report = json.loads(stem.with_suffix(".json").read_text())
-        report.setdefault("runs", []).append({"machine": machine(), "started": datetime.now(
-            timezone.utc).isoformat(), "load_average_start": os.getloadavg(), "sizes": sizes})
-        report["sizes"] = [r for r in report["sizes"] if r["size"] not in sizes]
-    print(f"machine: {report['machine']}; load average {os.getloadavg()}", flush=True)
+        report.setdefault("runs", []).append({"machine": this_machine, "started": datetime.now(
+            timezone.utc).isoformat(), "load_average_start": os.getloadavg(), "sizes": sizes,
+            "stages": stages})
+    print(f"machine: {this_machine}; load average {os.getloadavg()}", flush=True)
     for size in sizes:
         shape = shape_of(size)
         sampled = SIZES[size] is None
         folder = Path(tempfile.mkdtemp(prefix=f"amrlite-scale-{size.replace('/', '_')}-",
                                        dir=args.data_root))
-        entry = {"size": size, "shape": shape, "sampled_users": SAMPLE_SHARE if sampled else None,
-                 "load_average": [os.getloadavg()], "stages": {}}
-        report["sizes"].append(entry)
+        entry = next((r for r in report["sizes"] if r["size"] == size), None)
+        if entry is None:
+            entry = {"size": size, "shape": shape, "load_average": [],
+                     "sampled_users": SAMPLE_SHARE if sampled else None, "stages": {}}
+            report["sizes"].append(entry)
+        entry["load_average"].append(os.getloadavg())
         try:
             t = time.perf_counter()
             generate(folder, shape["n_users"], shape["n_items"], shape["n_inter"])
@@ -433,6 +438,7 @@ def main(argv=None):
                                            args.timeout)
                 res = res or {"seconds": None, "note": "failed: " + " ".join(err)}
                 res["wall_seconds"] = wall
+                res["commit"] = this_machine["commit"]
                 res["load_average_1min"] = load
                 if sampled and st in ("eval-full", "recommend") and res.get("seconds"):
                     res["note"] = (res.get("note", "") + f" {SAMPLE_SHARE:.0%} of the users").strip()
