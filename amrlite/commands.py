@@ -33,11 +33,12 @@ from .experiments.figures import sweep_errorbars
 from .features import extract_image_features, extract_text_features
 from .features import pixel_attack as pixel
 from .features.extract import sidecars
+from .features.inputs import read_item_titles
 from .jsonio import check_writable, write_json
 from .lists import folder_titles, write_lists
 from .modalities import describe, load_new_items
 from .models import ModelSpec
-from .rawdata import read_id_list, read_item_titles
+from .rawdata import read_id_list
 from .recommender import Model, evaluate as evaluate_model, iter_chain, model_data, \
     pretraining_chain
 from .significance import compare as run_compare
@@ -490,7 +491,7 @@ def attack_images(model_path, eps_text="0.007", steps=1, rows=None, target="posi
     eps_list = pixel.check_eps(attacks.parse_eps_list(eps_text), low_open=True)
     model = Model.load(model_path)
     pixel.image_block(model)                  # a model without image features: one line, early
-    titles = pixel.read_titles(titles_path, title_col) if titles_path else None
+    titles = read_item_titles(titles_path, title_col) if titles_path else None
     ds, sp, notes = load_for_model(model, **data)
     yield from notes
     paths, where = pixel.find_photos(model, ds, images=images_csv, photos=photos,

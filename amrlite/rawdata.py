@@ -502,25 +502,3 @@ def _read_id_column(path, column=None, role="item"):
     if role == "item":
         check_distinct_ids(arr, path, head[k] if has_header else None, lines=lines)
     return arr
-
-
-def read_item_titles(path, title_col="title"):
-    """``{raw item id (text): title}`` from a products file with a header: the item column is
-    the one named ``item``, ``sku``, ``product_id`` ... (else the first), the title ``title_col``."""
-    path = Path(path)
-    if not path.is_file():
-        raise input_error(path, "titles file not found" if not path.exists() else "not a file")
-    with open_text(path) as fh:
-        first = next((ln for ln in fh if ln.strip()), None)
-    if first is None:
-        raise input_error(path, "file is empty (no header)")
-    rows = _rows(path, sniff_sep(first))
-    no, head = next(rows)
-    lowered = [h.lstrip("\ufeff").lower() for h in head]
-    if str(title_col).lower() not in lowered:
-        raise input_error(path, f"no column {quote(title_col)} in the header "
-                          f"({header_names(head)})", line=no, field="title-col")
-    t = lowered.index(str(title_col).lower())
-    k = next((lowered.index(c) for c in ("item", "item_id", "itemid", "id", *ITEM_COLUMNS)
-              if c in lowered), 0)
-    return {parts[k]: (parts[t] if t < len(parts) else "") for _, parts in rows if k < len(parts)}

@@ -19,6 +19,7 @@ PIL = pytest.importorskip("PIL.Image")
 from click.testing import CliRunner  # noqa: E402
 
 from amrlite.cli import cli  # noqa: E402
+from amrlite.features.inputs import read_item_titles  # noqa: E402
 from amrlite.features.image import ImageEncoder  # noqa: E402
 from amrlite.features import pixel_attack as pxa  # noqa: E402
 from helpers import one_line_error  # noqa: E402
@@ -299,7 +300,7 @@ def test_shop_attack_images_cli(shop, encoder, tmp_path, monkeypatch):
 def test_figure_names_raw_ids_and_keeps_aspect(shop, encoder, tmp_path):
     from PIL import Image
     model, ds, sp = shop["model"], shop["ds"], shop["sp"]
-    titles = pxa.read_titles(shop["dir"] / "products.csv")
+    titles = read_item_titles(shop["dir"] / "products.csv")
     path, info = pxa.figure1([model], ds, sp, tmp_path / "f.png", eps=0.004, encoder=encoder,
                              titles=titles)
     assert path.is_file() and info["user"] in ds.user_ids.tolist()

@@ -71,6 +71,14 @@ def _column(path, header, given, known, what, param):
     return header[k]
 
 
+def read_item_titles(path, title_col="title", item_col=None):
+    """``{raw item id: title}`` from a products table with a header (``--titles products.csv
+    --title-col title``): the id column is ``item_col``, else the first recognised id column
+    (``item``, ``sku``, ``product_id`` ...); ids distinct and non-empty; titles stripped."""
+    _, rows = read_keyed_table(path, (title_col,), item_col, param="titles")
+    return {key: (row[title_col] or "").strip() for _, key, row in rows}
+
+
 def read_keyed_table(path, columns=(), item_col=None, param="items_csv"):
     """``(id column, [(line, id, row), ...])`` of the CSV ``path``: ``row`` is the dict of the
     line; ``columns`` must exist; ids are distinct, non-empty strings as written. ``param``:

@@ -49,7 +49,7 @@ from ..recommender import check_same_features
 from ._deps import require
 from .extract import sidecars
 from .image import SIZE, ImageEncoder, ImageReadError, open_image
-from .inputs import photo_index, read_images_table, read_keyed_table, scan_photos
+from .inputs import photo_index, read_images_table, scan_photos
 
 TARGETS = ("positive", "negatives")
 
@@ -148,12 +148,6 @@ def item_label(dataset, i):
 def user_label(dataset, u):
     ids = getattr(dataset, "user_ids", None)
     return int(u) if ids is None else ids[int(u)].item()
-
-
-def read_titles(path, title_col="title", item_col=None):
-    """``{raw id: title}`` from an items table (``--titles products.csv --title-col title``)."""
-    _, rows = read_keyed_table(path, (title_col,), item_col, param="titles")
-    return {key: (row[title_col] or "").strip() for _, key, row in rows}
 
 
 def maxabs_scale(path):
@@ -532,4 +526,4 @@ def eps_label(e):
 
 __all__ = ["PixelAttacker", "TARGETS", "attack_images", "check_eps",
            "eps_label", "figure1", "find_photos", "image_block", "image_features_file",
-           "item_label", "perturb", "psnr", "random_sign", "read_titles", "user_label"]
+           "item_label", "perturb", "psnr", "random_sign", "user_label"]
