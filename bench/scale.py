@@ -329,15 +329,19 @@ def machine():
             "commit": commit + ("+dirty" if dirty else ""), "host": platform.node()}
 
 
-def table(results):
-    """The markdown table: one row per size × stage."""
+def table(results, sizes=None, stages=None):
+    """The markdown table: one row per size × stage (``sizes``/``stages``: only these, in this
+    order; one the results lack is a ``KeyError``)."""
     base = {st: v["seconds"] / (r["shape"]["n_inter"] / 1e6) for r in results
             if r["size"] == "1/8" for st, v in r["stages"].items() if v.get("seconds")}
     lines = ["| size | users | items | interactions | stage | seconds | s / M inter. | × 1/8 "
              "| peak RSS GB | process peak GB | note |", "|" + "---|" * 11]
-    for r in results:
+    by_size = {r["size"]: r for r in results}
+    for size in by_size if sizes is None else sizes:
+        r = by_size[size]
         n = r["shape"]
-        for st, v in r["stages"].items():
+        for st in r["stages"] if stages is None else stages:
+            v = r["stages"][st]
             s = v.get("seconds")
             per = None if s is None else s / (n["n_inter"] / 1e6)
             ratio = f"{per / base[st]:.2f}" if per is not None and base.get(st) else "–"

@@ -15,7 +15,9 @@ A page asks for a table with an HTML comment (invisible on GitHub and in the sit
 ``kind: compare`` puts several runs side by side (``runs: {label: run}``, ``models``, ``metrics``;
 cells ``HR@10 / NDCG@10`` of each run's Table 2); ``kind: attacks`` does the same for the
 NDCG@10 drops of Table 3 (cells ``ε 0.05 / 0.1 / 0.2``); ``kind: summary`` reads
-``summary.json``. The
+``summary.json``; ``kind: scaling`` a run of the scaling benchmark (``run: scale-idle``,
+``sizes: ["1"]``, ``stages``, ``columns``; ``bench/results/<run>.json``, published with its
+table and plot under ``results/scaling/``). The
 table replaces the comment at build time, followed by a line naming its source. A run, section,
 row or column that does not exist stops the build (the site is built with ``--strict``), so a
 table can never silently show numbers that are not in the stored results.
@@ -46,10 +48,17 @@ class TableError(Exception):
     """A generated-table comment that names something the result files do not have."""
 
 
+#: the scaling benchmark's runs (``bench/scale.py``), published under results/scaling/
+BENCH_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+
 def on_files(files, config):
     for name, text in STUBS.items():
         if files.get_file_from_path(name) is None:
             files.append(File.generated(config, name, content=text))
+    for path in sorted(BENCH_RESULTS.glob("scale-*.*")):
+        files.append(File.generated(config, f"results/scaling/{path.name}",
+                                    abs_src_path=str(path)))
     return files
 
 
@@ -208,4 +217,25 @@ def attacks(docs, runs, models=("VBPR (continued)", "AMR"), eps=("ε=0.05", "ε=
     return render(header, body), [f"{run}/report.md" for run in runs.values()]
 
 
-GENERATORS = {"report": report, "compare": compare, "summary": summary, "attacks": attacks}
+def scaling(docs, run, sizes=("1",), stages=None, columns=None):
+    """Rows of a scaling run (``bench/results/<run>.json``) as ``bench/scale.py`` tabulates
+    them: ``sizes`` and ``stages`` in this order (default: every stage), ``columns`` kept."""
+    import importlib.util
+    path = BENCH_RESULTS / f"{run}.json"
+    if not path.is_file():
+        raise TableError(f"no scaling run {path}")
+    spec = importlib.util.spec_from_file_location("bench_scale", BENCH_RESULTS.parent / "scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = json.loads(path.read_text(encoding="utf-8"))["sizes"]
+    try:
+        text = bench.table(results, sizes=[str(s) for s in sizes], stages=stages)
+    except KeyError as exc:
+        raise TableError(f"{path}: no size or stage {exc.args[0]!r}") from None
+    header, rows, _ = read_table(text.splitlines(), 0)
+    header, rows = select(path, header, rows, None, columns)
+    return render(header, rows), [f"scaling/{run}.json"]
+
+
+GENERATORS = {"report": report, "compare": compare, "summary": summary, "attacks": attacks,
+              "scaling": scaling}
