@@ -66,8 +66,8 @@ class _Table:
                     return no
         return None
 
-    def error(self, row, field, problem):
-        return input_error(self.path, problem, line=self.line_of(row), field=field)
+    def error(self, row, field, problem, names=()):
+        return input_error(self.path, problem, line=self.line_of(row), field=field, names=names)
 
 
 def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fallback_names=None,
@@ -137,14 +137,15 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
             raise table.error(neg[0], n, f"negative id {cols[n][neg[0]]}")
         over = np.flatnonzero(cols[n] > INDEX_MAX)
         if len(over):
-            raise table.error(over[0], n, _beyond(cols[n][over[0]]))
+            raise table.error(over[0], n, _beyond(cols[n][over[0]]), names=("path",))
     return table
 
 
 def _beyond(value):
-    return (f"id {value} is beyond the index range 0..{INDEX_MAX} of this layout (its ids are "
-            "0-based indices that size the arrays); give the interactions file itself "
-            "(--data FILE.csv) to map raw ids")
+    """The problem of an id beyond the index range; names the parameter ``path``."""
+    return braced(f"id {value} is beyond the index range 0..{INDEX_MAX} of this layout (its ids "
+                  "are 0-based indices that size the arrays); give the interactions file "
+                  "itself (") + "{path} FILE.csv) to map raw ids"
 
 
 def _scan_table(path, names, idx, sep, header_line, n_cols, head):
@@ -165,7 +166,7 @@ def _scan_table(path, names, idx, sep, header_line, n_cols, head):
                     raise input_error(path, f"not an integer: {quote(parts[i])}", line=no,
                                       field=n) from None
                 if v > INDEX_MAX:
-                    raise input_error(path, _beyond(v), line=no, field=n)
+                    raise input_error(path, _beyond(v), line=no, field=n, names=("path",))
                 if v < 0:
                     raise input_error(path, f"negative id {v}", line=no, field=n)
                 out[k].append(v)
@@ -244,11 +245,11 @@ def _check_contiguous(table, field, values, n_known, side, present=None, strict=
                + f" and no {side} row: these ids must be 0-based and contiguous (a "
                f"phantom {field} would count as a real one"
                + (", e.g. as an evaluation negative" if field == "item" else "")
-               + "); give the interactions file itself (--data FILE.csv) to map raw ids")
+               + "); give the interactions file itself ({path} FILE.csv) to map raw ids")
     source = next((f for f, ids in keyed.items() if not len(at) and u[-1] in ids), None)
     if source is not None:
-        raise input_error(source, problem, field="ids")
-    raise table.error(row, field, problem)
+        raise input_error(source, problem, field="ids", names=("path",))
+    raise table.error(row, field, problem, names=("path",))
 
 
 def load_dataset(path=None, *, features=None, normalize="none", sep=None, name=None,

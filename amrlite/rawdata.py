@@ -150,7 +150,8 @@ def read_raw(path, *, sep=None, user_col=None, item_col=None, rating_col=None,
         if has_header:
             notes.append(f"{path.name}: header ({header_names(head)}) names no known user/item "
                          f"columns; using columns {idx['user'] + 1} and {idx['item'] + 1} as user "
-                         "and item (name them with --user-col/--item-col)")
+                         "and item (name the right ones with the user and item column "
+                         "options)")
     if idx["user"] == idx["item"]:
         raise input_error(path, "user and item are the same column", line=first_no)
     names = {r: (head[k] if has_header else f"column {k + 1}") for r, k in idx.items()}

@@ -265,7 +265,7 @@ def test_shop_photos_found_through_the_recipe(shop, encoder):
     items without a readable photo are left unperturbed (their feature rows do not move)."""
     model, ds, sp = shop["model"], shop["ds"], shop["sp"]
     paths, where = pxa.find_photos(model, ds)
-    assert where == f"--photos {(shop['dir'] / 'photos').resolve()}"
+    assert where == f"the photo folder {(shop['dir'] / 'photos').resolve()}"
     assert {ds.item_ids[i] for i in paths} == set(ds.item_ids.tolist()) - shop["no_photo"]
     pa = pxa.PixelAttacker(model, ds, sp, encoder=encoder)
     targets = set(ds.item_ids[np.unique(sp.test.items)].tolist())

@@ -169,11 +169,11 @@ def photo_index(inputs):
     """``({id: path or None}, where)`` of the photos a features recipe's ``inputs`` name:
     ``{"photos": DIR}`` or ``{"images": CSV, "item_col": ..., "path_col": ...}``."""
     if inputs.get("photos"):
-        return scan_photos(inputs["photos"]), f"--photos {inputs['photos']}"
+        return scan_photos(inputs["photos"]), f"the photo folder {inputs['photos']}"
     if inputs.get("images"):
         paths, _, _ = read_images_table(inputs["images"], inputs.get("item_col"),
                                         inputs.get("path_col"))
-        return paths, str(inputs["images"])
+        return paths, f"the images table {inputs['images']}"
     raise AmrliteError("the features recipe names no photo folder or images table")
 
 

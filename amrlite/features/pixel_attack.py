@@ -111,9 +111,10 @@ def find_photos(model, dataset, *, images=None, photos=None, item_col=None, path
     if photos is not None and images is not None:
         raise option_error(("photos", "images"), "give one of them")
     if photos is not None:
-        found, where = scan_photos(photos), f"--photos {photos}"
+        found, where = scan_photos(photos), f"the photo folder {photos}"
     elif images is not None:
-        found, where = read_images_table(images, item_col, path_col)[0], f"--images {images}"
+        found = read_images_table(images, item_col, path_col)[0]
+        where = f"the images table {images}"
     else:
         found = where = None
         feats = image_features_file(model, dataset)
@@ -125,7 +126,7 @@ def find_photos(model, dataset, *, images=None, photos=None, item_col=None, path
             folder = _layout(dataset.source)[0] if getattr(dataset, "source", None) else None
             table = folder / "images.csv" if folder is not None else None
             if table is not None and table.is_file():
-                found, where = read_images_table(table)[0], str(table)
+                found, where = read_images_table(table)[0], f"the images table {table}"
         if found is None:
             what = (f"the recipe {sidecars(feats)[0]} of the model's image features names none"
                     if recipe else "no recipe (features-image.json) beside the model's image "
