@@ -215,6 +215,11 @@ def test_derived_features_are_built_in_a_scratch_map(tmp_path, monkeypatch, norm
     np.testing.assert_array_equal(ds.features, in_memory.features)
     assert ds.feature_info == in_memory.feature_info
     assert list((tmp_path / "scratch").iterdir()) == []       # nothing left behind
+    if normalize == "l2":                 # training reads the map as it read the array
+        fits = [Model("vbpr", backend="numba", epochs=1, dim=4, batch_size=64, eval_every=0,
+                      seed=3).fit(d, split="loo") for d in (in_memory, ds)]
+        for name, value in fits[0].params.items():
+            np.testing.assert_array_equal(fits[1].params[name], value)
 
 
 def test_features_keyed_by_id_are_mapped_and_aligned_in_a_scratch_map(tmp_path, monkeypatch):
@@ -268,9 +273,15 @@ def test_certified_bound_under_full_ranking_in_small_blocks_equals_one_block(fit
     """The certified bound scores rows × all items in float64 blocks of at most
     OBJECTIVE_SCORES (was SCORE_BUDGET float32 scores, then a float64 copy: ~5 GB of
     temporaries at the Amazon size); blocks of 2 rows give the same bounds."""
+    import copy
     from amrlite.attack import certified_ranks
     ds, split, models = fitted
-    att = Attacker(models["hm"], split, split.test, ds.features, "test", 0, True)
+    model = copy.deepcopy(models["hm"])        # small integers: every score exact in float32,
+    rng = np.random.default_rng(4)             # so any block shape gives the same scores
+    for name, value in model.params.items():
+        model.params[name] = rng.integers(-2, 3, value.shape).astype(value.dtype)
+    features = np.round(ds.features * 4).astype(np.float32)
+    att = Attacker(model, split, split.test, features, "test", 0, True)
     ranks, flip = certified_ranks(att, [0.0, 0.1])
     monkeypatch.setattr(attack_mod, "OBJECTIVE_SCORES", 2 * split.n_items + 1)
     ranks2, flip2 = certified_ranks(att, [0.0, 0.1])
