@@ -15,6 +15,7 @@ counted in :attr:`Modality.zero_rows`).
 """
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import os
@@ -73,7 +74,13 @@ def derived_array(shape, dtype):
                            f"({exc.strerror or exc}); set {SCRATCH_ENV} to a writable folder "
                            "with room for them") from None
     try:
-        os.ftruncate(fd, nbytes)                  # a sparse file: reads as zeros
+        try:
+            _reserve(fd, nbytes)
+        except OSError as exc:
+            size = f"{nbytes / 2**30:.2f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MB"
+            raise AmrliteError(f"{folder}: no room for a {size} scratch file of derived "
+                               f"features ({exc.strerror or exc}); set {SCRATCH_ENV} to a "
+                               "folder with room for them") from None
         return np.memmap(name, dtype=dtype, mode="r+", shape=tuple(shape))
     finally:
         os.close(fd)
@@ -81,6 +88,20 @@ def derived_array(shape, dtype):
             os.unlink(name)
         except OSError:                           # where an open file cannot be removed
             pass
+
+
+def _reserve(fd, nbytes):
+    """Make the open file ``fd`` ``nbytes`` of zeros, its disk space allocated up front where
+    the OS can (``posix_fallocate``): a full disk is then an ``OSError`` here, not a crash
+    (SIGBUS) when a page of the map is first written."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    os.ftruncate(fd, nbytes)                      # a sparse file: space taken as it is written
 
 
 def _mapping(arr):

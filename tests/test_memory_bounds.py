@@ -247,6 +247,26 @@ def test_a_scratch_folder_that_cannot_be_written_is_one_clear_error(tmp_path, mo
         amrlite.load_dataset(tmp_path / "shop", normalize="l2")
 
 
+def test_a_full_scratch_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """The scratch file's space is taken up front, so a full disk is a one-line error at once
+    (not a SIGBUS when the map is written), and the scratch file does not stay behind."""
+    import errno
+    import amrlite
+    from amrlite import AmrliteError, modalities
+    _shop_folder(tmp_path / "shop")
+    (tmp_path / "scratch").mkdir()
+    monkeypatch.setattr(modalities, "SCRATCH_BYTES", 1 << 20)
+    monkeypatch.setenv("AMRLITE_SCRATCH", str(tmp_path / "scratch"))
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(modalities.os, "posix_fallocate", full, raising=False)
+    with pytest.raises(AmrliteError, match=r"scratch: no room for a 3 MB scratch file .*No "
+                       r"space left on device.*AMRLITE_SCRATCH"):
+        amrlite.load_dataset(tmp_path / "shop", normalize="l2")
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
 def _rss_file_kb():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("RssFile:"))
