@@ -1,4 +1,7 @@
-"""Small random problems shared by the tests (no files, no shared data)."""
+"""Small random problems shared by the tests (no files, no shared data), and the checks and
+readers several test files use."""
+import csv
+
 import numpy as np
 
 from amrlite.containers import Dataset, EvalRows, Split
@@ -62,6 +65,12 @@ def assert_seed_decides_training(backend):
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["P"], c.params["P"])
     return a
+
+
+def read_csv(path):
+    """The rows of the CSV file ``path`` (UTF-8, with a header) as dicts."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
 
 
 def run_cli(*args):

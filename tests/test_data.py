@@ -1,6 +1,5 @@
 """Loaders: native folder, official AMR layout, plain CSV/TSV + .npy, errors, normalisation."""
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np

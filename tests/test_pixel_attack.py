@@ -1,7 +1,6 @@
 """Pixel-level attack (amrlite.features.pixel_attack): the pixel gradient against finite
 differences, FGSM/PGD against random noise and each other, ε = 0, the CLI; a shop's model
 trained from a raw log with photos named by SKU."""
-import csv
 import json
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from amrlite.cli import cli  # noqa: E402
 from amrlite.features.inputs import read_item_titles  # noqa: E402
 from amrlite.features.image import ImageEncoder  # noqa: E402
 from amrlite.features import pixel_attack as pxa  # noqa: E402
-from helpers import one_line_error  # noqa: E402
+from helpers import one_line_error, read_csv  # noqa: E402
 
 N_ITEMS, N_USERS, NO_IMAGE = 8, 24, 7
 
@@ -254,8 +253,7 @@ def shop(tmp_path_factory, encoder):
     sp = ds.split("loo", n_negatives=3)
     model = Model("vbpr", backend="numpy", epochs=20, lr=0.05, dim=8, seed=0).fit(ds, split=sp)
     model.save(root / "vbpr.npz")
-    with open(s / "products.csv", newline="") as fh:
-        skus = [r["sku"] for r in csv.DictReader(fh)]
+    skus = [r["sku"] for r in read_csv(s / "products.csv")]
     return {"dir": s, "model_path": root / "vbpr.npz", "model": model, "ds": ds, "sp": sp,
             "no_photo": set(skus[:3]), "truncated": skus[5]}
 

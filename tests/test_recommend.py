@@ -18,6 +18,7 @@ from amrlite.cli import cli
 from amrlite.containers import Dataset, EvalRows, Split
 from amrlite.kernels import cpu, cpu_ranking, numpy_arraylevel, reference
 from amrlite.recommender import Model
+from helpers import read_csv
 
 N_USERS, N_ITEMS, N_NEW = 24, 40, 4          # items 36..39 have a feature row and no interaction
 
@@ -206,7 +207,7 @@ def test_cli_writes_csv_jsonl_and_parquet_that_standard_readers_parse(shop, save
     ds, _, model = shop
     res = _run(saved, "--users", "all", "-n", "3", "--out", tmp_path / "r.csv")
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(open(tmp_path / "r.csv", newline="")))
+    rows = read_csv(tmp_path / "r.csv")
     assert list(rows[0]) == ["user", "rank", "item", "score", "source"]
     assert len(rows) == 3 * N_USERS and rows[0]["user"] == "C-0000"
     items, scores = model.recommend("C-0000", 3)

@@ -1,6 +1,5 @@
 """scripts/make_shop.py --synthetic: a shop's files as a shop has them (string ids, ISO times
 with time zones, photos named by SKU with the awkward cases), the same bytes for a seed."""
-import csv
 import re
 import subprocess
 import sys
@@ -8,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from helpers import read_csv
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -19,11 +20,6 @@ def _make(out, *args):
                          text=True)
     assert res.returncode == 0, res.stderr
     return res
-
-
-def _rows(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _files(folder):
@@ -39,7 +35,7 @@ def shop(tmp_path_factory):
 
 
 def test_orders_and_products(shop):
-    orders, products = _rows(shop / "orders.csv"), _rows(shop / "products.csv")
+    orders, products = read_csv(shop / "orders.csv"), read_csv(shop / "products.csv")
     assert list(orders[0]) == ["customer_id", "sku", "quantity", "ordered_at"]
     assert list(products[0]) == ["sku", "title", "category"]
     skus = [p["sku"] for p in products]
@@ -58,8 +54,8 @@ def test_orders_and_products(shop):
 
 
 def test_photos_with_the_awkward_cases(shop):
-    products = [p["sku"] for p in _rows(shop / "products.csv")]
-    ordered = {o["sku"] for o in _rows(shop / "orders.csv")}
+    products = [p["sku"] for p in read_csv(shop / "products.csv")]
+    ordered = {o["sku"] for o in read_csv(shop / "orders.csv")}
     photos = {p.stem: p for p in (shop / "photos").rglob("*") if p.is_file()}
     assert set(photos) <= set(products)
     missing = [s for s in products if s not in photos]
@@ -100,13 +96,12 @@ def test_from_ml100k(shared_data, tmp_path):
     """MovieLens as a shop: every product, a photo per poster (copied out of the shared
     folder), two new products with a photo and no orders."""
     _make(tmp_path / "ml", "--from-ml100k", str(shared_data / "ml100k"))
-    products = _rows(tmp_path / "ml" / "products.csv")
+    products = read_csv(tmp_path / "ml" / "products.csv")
     skus = [p["sku"] for p in products]
     assert len(skus) == len(set(skus)) == 1682 and products[0]["title"] == "Toy Story (1995)"
     photos = {p.stem for p in (tmp_path / "ml" / "photos").iterdir()}
     assert len(photos) == 1667 and photos <= set(skus)
-    with open(tmp_path / "ml" / "orders.csv", newline="") as fh:
-        ordered = {r["sku"] for r in csv.DictReader(fh)}
+    ordered = {r["sku"] for r in read_csv(tmp_path / "ml" / "orders.csv")}
     new = [s for s in skus if s not in ordered]
     assert len(new) == 2 and set(new) <= photos
 
@@ -115,15 +110,13 @@ def test_from_ml100k_small(shared_data, tmp_path):
     """--products N: N movies drawn at random (titles and posters kept with their movie), their
     orders only, two of them new products."""
     _make(tmp_path / "ml", "--from-ml100k", str(shared_data / "ml100k"), "--products", "150")
-    with open(shared_data / "ml100k" / "items.csv", newline="", encoding="utf-8") as fh:
-        titles = [r["title"] for r in csv.DictReader(fh)]
-    products = _rows(tmp_path / "ml" / "products.csv")
+    titles = [r["title"] for r in read_csv(shared_data / "ml100k" / "items.csv")]
+    products = read_csv(tmp_path / "ml" / "products.csv")
     skus = [p["sku"] for p in products]
     assert len(set(skus)) == 150 and {p["title"] for p in products} < set(titles)
     assert [p["title"] for p in products] != titles[:150]            # drawn, not the first 150
     photos = {p.stem for p in (tmp_path / "ml" / "photos").iterdir()}
-    with open(tmp_path / "ml" / "orders.csv", newline="") as fh:
-        ordered = {r["sku"] for r in csv.DictReader(fh)}
+    ordered = {r["sku"] for r in read_csv(tmp_path / "ml" / "orders.csv")}
     assert photos <= set(skus) and ordered <= set(skus)
     new = [s for s in skus if s not in ordered]
     assert len(new) == 2 and set(new) <= photos

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import one_line_error
+from helpers import one_line_error, read_csv
 
 pytest.importorskip("PIL", reason="the shop's photos are drawn with Pillow")
 pytest.importorskip("torch", reason="image features need the images extra")
@@ -47,11 +47,6 @@ def amrlite(cwd, *args, ok=True):
     if ok:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def load_model(path):
