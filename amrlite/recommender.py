@@ -26,7 +26,7 @@ from .eals import EalsEpochs
 from .errors import AmrliteError, option_error, quote
 from .evaluation import evaluate_params
 from .jsonio import atomic_write, dumps
-from .negatives import user_label
+from .negatives import csr, user_label
 from .modalities import (RECIPE_NOT_COMPARED, check_distinct_ids, describe, is_path,
                          normalize_like)
 from .models import ITEM_BLOCKS, KIND_DEFAULTS, ModelSpec, carry_over, factors, init_params, \
@@ -429,11 +429,10 @@ def _interaction_csr(data, sp):
     parts += [(r.users, r.items) for r in (sp.valid, sp.test) if r is not None]
     if getattr(data, "users", None) is not None and not isinstance(data, Split):
         parts.append((data.users, data.items))
-    keys = np.unique(np.concatenate([np.asarray(u, dtype=np.int64) * sp.n_items
-                                     + np.asarray(i, dtype=np.int64) for u, i in parts]))
-    indptr = np.zeros(sp.n_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys // sp.n_items, minlength=sp.n_users), out=indptr[1:])
-    return indptr, (keys % sp.n_items).astype(np.int32)
+    users, items = (np.concatenate([np.asarray(p[k], dtype=np.int64) for p in parts])
+                    for k in (0, 1))
+    indptr, indices = csr(sp.n_users, users, items)
+    return indptr, indices.astype(np.int32)
 
 
 def _positive(value, name):
