@@ -5,6 +5,7 @@ into the containers of :mod:`amrlite.containers`; split folders (:func:`load_spl
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -113,11 +114,12 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
     cols = times = None
     try:
         compression, codec = sniff(path)
-        with warnings.catch_warnings(), open_text(path) as fh:
+        with warnings.catch_warnings(), \
+                (open_text(path) if compression else contextlib.nullcontext(path)) as source:
             warnings.simplefilter("ignore")
             # numpy reads an uncompressed file it opens itself about twice as fast as a stream
-            arr = np.loadtxt(fh if compression else path, dtype=np.int64, delimiter=sep,
-                             skiprows=header_line, ndmin=2, comments=None, encoding=codec)
+            arr = np.loadtxt(source, dtype=np.int64, delimiter=sep, skiprows=header_line,
+                             ndmin=2, comments=None, encoding=codec)
         if arr.shape[0] and arr.shape[1] == n_cols:
             cols = {n: np.ascontiguousarray(arr[:, i]) for n, i in zip(names, idx)}
             k = next((lowered.index(c) for c in time_names if c in lowered), None) \

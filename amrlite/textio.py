@@ -159,14 +159,19 @@ def _find_bad_utf8(path, opener):
 def sniff(path) -> tuple[str | None, str]:
     """``(compression or None, codec)`` of the text file ``path``; anything that is not a
     (compressed) text file is refused with one line."""
-    path = Path(path)
+    compression, _, codec = _sniff(Path(path))
+    return compression, codec
+
+
+def _sniff(path):
+    """:func:`sniff`, and the opener of the (compressed) byte stream."""
     compression, opener = _compression(path)
     try:
         with opener(path) as stream:
             head = stream.read(_SNIFF)
     except DECOMPRESSION_ERRORS as exc:
         raise _damaged(path, compression, exc) from None
-    return compression, _encoding(path, head, compression)
+    return compression, opener, _encoding(path, head, compression)
 
 
 @contextmanager
@@ -176,8 +181,7 @@ def open_text(path, *, newline=None):
     :func:`open`. A decoding or decompression error met while reading is raised as one line
     naming the file (and, for UTF-8, the line and column)."""
     path = Path(path)
-    compression, codec = sniff(path)
-    opener = _compression(path)[1]
+    compression, opener, codec = _sniff(path)
     text = io.TextIOWrapper(opener(path), encoding=codec, errors="strict", newline=newline)
     try:
         with text:
