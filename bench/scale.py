@@ -225,17 +225,17 @@ def run_stage(stage, folder, sampled):
         out["n"] = [ds.n_users, ds.n_items, ds.n_interactions]
     elif stage in ("split-99", "split-999"):
         sp = ds.split("loo", n_negatives=int(stage[6:]))
-        t_end = time.perf_counter()
+        seconds = time.perf_counter() - t          # the saving below is not part of the stage
         if stage == "split-99":
             save_split(sp, folder / "split-bench", overwrite=True)
         out["rows"] = int(len(sp.test) + len(sp.valid))
-        t = t_end - (time.perf_counter() - t)     # the saving is not part of the stage
+        return _finish(out, seconds)
     elif stage.startswith("epoch-"):
         m = fit(stage[6:])
+        seconds = time.perf_counter() - t          # the saving below is not part of the stage
         if stage == "epoch-amr":
-            t_end = time.perf_counter()
             m.save(model_path)
-            t = t_end - (time.perf_counter() - t)
+        return _finish(out, seconds)
     elif stage == "eval-sampled":
         out["metrics"] = _metrics(amrlite.evaluate(model, sp, features=ds.features,
                                                    backend="numba"))
@@ -480,12 +480,21 @@ def main(argv=None):
 
 
 def _cli(argv, timeout):
-    """Time a whole command; its peak RSS from ``wait4``."""
-    t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    stdout = p.stdout.read()
+    """Time a whole command (killed after ``timeout`` seconds); its peak RSS from ``wait4``.
+    Its output goes to a file, so a long output cannot stall it."""
+    with tempfile.TemporaryFile("w+") as log:
+        t = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.DEVNULL, text=True)
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t > timeout:
+                p.kill()
+            time.sleep(0.05)
+        wall = time.perf_counter() - t
+        log.seek(0)
+        stdout = log.read()
     ok = os.waitstatus_to_exitcode(status) == 0
     return {"seconds": wall if ok else None, "peak_rss_gb": usage.ru_maxrss / (1 << 20),
             "note": "whole command" if ok else f"failed: {stdout.strip().splitlines()[-1:]}",
