@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from ..attack import eps_entry
 from ..metrics import per_row_gains
@@ -52,6 +51,7 @@ def mean_ci(values, level=0.95):
     out = {"mean": float(np.mean(vals)) if n else None, "half": None, "lo": None, "hi": None,
            "sd": None, "n": n, "values": [None if v is None else float(v) for v in values]}
     if n >= 2:
+        from scipy import stats     # here, not at import (as in amrlite.significance)
         sd = float(np.std(vals, ddof=1))
         half = float(stats.t.ppf((1 + level) / 2, n - 1) * sd / math.sqrt(n))
         out.update(sd=sd, half=half, lo=out["mean"] - half, hi=out["mean"] + half)
