@@ -983,12 +983,14 @@ def iter_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=No
         epochs_from = Model.load(epochs_from)
     if isinstance(init, (str, Path)):
         init = Model.load(init)
-    for kind, form in stages:
+    epochs = [None if epochs_from is None else trained_epochs(epochs_from, kind)
+              for kind, _ in stages]                   # refused before any stage trains
+    for (kind, form), n_epochs in zip(stages, epochs):
         stage_hyper = dict(hyper or {})
         if init is not None and "dim" not in stage_hyper:
             stage_hyper["dim"] = int(init.config.dim)      # K of the model it starts from
-        if epochs_from is not None:
-            stage_hyper["epochs"] = trained_epochs(epochs_from, kind)
+        if n_epochs is not None:
+            stage_hyper["epochs"] = n_epochs
         model = Model(kind, form=form, backend=backend, **stage_hyper)
         yield model
         model.fit(data, split=split, init=init, progress=progress, log_file=log_file)

@@ -104,8 +104,9 @@ def test_epochs_from_a_validated_chain(shop, tmp_path):
                    "--epochs and --epochs-from")
     mf = Model("mf", backend="numpy", epochs=1).fit(ds, split=ds.split("loo", n_negatives=5))
     mf.save(tmp_path / "mf.npz")
-    one_line_error(run("fit", "--model", "vbpr", "--epochs-from", tmp_path / "mf.npz"),
-                   "--epochs-from:", "records no vbpr run")
+    r = run("fit", "--model", "amr", "--epochs-from", tmp_path / "mf.npz")
+    one_line_error(r, "--epochs-from:", "records no vbpr run")
+    assert "training MF-BPR" not in r.output     # refused before the first stage trained
 
 
 # ---------------------------------------------------------------- --split temporal
