@@ -397,7 +397,7 @@ class Attacker:
         ``ṽ_i += (Σ_j s_rj) g_u``."""
         loss = 0.0
         rows, (indptr, indices) = self.rows, self.sp.train_csr
-        step = _dense_rows(V.shape[0])
+        step = ref.score_rows(V.shape[0], budget=OBJECTIVE_SCORES)
         for s0 in range(0, len(rows), step):
             ub = np.asarray(rows.users[s0:s0 + step], dtype=np.int64)
             ib = np.asarray(rows.items[s0:s0 + step], dtype=np.int64)
@@ -432,12 +432,6 @@ class Attacker:
                        popularity=self.popularity, projected=projected)
         res = evaluate_factors(U, V, self.sp, self.rows, full_ranking=self.full)
         return res["ranks"], _metric_summary(res)
-
-
-def _dense_rows(n_items):
-    """Rows of one block of rows × all items in float64 (the full-ranking objective, the
-    certified bound): at most :data:`OBJECTIVE_SCORES` scores, at least one row."""
-    return max(1, min(ref.RANK_CHUNK, OBJECTIVE_SCORES // max(1, int(n_items))))
 
 
 def _unit_rows(gamma):
@@ -516,8 +510,9 @@ def _candidate_scores(attacker, chunk=None):
     sp, rows = attacker.sp, attacker.rows
     U, V = factors(attacker.spec, attacker.params, attacker.features, attacker.id_items)
     indptr, indices = sp.train_csr
-    chunk = (_dense_rows(V.shape[0]) if attacker.full else ref.RANK_CHUNK) if chunk is None \
-        else chunk
+    if chunk is None:
+        chunk = ref.score_rows(V.shape[0], budget=OBJECTIVE_SCORES) if attacker.full \
+            else ref.RANK_CHUNK
     for s in range(0, len(rows), chunk):
         sl = slice(s, s + chunk)
         Ur = U[rows.users[sl]]

@@ -563,9 +563,10 @@ def full_ranks(U, V, users, items, indptr, indices, xp=np, chunk=2048, count=cou
 
 
 def top_items(U, V, users, n, indptr, indices, xp=np, chunk=1024):
-    """:func:`.reference.top_items` on ``xp`` (host arrays out): per chunk of users one score
-    product, the excluded items set to −∞, a stable sort of −x per row. ``+ 0`` first turns
-    −0.0 into +0.0, so a sort that orders by bits (a radix sort) still sees them as a tie."""
+    """:func:`.reference.top_items` on ``xp`` (host arrays out): per chunk of users (fewer past
+    :data:`.reference.SCORE_BUDGET` scores per block) one score product, the excluded items set
+    to −∞, a stable sort of −x per row. ``+ 0`` first turns −0.0 into +0.0, so a sort that
+    orders by bits (a radix sort) still sees them as a tie."""
     users_h = np.asarray(to_host(users), dtype=np.int64)
     row_of, cols, offsets = training_mask(users_h, indptr, indices)
     row_of_d, cols_d, users_d = xp.asarray(row_of), xp.asarray(cols), xp.asarray(users_h)
@@ -573,6 +574,7 @@ def top_items(U, V, users, n, indptr, indices, xp=np, chunk=1024):
     items = np.full((len(users_h), n), -1, dtype=np.int64)
     best = np.full((len(users_h), n), -np.inf, dtype=dtype)
     m = min(n, V.shape[0])
+    chunk = reference.score_rows(V.shape[0], chunk)
     for start in range(0, len(users_h), chunk):
         stop = min(start + chunk, len(users_h))
         Ur = U[users_d[start:stop]] if U is not None else xp.ones((stop - start, 1), V.dtype)

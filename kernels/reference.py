@@ -377,10 +377,12 @@ RANK_CHUNK = 1024
 SCORE_BUDGET = 1 << 28
 
 
-def score_rows(n_items, rows=RANK_CHUNK):
+def score_rows(n_items, rows=RANK_CHUNK, budget=None):
     """Rows of one full-ranking score block: ``rows``, or fewer so that the block holds at most
-    :data:`SCORE_BUDGET` scores (memory bounded at any catalogue size; at least one row)."""
-    return max(1, min(int(rows), SCORE_BUDGET // max(int(n_items), 1)))
+    ``budget`` (default :data:`SCORE_BUDGET`) scores (memory bounded at any catalogue size; at
+    least one row)."""
+    budget = SCORE_BUDGET if budget is None else budget
+    return max(1, min(int(rows), budget // max(int(n_items), 1)))
 
 
 def _user_rows(U, users, dtype):
@@ -443,8 +445,9 @@ def top_items(U, V, users, n, indptr, indices):
     items = np.full((len(users), n), -1, dtype=np.int64)
     best = np.full((len(users), n), -np.inf, dtype=dtype)
     m = min(n, V.shape[0])
-    for start in range(0, len(users), RANK_CHUNK):
-        ub = users[start:start + RANK_CHUNK]
+    chunk = score_rows(V.shape[0])
+    for start in range(0, len(users), chunk):
+        ub = users[start:start + chunk]
         scores = _user_rows(U, ub, V.dtype) @ V.T
         mask_rows(scores, ub, indptr, indices)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :m]

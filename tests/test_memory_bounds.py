@@ -67,6 +67,23 @@ def test_full_ranking_holds_one_score_block_at_a_time(backend, monkeypatch):
     assert peak < 1.75 * block           # one block and its comparison temporaries, not two
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numpy-arraylevel"])
+def test_top_items_hold_one_score_block_at_a_time(backend, monkeypatch):
+    """The array-level top-n (NumPy, CuPy) scores at most SCORE_BUDGET scores per block, as
+    full ranking does (it took 1,024 users × all items: 16 GB of scores and sort at 1M items),
+    and small blocks give the lists of one block."""
+    b = get_backend(backend)
+    U, V, users, _, indptr, indices = _integer_problem(n_users=200, n_items=20_000)
+    whole = b.top_items(U, V, np.arange(200), 10, indptr, indices)
+    monkeypatch.setattr(ref, "SCORE_BUDGET", 1_000_000)                 # 50 of 200 users
+    (items, scores), peak = _peak_bytes(
+        lambda: b.top_items(U, V, np.arange(200), 10, indptr, indices))
+    np.testing.assert_array_equal(items, whole[0])
+    np.testing.assert_array_equal(scores, whole[1])
+    block = ref.score_rows(V.shape[0]) * V.shape[0] * 4                   # float32 scores
+    assert peak < 8 * block      # scores, −scores, the int64 order and the sort buffer: 6 blocks
+
+
 @pytest.fixture(scope="module")
 def fitted():
     ds, split = random_dataset(n_users=40, n_items=300, per_user=6, n_features=64, seed=1,
