@@ -60,7 +60,7 @@ def paired_tests(a, b):
     return out
 
 
-def _per_user(users, values):
+def per_user_means(users, values):
     """Mean of ``values`` per user (users in ascending order)."""
     uniq, inv = np.unique(users, return_inverse=True)
     sums = np.bincount(inv, weights=values, minlength=len(uniq))
@@ -104,6 +104,6 @@ def compare(model_a, model_b, dataset, split="loo", on="test", *, full_ranking=F
            "n_rows": int(len(rows)), "n_users": int(len(np.unique(rows.users)))}
     gains = [per_row_gains(r, 10) for r in ranks]          # (HR, NDCG) per model
     for name, k in (("NDCG@10", 1), ("HR@10", 0)):
-        out[name] = paired_tests(_per_user(rows.users, gains[0][k]),
-                                 _per_user(rows.users, gains[1][k]))
+        out[name] = paired_tests(per_user_means(rows.users, gains[0][k]),
+                                 per_user_means(rows.users, gains[1][k]))
     return out

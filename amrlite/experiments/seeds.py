@@ -38,7 +38,7 @@ import numpy as np
 from ..attack import eps_entry
 from ..metrics import per_row_gains
 from ..recommender import evaluate_with_ranks
-from ..significance import paired_tests
+from ..significance import paired_tests, per_user_means
 from .config import SUMMARY
 
 
@@ -100,10 +100,7 @@ def per_user_gains(model, ds, sp, on="test"):
     """Per-user HR@10 and NDCG@10 on ``on`` rows (users ascending), as lists."""
     rows = getattr(sp, on)
     hr, ndcg = per_row_gains(np.asarray(evaluate_with_ranks(model, ds, sp, on=on)["ranks"]), 10)
-    # per-user means without amrlite.significance (optional in the pipeline)
-    _, inv = np.unique(rows.users, return_inverse=True)
-    count = np.bincount(inv)
-    return {m: (np.bincount(inv, weights=g) / count).tolist()
+    return {m: per_user_means(rows.users, g).tolist()
             for m, g in (("HR@10", hr), ("NDCG@10", ndcg))}
 
 
