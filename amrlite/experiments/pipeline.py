@@ -209,7 +209,7 @@ def _attack_table(ctx):
         for kind in acfg["kinds"]:
             free = kind in OBJECTIVE_FREE_ATTACKS
             for objective in (["test"] if free else acfg["objectives"]):
-                steps = acfg.get("pgd_steps", 5) if kind == "pgd" else 1
+                steps = acfg["pgd_steps"] if kind == "pgd" else 1
                 r = attack.attack(ctx.models[n], ctx.ds, ctx.sp, acfg["eps"],
                                       kind="adversarial" if kind == "pgd" else kind,
                                       objective=objective, steps=steps,
@@ -246,7 +246,7 @@ def stage_attacks(ctx):
 def _pixel_skip(ctx):
     """Why the pixel attack does not run here (None: it runs)."""
     pcfg = ctx.cfg["pixel_attack"]
-    if not pcfg.get("enabled", True):
+    if not pcfg["enabled"]:
         return "disabled (pixel_attack.enabled = false)"
     if not any(m.startswith("image:") for m in ctx.base_key.get("modalities", [])):
         return "the features have no image modality"
@@ -502,9 +502,8 @@ def stage_sweeps(ctxs, engine="local", address=None):
         ctx.sweep_base = sweep_extras(
             ctx.sweeps, ctx.models["vbpr_cont"], ctx.results["vbpr_cont"], ctx.ds, ctx.sp,
             cache_path=ctx.st.path("sweep_extras"), base_key=ctx.base_key,
-            attack_eps=scfg.get("attack_eps", 0.1), seed=ctx.cfg["seed"],
-            significance=significance, attack_mod=attack,
-            log=ctx.log, per_user=ctx.sweep_per_user)
+            attack_eps=scfg["attack_eps"], seed=ctx.cfg["seed"], log=ctx.log,
+            per_user=ctx.sweep_per_user)
         write_json(ctx.st.path("sweeps"), {"sweeps": ctx.sweeps, "baseline": ctx.sweep_base})
 
 

@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import jsonio
-from ..attack import eps_entry
-from ..containers import Split
+from .. import jsonio, significance
+from ..attack import attack, eps_entry
+from ..containers import as_split
 from ..errors import AmrliteError, option_error
 from ..recommender import Model, evaluate
 from ..train import TrainConfig
@@ -246,7 +246,7 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_data(dataset)
-    sp = split if isinstance(split, Split) else ds.split(split)
+    sp = as_split(ds, split)
     init_path = checkpoint_path(init, out_dir)
     base_seed = int(dict(base_config or {}).get("seed", 0))
     seed_values = [seed_for(base_seed, k) for k in range(seeds)]
@@ -276,9 +276,9 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
 
 
 # ---------------------------------------------------------------------------- extras
-def _robustness(attack_mod, model, ds, sp, eps, seed):
+def _robustness(model, ds, sp, eps, seed):
     """NDCG@10 clean and under the adversarial test-objective attack at ``eps``, and the drop."""
-    r = attack_mod.attack(model, ds, sp, [eps], kind="adversarial", objective="test",
+    r = attack(model, ds, sp, [eps], kind="adversarial", objective="test",
                           steps=1, repeats=1, seed=seed, on="test")
     x = eps_entry(r["eps"], eps) or {}
     return {"eps": float(eps), "objective": "test", "kind": "adversarial",
@@ -286,27 +286,21 @@ def _robustness(attack_mod, model, ds, sp, eps, seed):
             "drop": x.get("drop", {}).get("NDCG@10")}
 
 
-def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed, significance,
-                    attack_mod):
+def _setting_extras(model_path, cont_model, ds, sp, key, attack_eps, seed):
     """The paired test against continued VBPR and the robustness of one saved setting."""
-    hit = {"key": key, "vs_cont": None, "robust": None}
     model = Model.load(model_path)
-    hit["per_user"] = per_user_gains(model, ds, sp)
-    if significance is not None:
-        cmp = norm_compare(significance.compare(model, cont_model, ds, sp, on="test"))
-        hit["vs_cont"] = {m: cmp[m] for m in SUMMARY if m in cmp}
-    if attack_mod is not None:
-        hit["robust"] = _robustness(attack_mod, model, ds, sp, attack_eps, seed)
-    return hit
+    cmp = norm_compare(significance.compare(model, cont_model, ds, sp, on="test"))
+    return {"key": key, "per_user": per_user_gains(model, ds, sp),
+            "vs_cont": {m: cmp[m] for m in SUMMARY if m in cmp},
+            "robust": _robustness(model, ds, sp, attack_eps, seed)}
 
 
 def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_key, attack_eps,
-                 seed, significance, attack_mod, log, per_user=None):
+                 seed, log, per_user=None):
     """Per sweep setting: the paired test against continued VBPR (``run["vs_cont"]``) and the
     NDCG@10 drop under the adversarial test-objective attack at ``attack_eps``
     (``run["robust"]``), computed from the setting's saved model and cached in ``cache_path``
-    (a rerun neither retrains nor re-tests). ``significance``/``attack_mod``: the optional
-    modules, or None (then that part is None). The runs of ``sweeps`` are updated in place;
+    (a rerun neither retrains nor re-tests). The runs of ``sweeps`` are updated in place;
     ``per_user`` (a dict), when given, receives each setting's per-user test HR@10/NDCG@10
     (and continued VBPR's under ``"__baseline__"``), for the pooled multi-seed tests.
 
@@ -315,12 +309,11 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
     cont_key = [cont_result.get("key"), cont_result.get("model_sha256")]
     base = {"test": cont_result["test"], "robust": None}
     bkey = config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps, what="baseline"))
-    if attack_mod is not None:
-        if cache.get("baseline", {}).get("key") == bkey:
-            base["robust"] = cache["baseline"]["robust"]
-        else:
-            base["robust"] = _robustness(attack_mod, cont_model, ds, sp, attack_eps, seed)
-            cache["baseline"] = {"key": bkey, "robust": base["robust"]}
+    if cache.get("baseline", {}).get("key") == bkey:
+        base["robust"] = cache["baseline"]["robust"]
+    else:
+        base["robust"] = _robustness(cont_model, ds, sp, attack_eps, seed)
+        cache["baseline"] = {"key": bkey, "robust": base["robust"]}
     changed = False
     seen = {}
     for sw in sweeps.values():
@@ -329,14 +322,12 @@ def sweep_extras(sweeps, cont_model, cont_result, ds, sp, *, cache_path, base_ke
             if name not in seen:
                 key = config_key(dict(base_key, cont=cont_key, attack_eps=attack_eps,
                                       config=r["config"], setting=r.get("key"),
-                                      sig=significance is not None,
-                                      attack=attack_mod is not None, per_user=True))
+                                      per_user=True))
                 hit = cache.get(name)
                 if hit is None or hit.get("key") != key:
                     log(f"[sweep extras] {name}: paired test vs continued VBPR, attack at "
                         f"ε = {attack_eps}")
-                    hit = _setting_extras(r["model"], cont_model, ds, sp, key, attack_eps,
-                                          seed, significance, attack_mod)
+                    hit = _setting_extras(r["model"], cont_model, ds, sp, key, attack_eps, seed)
                     cache[name] = hit
                     changed = True
                 seen[name] = hit
