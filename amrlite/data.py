@@ -516,7 +516,7 @@ def _with_catalogue(idx, mods, raw_items, id_order):
     keys = np.concatenate([np.asarray(m.ids).astype(str) for m in mods])
     _, first = np.unique(keys, return_index=True)
     keys = keys[np.sort(first)]
-    new = keys[~np.isin(keys, np.unique(raw_items))]
+    new = keys[~np.isin(keys, raw_items)]
     return append_ids(log, new, sort=id_order == "sorted") if len(new) else log
 
 

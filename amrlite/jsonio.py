@@ -10,10 +10,8 @@ behind. A read-only target, or a read-only folder, is refused with one line. Epo
 (``--log``, one JSON line per epoch) are appended, not replaced, and are the one exception.
 
 JSON: Python's :mod:`json` writes ``NaN`` and ``Infinity`` by default, which ``jq``, JavaScript
-and most JSON parsers reject.
-Python's :mod:`json` writes ``NaN`` and ``Infinity`` by default, which ``jq``, JavaScript and most
-JSON parsers reject. Here every non-finite float becomes ``null``, NumPy scalars and arrays become
-plain numbers and lists, and ``allow_nan=False`` guards the rest.
+and most JSON parsers reject. Here every non-finite float becomes ``null``, NumPy scalars and
+arrays become plain numbers and lists, and ``allow_nan=False`` guards the rest.
 
 >>> dumps({"HR@10": float("nan"), "n": 3})
 '{"HR@10": null, "n": 3}'

@@ -153,8 +153,9 @@ def projected_content(spec, params, features, *, xp=np):
     if not spec.has_content:
         return None, None
     dtype = params["P"].dtype
-    content = xp.asarray(features, dtype=dtype) @ params["E"].T
-    visual = xp.asarray(features, dtype=dtype) @ params["w"] if spec.has_bias else None
+    c = xp.asarray(features, dtype=dtype)          # converted once (a copy unless it is dtype)
+    content = c @ params["E"].T
+    visual = c @ params["w"] if spec.has_bias else None
     return content, visual
 
 
