@@ -406,13 +406,10 @@ def attack_images(model, dataset, split, eps_list=(0.007,), *, steps=1, rows=Non
 
 
 # ---------------------------------------------------------------------------- Fig. 1
-def _pick_row(models, dataset, split, paths, n_neg=3):
-    """The first test row whose positive and ``n_neg`` of its negatives have images and whose
-    positive every model ranks in its top 10 (else: the first row with images)."""
-    sp = dataset.split(split) if isinstance(split, str) else split
-    test = sp.test
-    ranks = [m_att.ranks_and_metrics(None)[0] for m_att in
-             (Attacker(m, sp, test, dataset.features, "test", 0, False) for m in models)]
+def _pick_row(test, ranks, paths, n_neg=3):
+    """The first row of ``test`` whose positive and ``n_neg`` of its negatives have images and
+    whose positive every model ranks in its top 10 (``ranks``: each model's clean ranks of the
+    rows; else: the first row with images)."""
     fallback = None
     for r in range(len(test)):
         if int(test.items[r]) not in paths:
@@ -466,9 +463,11 @@ def figure1(models, dataset, split, out_path, *, eps=8 / 255, steps=1, encoder=N
     if paths is None:
         paths = find_photos(models[0], dataset)[0]
     sp = dataset.split(split) if isinstance(split, str) else split
+    ranks = [Attacker(m, sp, sp.test, dataset.features, "test", 0, False).ranks_and_metrics(
+        None)[0] for m in models]                         # once, not once per unreadable photo
     candidates = dict(paths)
     while True:                     # a row whose four photos decode (an unreadable one is left)
-        r, negs = _pick_row(models, dataset, sp, candidates)
+        r, negs = _pick_row(sp.test, ranks, candidates)
         u, i = int(sp.test.users[r]), int(sp.test.items[r])
         bad = [j for j in [i] + negs if not _decodes(candidates[j])]
         if not bad:
