@@ -345,3 +345,20 @@ def test_attack_images_bad_input_is_one_line(fitted, tmp_path, monkeypatch, args
     model.save(tmp_path / "m.npz")
     monkeypatch.chdir(tmp_path)
     one_line_error(CliRunner().invoke(cli, ["attack-images", "m.npz", *args]), needle)
+
+
+def test_experiment_runs_the_pixel_stage_on_a_shop_photo_folder(shop, tmp_path):
+    """Features made from a photo folder named by SKU (no images.csv anywhere): the experiment
+    finds the photos through the features' recipe, as attack-images does, and runs the pixel
+    stage (it was skipped for want of an images.csv)."""
+    import copy
+    from amrlite.experiments import run_experiment
+    ds = copy.copy(shop["ds"])
+    ds.preset_splits = {"loo": shop["sp"]}                # 3 negatives: 16 products only
+    over = {"sweep": {"eps": [], "lmd": []}, "attack": {"kinds": ["adversarial"], "eps": [0.1]},
+            "pixel_attack": {"eps": [1 / 255], "rows": 2}}
+    s = run_experiment(ds, "loo", tmp_path / "exp", quick=True, backend="numpy",
+                       overrides=over, progress=False, plots=False)
+    assert s["pixel_attack"]
+    stage = json.loads((tmp_path / "exp" / "stages" / "pixel_attack.json").read_text())
+    assert set(stage["results"]) == {"vbpr_cont/1", "amr/1"}

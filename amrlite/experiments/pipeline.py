@@ -29,7 +29,7 @@ from .. import attack, jsonio, significance
 from .. import plots as plotting
 from ..backends import resolve_backend_name
 from ..errors import AmrliteError, option_error
-from ..features.pixel_attack import PixelAttacker, attack_images, figure1
+from ..features.pixel_attack import PixelAttacker, attack_images, figure1, find_photos
 from ..jsonio import write_text
 from ..models import KIND_DEFAULTS
 from ..recommender import Model, evaluate
@@ -243,30 +243,34 @@ def stage_attacks(ctx):
         lambda: _rank_changes(ctx, eps), f"[rank change] ε = {eps}")
 
 
-def _pixel_skip(ctx):
-    """Why the pixel attack does not run here (None: it runs)."""
+def _pixel_photos(ctx):
+    """``(photos, why)``: the items' photos (:func:`find_photos`: the features recipe's photo
+    folder or images table, or the folder's ``images.csv``) and None, or None and why the pixel
+    attack does not run here."""
     pcfg = ctx.cfg["pixel_attack"]
     if not pcfg["enabled"]:
-        return "disabled (pixel_attack.enabled = false)"
+        return None, "disabled (pixel_attack.enabled = false)"
     if not any(m.startswith("image:") for m in ctx.base_key.get("modalities", [])):
-        return "the features have no image modality"
+        return None, "the features have no image modality"
     if not all(n in ctx.models for n in ATTACKED):
-        return "no continued VBPR / AMR models"
-    src = getattr(ctx.ds, "source", None)
-    if not src or not (Path(src) / "images.csv").is_file():
-        return "the data folder has no images.csv"
+        return None, "no continued VBPR / AMR models"
+    try:
+        photos = find_photos(ctx.models["amr"], ctx.ds)[0]
+    except AmrliteError as exc:
+        return None, str(exc)
     try:
         import torch  # noqa: F401  (the images extra: the one optional module probed here)
     except ImportError as exc:
-        return f"the images extra is not installed ({exc})"
-    return None
+        return None, f"the images extra is not installed ({exc})"
+    return photos, None
 
 
-def _pixel_table(ctx):
+def _pixel_table(ctx, photos):
     pcfg, encoder, table = ctx.cfg["pixel_attack"], None, {}
     for n in ATTACKED:
         pa = PixelAttacker(ctx.models[n], ctx.ds, ctx.sp, encoder=encoder, rows=pcfg["rows"],
-                           target=pcfg["target"], batch=pcfg["batch"], seed=ctx.cfg["seed"])
+                           target=pcfg["target"], batch=pcfg["batch"], seed=ctx.cfg["seed"],
+                           paths=photos)
         encoder = pa.encoder
         for steps in pcfg["steps"]:
             table[f"{n}/{steps}"] = attack_images(ctx.models[n], ctx.ds, ctx.sp, pcfg["eps"],
@@ -276,7 +280,7 @@ def _pixel_table(ctx):
 
 def stage_pixel_attack(ctx):
     """The pixel-level attack table (FGSM and PGD in pixel space) on continued VBPR and AMR."""
-    why = _pixel_skip(ctx)
+    photos, why = _pixel_photos(ctx)
     if why is not None:
         if any(m.startswith("image:") for m in ctx.base_key.get("modalities", [])):
             ctx.log(f"[pixel attack] skipped: {why}")
@@ -284,7 +288,7 @@ def stage_pixel_attack(ctx):
     pcfg = ctx.cfg["pixel_attack"]
     ctx.pixel_attack = ctx.st.cached(
         "pixel_attack", dict(ctx.base_key, pixel=pcfg, models=ctx.keys(ATTACKED)),
-        lambda: _pixel_table(ctx),
+        lambda: _pixel_table(ctx, photos),
         f"[pixel attack] {pcfg['rows']} test rows' {pcfg['target']} images, ε "
         f"{', '.join(f'{e:.4g}' for e in pcfg['eps'])}, steps {pcfg['steps']}")
 
@@ -489,7 +493,8 @@ def stage_sweeps(ctxs, engine="local", address=None):
             plans.append((ctx, axis, plan_sweep(
                 ctx.ds, ctx.sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
                 base_config=amr_conf, out_dir=sweep_dir, backend=ctx.backend,
-                save_models=True, log=ctx.log)))
+                save_models=True, log=ctx.log,
+                dkey={k: v for k, v in ctx.base_key.items() if k != "backend"})))
     n_jobs = len({j["json"] for _, _, p in plans for j in p["jobs"]})
     ctx0.log(f"[sweeps] {', '.join(sorted({a for _, a, _ in plans}))} × {len(ctxs)} seed(s): "
              f"{n_jobs} task(s) to run on the {engine} engine")

@@ -84,7 +84,7 @@ def _store_result(job, res):
 
 
 def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, backend,
-               save_models, log=None):
+               save_models, log=None, dkey=None):
     """The jobs of one sweep (one checkpoint, one seed) and the settings already stored.
 
     Every setting is keyed by the content hash (:func:`~.store.content_key`) of everything
@@ -93,13 +93,15 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
     (:func:`~.store.model_digest`, not its path) and the training configuration. A setting
     whose JSON (and model, with ``save_models``) is stored under the same key is in ``done``
     and not run again; one stored under another key is run again and replaced (``log`` says
-    which parts changed), never reported as reused.
+    which parts changed), never reported as reused. ``dkey``: :func:`~.store.data_key` ``(ds,
+    sp)`` where the caller has it (it hashes the features and the split).
 
     Returns ``{"jobs", "done", "skipped", "eps", "lmd", "init", "out_dir", "config"}``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = TrainConfig.from_dict(dict(base_config or {})).to_dict()
-    dkey, init_sha = data_key(ds, sp), model_digest(init_path)
+    dkey = data_key(ds, sp) if dkey is None else dkey
+    init_sha, sjob = model_digest(init_path), split_job(sp)
     jobs, done, skipped = [], [], []
     for eps in eps_list:
         for lmd in lmd_list:
@@ -122,7 +124,7 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
                 why = ", ".join(changed_parts(old.get("key_parts"), parts)) or "key"
                 log(f"[sweep] {name}: the stored result is of another configuration ({why} "
                     "changed): run again")
-            jobs.append({"name": name, "data": data_ref(ds), **split_job(sp), "config": cfg,
+            jobs.append({"name": name, "data": data_ref(ds), **sjob, "config": cfg,
                          "init": init_path, "init_key": init_path, "backend": backend,
                          "json": str(path), "model_path": model_path, "key": key,
                          "key_parts": parts})
@@ -131,7 +133,7 @@ def plan_sweep(ds, sp, *, init_path, eps_list, lmd_list, base_config, out_dir, b
             "config": {"train": {k: v for k, v in base.items() if k not in ("eps", "lmd")},
                        "eps": list(eps_list), "lmd": list(lmd_list),
                        "init": init_path, "init_sha256": init_sha, "data": dkey,
-                       "n_negatives": split_job(sp)["n_negatives"], "backend": backend}}
+                       "n_negatives": sjob["n_negatives"], "backend": backend}}
 
 
 def run_plans(plans, *, engine="local", address=None, processes=None, progress=True, log=None):
@@ -250,6 +252,7 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     init_path = checkpoint_path(init, out_dir)
     base_seed = int(dict(base_config or {}).get("seed", 0))
     seed_values = [seed_for(base_seed, k) for k in range(seeds)]
+    dkey = data_key(ds, sp)                      # hashed once, for every seed's plan
 
     def say(msg):
         if progress:
@@ -257,7 +260,7 @@ def sweep(dataset, split="loo", *, init, eps_list, lmd_list, base_config=None, o
     plans = [plan_sweep(ds, sp, init_path=init_path, eps_list=eps_list, lmd_list=lmd_list,
                         base_config=dict(base_config or {}, seed=s),
                         out_dir=out_dir if k == 0 else out_dir / f"seed{s}", backend=backend,
-                        save_models=save_models, log=say)
+                        save_models=save_models, log=say, dkey=dkey)
              for k, s in enumerate(seed_values)]
     say("config: " + jsonio.dumps(dict(plans[0]["config"], seeds=seed_values)))
     run_plans(plans, engine=engine, address=address, processes=processes, progress=progress,
