@@ -17,8 +17,8 @@ from amrlite.jsonio import atomic_write
 from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (re-exported)
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               maxabs_scale, normalize_array)
-from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, index_interactions, read_id_list,
-                             read_raw, sniff_sep)
+from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, earliest_times, index_interactions,
+                             read_id_list, read_raw, sniff_sep, warn_duplicates)
 from amrlite.splits import check_negatives, make_split
 from amrlite.synthetic import make_synthetic
 from amrlite.textio import check_header, header_names, open_text, sniff
@@ -197,14 +197,11 @@ def _dedupe(path, users, items, n_items, times=None):
     _, first, pair = np.unique(key, return_index=True, return_inverse=True)
     n_dup = len(key) - len(first)
     if n_dup:
-        warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
-                      f"{len(first)} unique remain", stacklevel=3)
+        warn_duplicates(path, n_dup, len(first))
         first.sort()
         users, items = users[first], items[first]
         if times is not None:
-            earliest = np.full(len(first), np.inf)
-            np.minimum.at(earliest, pair.ravel(), times)
-            times = earliest[pair.ravel()[first]]
+            times = earliest_times(pair.ravel(), times, len(first))[pair.ravel()[first]]
     return users.astype(np.int32), items.astype(np.int32), times
 
 

@@ -328,10 +328,22 @@ def _read_times(table, rows, pair_rows, n_pairs):
         if "time" in table.given:
             raise err
         return None, str(err)
-    first = np.full(n_pairs, np.inf)
     valid = pair_rows >= 0
-    np.minimum.at(first, pair_rows[valid], times[valid])
-    return first[pair_rows[rows]], None
+    return earliest_times(pair_rows[valid], times[valid], n_pairs)[pair_rows[rows]], None
+
+
+def earliest_times(pairs, times, n_pairs):
+    """The earliest of ``times`` per pair index (``pairs``: each time's pair, ``0..n_pairs-1``;
+    ``inf`` for a pair without a time): a repeated interaction is dated by its first row."""
+    out = np.full(n_pairs, np.inf)
+    np.minimum.at(out, pairs, times)
+    return out
+
+
+def warn_duplicates(path, n_dup, n_unique):
+    """The warning that ``n_dup`` repeated (user, item) rows of ``path`` were dropped."""
+    warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
+                  f"{n_unique} unique remain", stacklevel=4)
 
 
 def _map(raw, codes_kept, uniq_keys, order, what, path):
@@ -390,8 +402,7 @@ def index_interactions(table: RawTable, *, min_rating=None, k_core=None, id_orde
     n_pairs = len(first)
     n_dup = len(rows) - len(first)
     if n_dup:
-        warnings.warn(f"{path}: dropped {n_dup} duplicate (user, item) interaction(s); "
-                      f"{len(first)} unique remain", stacklevel=3)
+        warn_duplicates(path, n_dup, len(first))
         keep[:] = False
         keep[rows[first]] = True
     filters["unique"] = int(keep.sum())
