@@ -25,15 +25,28 @@ def _pairs(n_users, n_items, users, items):
     return users, items
 
 
-def _random_rank(rng, users, n_users):
-    """Rank of each interaction inside its user's group, in a random order (0 = first)."""
-    key = rng.random(len(users))
-    order = np.lexsort((key, users))
+def _rank_in_user(users, keys, n_users):
+    """``(rank, counts)``: the place of each interaction inside its user's group in the order
+    ``keys`` (:func:`numpy.lexsort` keys, the last one primary; 0 = first), and the
+    interactions per user."""
+    order = np.lexsort((*keys, users))
     counts = np.bincount(users, minlength=n_users)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.empty(len(users), dtype=np.int64)
     rank[order] = np.arange(len(users)) - starts[users[order]]
     return rank, counts
+
+
+def _first_two_per_user(users, keys, n_users):
+    """``(test_idx, valid_idx, counts)``: for every user with at least 3 interactions, the
+    interaction ranked first by ``keys`` (:func:`_rank_in_user`) and the one ranked second,
+    both sorted by user; ``counts``: interactions per user."""
+    rank, counts = _rank_in_user(users, keys, n_users)
+    eligible = counts[users] >= 3
+    test_idx = np.flatnonzero((rank == 0) & eligible)
+    valid_idx = np.flatnonzero((rank == 1) & eligible)
+    return (test_idx[np.argsort(users[test_idx], kind="stable")],
+            valid_idx[np.argsort(users[valid_idx], kind="stable")], counts)
 
 
 def _first_per_user(rng, users, idx):
@@ -63,12 +76,7 @@ def leave_one_out(n_users, n_items, users, items, *, seed=2019, n_negatives=99, 
     """
     users, items = _pairs(n_users, n_items, users, items)
     rng = np.random.default_rng(seed)
-    rank, counts = _random_rank(rng, users, n_users)
-    eligible = counts[users] >= 3
-    test_idx = np.flatnonzero((rank == 0) & eligible)
-    valid_idx = np.flatnonzero((rank == 1) & eligible)
-    test_idx = test_idx[np.argsort(users[test_idx], kind="stable")]
-    valid_idx = valid_idx[np.argsort(users[valid_idx], kind="stable")]
+    test_idx, valid_idx, _ = _first_two_per_user(users, (rng.random(len(users)),), n_users)
     return _hold_out(name, n_users, n_items, users, items, test_idx, valid_idx, rng=rng,
                      n_negatives=n_negatives, user_ids=user_ids)
 
@@ -109,13 +117,9 @@ def temporal(n_users, n_items, users, items, times, *, seed=2019, n_negatives=99
     t = np.asarray(times, dtype=np.float64).ravel()
     if t.shape != users.shape:
         raise AmrliteError(f"times and users differ in length ({len(t)} vs {len(users)})")
-    order = np.lexsort((np.arange(len(users)), t, users))    # by user, then time, then position
-    counts = np.bincount(users, minlength=n_users)
-    ends = np.cumsum(counts)
-    from_last = ends[users[order]] - 1 - np.arange(len(users))  # 0: the user's last interaction
-    eligible = counts[users[order]] >= 3
-    test_idx = order[(from_last == 0) & eligible]
-    valid_idx = order[(from_last == 1) & eligible]
+    # latest first: time descending, then position descending (of a tie, the later row)
+    test_idx, valid_idx, counts = _first_two_per_user(users, (-np.arange(len(users)), -t),
+                                                      n_users)
     few = int(((counts > 0) & (counts < 3)).sum())
     notes = [f"split {name!r}: {few} user(s) with fewer than 3 interactions keep them all in "
              "training (no test or validation row)"] if few else []
@@ -183,7 +187,7 @@ def sparsify(split, max_per_user, seed=2019, *, name=None):
         raise option_error("max_per_user", f"must be at least 1, got {max_per_user}")
     rng = np.random.default_rng(seed)
     tu = np.asarray(split.train_users, dtype=np.int64)
-    rank, _ = _random_rank(rng, tu, split.n_users)
+    rank, _ = _rank_in_user(tu, (rng.random(len(tu)),), split.n_users)
     keep = rank < k
     return Split(name=name or f"{split.name}-sparse{k}", n_users=split.n_users,
                  n_items=split.n_items, train_users=split.train_users[keep],
