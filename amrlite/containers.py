@@ -90,34 +90,42 @@ class Split:
         return len(self.train_users)
 
 
-def raw_index(ids, n, raw, what="user"):
-    """The index of raw id ``raw`` in the id map ``ids`` (``None``: indices are the ids, 0..n-1).
+def raw_indices(ids, n, raw):
+    """Indices of the raw ids ``raw`` (strings or ints) in the id map ``ids`` (``None``: the ids
+    are the indices 0..n−1); with an integer map the text ``"42"`` finds 42; −1 for an id the
+    map does not hold."""
+    text = [str(x).strip() for x in raw]
+    if ids is None or ids.dtype.kind in "iu":
+        keys = []
+        for t in text:
+            try:
+                keys.append(int(t))
+            except ValueError:
+                keys.append(None)
+        if ids is None:
+            return np.array([k if k is not None and 0 <= k < n else -1 for k in keys],
+                            dtype=np.int64)
+        table = {v: k for k, v in enumerate(ids.tolist())}
+        return np.array([table.get(k, -1) for k in keys], dtype=np.int64)
+    table = {v: k for k, v in enumerate(ids.tolist())}
+    return np.array([table.get(t, -1) for t in text], dtype=np.int64)
 
-    ``raw`` may be a string (``"A1"``, ``"42"``) or an int; with an integer map ``"42"`` finds 42.
-    Raises :class:`~amrlite.errors.AmrliteError` for an unknown id.
-    """
-    text = str(raw).strip()
+
+def id_hint(ids, n, what):
+    """What the ids of an id map look like, for a message: ``users are numbered 0..59`` or
+    ``60 users, e.g. A000X, A001X, A002X``."""
     if ids is None:
-        try:
-            idx = int(text)
-        except ValueError:
-            idx = -1
-        if not 0 <= idx < n:
-            raise AmrliteError(f"{what} {raw!r}: no such {what} (ids 0..{n - 1})")
-        return idx
-    if ids.dtype.kind in "iu":
-        try:
-            key = int(text)
-        except ValueError:
-            raise AmrliteError(f"{what} {raw!r}: no such {what} (the {what} ids are integers)") \
-                from None
-        hit = np.flatnonzero(ids == key)
-    else:
-        hit = np.flatnonzero(ids == text)
-    if not len(hit):
-        raise AmrliteError(f"{what} {raw!r}: no such {what} ({len(ids)} {what}s, e.g. "
-                           f"{', '.join(map(str, ids[:3].tolist()))})")
-    return int(hit[0])
+        return f"{what}s are numbered 0..{n - 1}"
+    return f"{len(ids)} {what}s, e.g. {', '.join(map(str, ids[:3].tolist()))}"
+
+
+def raw_index(ids, n, raw, what="user"):
+    """The index of raw id ``raw`` in the id map ``ids`` (:func:`raw_indices`); an unknown id
+    raises :class:`~amrlite.errors.AmrliteError`."""
+    idx = int(raw_indices(ids, n, [raw])[0])
+    if idx < 0:
+        raise AmrliteError(f"{what} {raw!r}: no such {what} ({id_hint(ids, n, what)})")
+    return idx
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 
 from .version import __version__
 from .backends import get_backend
-from .containers import Split, as_split
+from .containers import Split, as_split, id_hint, raw_indices
 from .data import append_ids, id_map, load_dataset
 from .eals import EalsEpochs
 from .errors import AmrliteError, option_error, quote
@@ -513,11 +513,11 @@ class _RecommendPlan:
             return (np.arange(n_users) if ids is None else np.asarray(ids),
                     np.arange(n_users, dtype=np.int64))
         given = [users] if isinstance(users, (str, bytes, int, np.integer)) else list(users)
-        index = _lookup(ids, n_users, given)
+        index = raw_indices(ids, n_users, given)
         known = index if ids is None else ids[index]
         missing = np.flatnonzero(index < 0)
         if len(missing) and unknown == "error":
-            raise option_error(param, "no such user (" + _id_hint(ids, n_users, "user") + ")",
+            raise option_error(param, "no such user (" + id_hint(ids, n_users, "user") + ")",
                                given[missing[0]])
         if len(missing):
             known = np.array([k if i >= 0 else g for k, i, g in zip(known.tolist(), index,
@@ -539,10 +539,10 @@ class _RecommendPlan:
             raise option_error("candidates", "choose all, new or a list of item ids",
                                repr(candidates))
         listed = list(candidates)
-        index = _lookup(model.item_ids, len(model._V), listed)
+        index = raw_indices(model.item_ids, len(model._V), listed)
         if (index < 0).any():
             raise option_error("candidates", f"item {listed[np.flatnonzero(index < 0)[0]]}: no "
-                               "such item (" + _id_hint(model.item_ids, len(model._V), "item")
+                               "such item (" + id_hint(model.item_ids, len(model._V), "item")
                                + ")", "")
         if not len(index):
             raise option_error("candidates", "the list of items is empty", "")
@@ -583,32 +583,6 @@ class _RecommendPlan:
                 users=self.users[start:start + chunk_size], user_index=index,
                 source=np.where(known, "model", "popular"), item_index=idx, items=ids,
                 scores=scores)
-
-
-def _lookup(ids, n, raw):
-    """Indices of the raw ids ``raw`` in the id map ``ids`` (None: the ids are the indices
-    0..n−1; text ``"42"`` finds 42), −1 for an id the map does not hold."""
-    text = [str(x).strip() for x in raw]
-    if ids is None or ids.dtype.kind in "iu":
-        keys = []
-        for t in text:
-            try:
-                keys.append(int(t))
-            except ValueError:
-                keys.append(None)
-        if ids is None:
-            return np.array([k if k is not None and 0 <= k < n else -1 for k in keys],
-                            dtype=np.int64)
-        table = {v: k for k, v in enumerate(ids.tolist())}
-        return np.array([table.get(k, -1) for k in keys], dtype=np.int64)
-    table = {v: k for k, v in enumerate(ids.tolist())}
-    return np.array([table.get(t, -1) for t in text], dtype=np.int64)
-
-
-def _id_hint(ids, n, what):
-    if ids is None:
-        return f"{what}s are numbered 0..{n - 1}"
-    return f"{len(ids)} {what}s, e.g. {', '.join(map(str, ids[:3].tolist()))}"
 
 
 def _restrict(indptr, indices, cand, n_items):
