@@ -50,31 +50,28 @@ def metrics_record(metrics, **about):
 
 
 def _run_facts(model, ds, sp):
-    """What a ``fit`` record says of the run besides metrics."""
-    return {"model": model.kind, "form": model.spec.form, "split": sp.name}
+    """What a ``fit`` record says of the run besides metrics: model, split, data, backend,
+    epoch seconds, configuration, version."""
+    return {"model": model.kind, "form": model.spec.form, "split": sp.name,
+            "dataset": ds.source, "synthetic": ds.synthetic, "backend": model.backend_used,
+            "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
+            "config": model.config.to_dict(), "version": __version__,
+            "features": ds.feature_info, "filters": ds.filters}
 
 
 def fit_record(model, ds, sp, metrics):
-    """``fit --metrics-out``: test metrics, the run (data, backend, epoch seconds, best
-    validation epoch), the configuration and the version."""
+    """``fit --metrics-out``: test metrics, the run (:func:`_run_facts`), the best validation
+    epoch and the number of sampled negatives."""
     return metrics_record(
-        metrics, **_run_facts(model, ds, sp), dataset=ds.source, synthetic=ds.synthetic,
-        backend=model.backend_used,
-        epoch_seconds=[round(s, 6) for s in model.history.epoch_seconds],
-        best_epoch=model.history.best_epoch, best_valid=model.history.best_metrics,
-        config=model.config.to_dict(), version=__version__, features=ds.feature_info,
-        filters=ds.filters, n_negatives=model.header.get("n_negatives"))
+        metrics, **_run_facts(model, ds, sp), best_epoch=model.history.best_epoch,
+        best_valid=model.history.best_metrics, n_negatives=model.header.get("n_negatives"))
 
 
 def untested_record(model, ds, sp):
     """``fit --split none --metrics-out``: nothing held out, so no metrics (``evaluated``
-    false); the run's record."""
+    false); the run (:func:`_run_facts`), its training rows and epochs."""
     return {**_run_facts(model, ds, sp), "evaluated": False, "n_train": sp.n_train,
-            "dataset": ds.source, "synthetic": ds.synthetic, "backend": model.backend_used,
-            "epochs": len(model.history.losses),
-            "epoch_seconds": [round(s, 6) for s in model.history.epoch_seconds],
-            "config": model.config.to_dict(), "version": __version__,
-            "features": ds.feature_info, "filters": ds.filters}
+            "epochs": len(model.history.losses)}
 
 
 def attack_table(res, title):
