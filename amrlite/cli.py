@@ -18,7 +18,8 @@ from click import Choice, option
 from click.core import ParameterSource
 
 from . import commands
-from .commands import N_NEGATIVES, SPLIT_SEED, Note
+from .commands import Note
+from .containers import Dataset
 from .data import load_dataset
 from .errors import AmrliteError, OptionError
 from .train import TrainConfig
@@ -132,8 +133,9 @@ def param_helps(fn):
 DATA = [("--data", "data", dict(type=click.Path()), "the embedded synthetic data set"),
         ("--split", "split", {}, "'official' where neg.txt exists, else loo"),
         ("--sparse", "sparse", dict(type=click.IntRange(min=1), metavar="K"), None),
-        ("--negatives", "negatives", dict(type=click.IntRange(min=0)), N_NEGATIVES),
-        ("--split-seed", "split_seed", dict(type=int), SPLIT_SEED),
+        ("--negatives", "negatives", dict(type=click.IntRange(min=0)),
+         lib_default(Dataset.split, "n_negatives")),
+        ("--split-seed", "split_seed", dict(type=int), lib_default(Dataset.split, "seed")),
         ("--features", "features", {}, None),
         ("--normalize", "normalize", {}, lib_default(load_dataset, "normalize")),
         ("--items", "items_path", dict(type=FILE), None),

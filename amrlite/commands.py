@@ -43,9 +43,6 @@ from .recommender import Model, evaluate as evaluate_model, iter_chain, model_da
     pretraining_chain
 from .significance import compare as run_compare
 
-#: sampled negatives per held-out row and seed of a generated split (the data options' defaults)
-N_NEGATIVES, SPLIT_SEED = 99, 2019
-
 
 class Note(str):
     """A line for standard error (what was read, what is being done), not the result."""
@@ -123,9 +120,8 @@ def load(data=None, split=None, *, sparse=None, negatives=None, split_seed=None,
     """
     options["items"] = items_path
     ds = load_dataset(data, **{k: v for k, v in options.items() if v is not None})
-    sp = ds.split(split_name(split, sparse),
-                  n_negatives=N_NEGATIVES if negatives is None else negatives,
-                  seed=SPLIT_SEED if split_seed is None else split_seed)
+    sp = ds.split(split_name(split, sparse), **{k: v for k, v in (
+        ("n_negatives", negatives), ("seed", split_seed)) if v is not None})   # else its defaults
     return ds, sp, list(loaded_notes(ds, sp))
 
 

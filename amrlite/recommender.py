@@ -824,8 +824,8 @@ def model_data(model, data=None, *, split=None, n_negatives=None, split_seed=Non
     name = split if split is not None else h.get("split")
     negatives = n_negatives if n_negatives is not None else h.get("n_negatives")
     seed = split_seed if split_seed is not None else h.get("split_seed")
-    sp = ds.split(name, seed=2019 if seed is None else seed,
-                  n_negatives=99 if negatives is None else negatives)
+    sp = ds.split(name, **{k: v for k, v in (("seed", seed), ("n_negatives", negatives))
+                           if v is not None})            # else Dataset.split's defaults
     return ds, sp
 
 
