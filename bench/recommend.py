@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +38,10 @@ from amrlite.jsonio import write_json
 from amrlite.kernels import cpu_ranking
 from amrlite.recommender import Model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import AMAZON, machine, reset_peak, status_kb  # noqa: E402  (the shared helpers)
+
 ROOT = Path(__file__).resolve().parents[1]
-AMAZON = {"users": 83_337, "items": 299_555, "interactions": 706_944}
 
 
 def synthetic_model(n_users, n_items, n_interactions, dim=64, seed=0):
@@ -60,22 +61,6 @@ def synthetic_model(n_users, n_items, n_interactions, dim=64, seed=0):
     model.warm = np.ones(n_items, dtype=bool)
     model.header = {"n_users": n_users, "n_items": n_items}
     return model
-
-
-def rss_kib(field="VmRSS"):
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def reset_peak():
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def gemm_rates(U, V, seconds):
@@ -136,7 +121,7 @@ def selection_vs_product(U, V, n, blocks=4):
 
 def run_once(model, n):
     reset_peak()
-    before = rss_kib()
+    before = status_kb("VmRSS")
     t = time.perf_counter()
     users = lists = 0
     for chunk in model.recommend_many(None, n, exclude="seen", backend="numba"):
@@ -144,33 +129,14 @@ def run_once(model, n):
         lists += int(chunk.counts.sum())
     seconds = time.perf_counter() - t
     return {"seconds": seconds, "users": users, "items_out": lists,
-            "peak_extra_mib": (rss_kib("VmHWM") - before) / 1024}
-
-
-def commit():
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
-                                "amrlite", "kernels", "bench/recommend.py"],
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+            "peak_extra_mib": (status_kb("VmHWM") - before) / 1024}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--users", type=int, default=AMAZON["users"])
-    ap.add_argument("--items", type=int, default=AMAZON["items"])
-    ap.add_argument("--interactions", type=int, default=AMAZON["interactions"])
+    ap.add_argument("--users", type=int, default=AMAZON["n_users"])
+    ap.add_argument("--items", type=int, default=AMAZON["n_items"])
+    ap.add_argument("--interactions", type=int, default=AMAZON["n_inter"])
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
@@ -211,6 +177,7 @@ def main(argv=None):
     print(f"floor {floor:.1f} s (at the best rate measured); best run {best:.1f} s = {best / floor:.2f} × the floor "
           f"(target ≤ 2×); peak extra memory {max(x['peak_extra_mib'] for x in runs):.0f} MiB "
           f"(target < 2048); load average {os.getloadavg()[0]:.2f} after")
+    here = machine()
     result = {
         "problem": {"users": args.users, "items": args.items, "dim": args.dim, "n": args.n,
                     "excluded_interactions": int(len(model._interactions[1])),
@@ -223,11 +190,10 @@ def main(argv=None):
         "load_average": {"before": load0, "after": os.getloadavg()},
         "kernel": {"TOP_ROWS": cpu_ranking.TOP_ROWS, "TOP_TILE": cpu_ranking.TOP_TILE,
                    "TOP_LANES": cpu_ranking.TOP_LANES, "numba_threads": numba.get_num_threads()},
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version.split()[0], "numpy": np.__version__,
-                    "numba": numba.__version__, "blas": threadpool_info()},
-        "commit": commit(), "command": "python bench/recommend.py " + " ".join(argv or
-                                                                             sys.argv[1:]),
+        "machine": {**here, "platform": platform.platform(), "numba": numba.__version__,
+                    "blas": threadpool_info()},
+        "commit": here["commit"],
+        "command": "python bench/recommend.py " + " ".join(argv or sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if args.out:

@@ -143,7 +143,7 @@ def generate(folder, n_users, n_items, n_inter, n_features=D, seed=0):
 # one stage, in its own process
 # ----------------------------------------------------------------------------------------------
 
-def _reset_peak():
+def reset_peak():
     """Reset this process's RSS high-water mark (Linux); False where that is not possible."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -153,7 +153,7 @@ def _reset_peak():
         return False
 
 
-def _status_kb(field):
+def status_kb(field):
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -212,7 +212,7 @@ def run_stage(stage, folder, sampled):
             return {"seconds": None, "note": "not available (Model.recommend_many)"}
         for _ in model.recommend_many([0], n=10, backend="numba"):   # compile the kernel
             pass
-    _reset_peak()
+    reset_peak()
     t = time.perf_counter()
     if stage == "load-native":
         ds = amrlite.load_dataset(folder)
@@ -286,7 +286,7 @@ def _metrics(m):
 
 def _finish(out, seconds):
     out["seconds"] = seconds
-    out["peak_rss_gb"] = _status_kb("VmHWM") / (1 << 20)
+    out["peak_rss_gb"] = status_kb("VmHWM") / (1 << 20)
     out["process_peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)
     return out
 
