@@ -1,6 +1,8 @@
 """Small random problems shared by the tests (no files, no shared data), and the checks and
 readers several test files use."""
 import csv
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -65,6 +67,19 @@ def assert_seed_decides_training(backend):
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["P"], c.params["P"])
     return a
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_hits(pattern, *folders):
+    """``path:line: text`` of every line of the ``.py`` files under ``folders`` (relative to
+    the project root) that the regular expression ``pattern`` matches."""
+    rx = re.compile(pattern)
+    return [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+            for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if rx.search(line)]
 
 
 def read_csv(path):

@@ -4,12 +4,12 @@ imports nothing from amrlite; the library never probes a backend. The layers of 
 import graph (no circle, no upward or private import) are checked by tests/test_layers.py."""
 import importlib
 import inspect
-import re
 from pathlib import Path
 
 import pytest
 
 from amrlite.kernels import protocol
+from helpers import source_hits
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = protocol.TRAINING_NAMES + protocol.CHECKING_NAMES
@@ -86,22 +86,10 @@ def test_get_backend_returns_the_module(backend):
 # layering, on the source
 # ----------------------------------------------------------------------------------------------
 
-def _sources(folder):
-    return sorted((ROOT / folder).rglob("*.py"))
-
-
-def _hits(pattern, folder):
-    rx = re.compile(pattern)
-    return [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
-            for path in _sources(folder)
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            if rx.search(line)]
-
-
 def test_kernels_import_nothing_from_amrlite():
-    assert _sources("kernels")
-    assert _hits(r"^\s*(from\s+amrlite\b|import\s+amrlite\b|from\s+\.\.)", "kernels") == []
+    assert list((ROOT / "kernels").rglob("*.py"))
+    assert source_hits(r"^\s*(from\s+amrlite\b|import\s+amrlite\b|from\s+\.\.)", "kernels") == []
 
 
 def test_library_never_probes_a_backend():
-    assert _hits(r"hasattr\(\s*backend|\.NAME\s*[=!]=", "amrlite") == []
+    assert source_hits(r"hasattr\(\s*backend|\.NAME\s*[=!]=", "amrlite") == []
