@@ -1,6 +1,7 @@
 """Small random problems shared by the tests (no files, no shared data), and the checks and
 readers several test files use."""
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -80,6 +81,22 @@ def source_hits(pattern, *folders):
             for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
             if rx.search(line)]
+
+
+def read_model_file(path):
+    """``(header, arrays)`` of a saved model ``.npz``, read with plain NumPy (not amrlite): the
+    JSON header as a dict, and every other array."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return json.loads(bytes(arrays.pop("header")).decode("utf-8")), arrays
+
+
+def write_model_file(path, header, arrays):
+    """A model ``.npz`` of ``arrays`` and ``header`` (a dict, written as JSON, or bytes,
+    written as they are: a damaged header); returns ``path``."""
+    blob = header if isinstance(header, bytes) else json.dumps(header).encode()
+    np.savez(path, **arrays, header=np.frombuffer(blob, dtype=np.uint8))
+    return path
 
 
 def read_csv(path):

@@ -24,7 +24,7 @@ from amrlite.errors import AmrliteError
 from amrlite.jsonio import atomic_write, write_json
 from amrlite.rawdata import read_id_list
 from amrlite.recommender import MODEL_FORMAT
-from helpers import one_line_error, run_cli, source_hits
+from helpers import one_line_error, read_model_file, run_cli, source_hits, write_model_file
 
 DATA = Path(__file__).parent / "data"
 MODELS = (DATA / "saved-mf-eq4.npz", DATA / "saved-vbpr-hm.npz")   # two of different sizes
@@ -178,16 +178,11 @@ def test_a_saved_model_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
 
 # ------------------------------------------------------------------ model headers
 def _with_header(src, dst, header_bytes):
-    with np.load(src) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["header"] = np.frombuffer(header_bytes, dtype=np.uint8)
-    np.savez(dst, **arrays)
-    return dst
+    return write_model_file(dst, header_bytes, read_model_file(src)[1])
 
 
 def _header(path):
-    with np.load(path) as z:
-        return json.loads(z["header"].tobytes())
+    return read_model_file(path)[0]
 
 
 def test_new_models_record_their_format_version_and_old_files_read_as_version_1(tmp_path):

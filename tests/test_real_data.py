@@ -13,7 +13,7 @@ from amrlite import Model, evaluate, load_dataset
 from amrlite.errors import AmrliteError
 from amrlite.jsonio import dumps, write_json
 
-from helpers import one_line_error
+from helpers import one_line_error, read_model_file, write_model_file
 from helpers import run_cli as run
 
 
@@ -182,13 +182,10 @@ def test_native_model_saved_before_id_maps_loads_and_scores_identically(tmp_path
     ds = load_dataset()
     model = Model("vbpr", backend="numpy", epochs=1, eval_every=0).fit(ds)
     model.save(tmp_path / "new.npz")
-    with np.load(tmp_path / "new.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    header = json.loads(arrays["header"].tobytes().decode())
+    header, arrays = read_model_file(tmp_path / "new.npz")
     for k in ("features", "filters", "load_options", "raw_ids", "n_negatives"):
         header.pop(k)
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    np.savez(tmp_path / "old.npz", **arrays)
+    write_model_file(tmp_path / "old.npz", header, arrays)
     old = Model.load(tmp_path / "old.npz")
     assert old.user_ids is None and old.item_ids is None
     np.testing.assert_array_equal(old.score([0, 1], [2, 3]), model.score([0, 1], [2, 3]))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import one_line_error, read_csv
+from helpers import one_line_error, read_csv, read_model_file, write_model_file
 
 pytest.importorskip("PIL", reason="the shop's photos are drawn with Pillow")
 pytest.importorskip("torch", reason="image features need the images extra")
@@ -47,12 +47,6 @@ def amrlite(cwd, *args, ok=True):
     if ok:
         assert r.returncode == 0, r.stderr
     return r
-
-
-def load_model(path):
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    return json.loads(bytes(arrays.pop("header")).decode("utf-8")), arrays
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +108,9 @@ def test_features_by_sku(shop):
 def test_models_record_their_runs(shop):
     """fit --init without --dim keeps the K of the model it starts from; --split none holds
     nothing out; the data is recorded as an absolute path."""
-    vbpr, _ = load_model(shop["w"] / "vbpr.npz")
-    amr, _ = load_model(shop["w"] / "amr.npz")
-    full, arrays = load_model(shop["w"] / "amr-all.npz")
+    vbpr, _ = read_model_file(shop["w"] / "vbpr.npz")
+    amr, _ = read_model_file(shop["w"] / "amr.npz")
+    full, arrays = read_model_file(shop["w"] / "amr-all.npz")
     assert vbpr["config"]["dim"] == amr["config"]["dim"] == full["config"]["dim"] == 8
     assert amr["split"] == "temporal" and full["split"] == "none"
     assert Path(amr["dataset"]) == (shop["s"] / "orders.csv").resolve()
@@ -145,7 +139,7 @@ def test_recommend_all_raw_ids_round_trip(shop):
 def test_exclude_seen_excludes_test_orders(shop):
     """The temporal test order (each customer's last by time) is never recommended to its
     customer; with --exclude none it may be."""
-    header, arrays = load_model(shop["w"] / "vbpr.npz")
+    header, arrays = read_model_file(shop["w"] / "vbpr.npz")
     assert header["split"] == "temporal"
     last = {}                             # make_shop.py gives a customer's orders distinct times
     for r in shop["orders"]:
@@ -166,7 +160,7 @@ def test_exclude_seen_excludes_test_orders(shop):
 def content_scores(shop, model_path):
     """Scores of the photo-only products for every customer, recomputed from the model's arrays
     and the features file under the recorded normalisation: ``{(user, item): score}``."""
-    header, a = load_model(shop["w"] / model_path)
+    header, a = read_model_file(shop["w"] / model_path)
     (feat,) = header["features"]
     assert feat["normalize"] == "l2"
     with np.load(shop["s"] / "features-image.npz", allow_pickle=False) as z:
@@ -256,7 +250,7 @@ def test_logs_in_other_encodings_train_cleanly(shop, tmp_path):
     for log in ("orders16.csv", "orders.csv.gz"):
         amrlite(tmp_path, "fit", "--data", log, "--model", "mf", "--split", "none", "--epochs",
                 "1", *TINY, "--out", log + ".npz")
-        header, a = load_model(tmp_path / (log + ".npz"))
+        header, a = read_model_file(tmp_path / (log + ".npz"))
         assert set(a["user_ids"].tolist()) == shop["customers"]
         assert set(a["item_ids"].tolist()) <= set(shop["products"])
 
@@ -265,14 +259,12 @@ def test_bad_inputs_end_with_one_line(shop, tmp_path):
     """One line naming the file or option, exit status 2, no traceback; nothing overwritten."""
     w = shop["w"]
     # a model file of an unknown, newer format
-    header, arrays = load_model(w / "amr.npz")
+    header, arrays = read_model_file(w / "amr.npz")
     header["format_version"] = 99
-    np.savez(tmp_path / "newer.npz", header=np.frombuffer(json.dumps(header).encode(), np.uint8),
-             **arrays)
+    write_model_file(tmp_path / "newer.npz", header, arrays)
     one_line_error(amrlite(tmp_path, "evaluate", "newer.npz", ok=False), "newer.npz", "99")
     # a damaged model header; a read-only target is refused and left as it was
-    arrays["header"] = np.frombuffer(b'{"format": "amrlite-model", "kind"', np.uint8)
-    np.savez(tmp_path / "damaged.npz", **arrays)
+    write_model_file(tmp_path / "damaged.npz", b'{"format": "amrlite-model", "kind"', arrays)
     one_line_error(amrlite(tmp_path, "recommend", "damaged.npz", "--users", "all", ok=False),
                    "damaged.npz", "header")
     (tmp_path / "ro.npz").write_bytes((w / "amr.npz").read_bytes())
