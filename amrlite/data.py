@@ -18,7 +18,7 @@ from amrlite.modalities import NORMALIZE_OPTIONS, load_features  # noqa: F401  (
 from amrlite.modalities import (align_by_id, check_normalize, combine, load_modalities,
                               maxabs_scale, normalize_array)
 from amrlite.rawdata import (TIME_COLUMNS, as_int_ids, earliest_times, index_interactions,
-                             read_id_list, read_raw, sniff_sep, warn_duplicates)
+                             parse_times, read_id_list, read_raw, sniff_sep, warn_duplicates)
 from amrlite.splits import check_negatives, make_split
 from amrlite.synthetic import make_synthetic
 from amrlite.textio import check_header, header_names, open_text, sniff
@@ -50,7 +50,7 @@ class _Table:
     def __init__(self, path, names, cols, header_line, n_cols, times=None):
         self.path, self.names, self.cols = path, names, cols
         self.header_line, self.n_cols = header_line, n_cols
-        self.times = times      # float64 epoch seconds of each row, from an integer time column
+        self.times = times      # float64 epoch seconds of each row, from its time column
 
     def __len__(self):
         return len(next(iter(self.cols.values())))
@@ -78,7 +78,8 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
     ``columns="all"`` reads every column (named by ``fallback_names(i)``). Fast path:
     ``np.loadtxt``; when it fails the file is re-scanned line by line to report the first bad line.
     Negative ids are errors. The first header column named in ``time_names`` gives the table's
-    ``times`` (epoch seconds) when the whole file is integer (the fast path).
+    ``times`` (epoch seconds; :func:`amrlite.rawdata.parse_times`: numbers or ISO 8601), or
+    none where a value of it is not a time.
     """
     path = Path(path)
     if not path.is_file():
@@ -111,6 +112,8 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
             idx = list(range(len(columns)))
         names = list(columns)
     header_line = first_no if has_header else first_no - 1
+    time_idx = next((lowered.index(c) for c in time_names if c in lowered), None) \
+        if has_header else None
     cols = times = None
     try:
         compression, codec = sniff(path)
@@ -122,16 +125,17 @@ def _read_table(path, columns=("user", "item"), *, sep=None, header="auto", fall
                              ndmin=2, comments=None, encoding=codec)
         if arr.shape[0] and arr.shape[1] == n_cols:
             cols = {n: np.ascontiguousarray(arr[:, i]) for n, i in zip(names, idx)}
-            k = next((lowered.index(c) for c in time_names if c in lowered), None) \
-                if has_header else None
-            times = None if k is None else arr[:, k].astype(np.float64)
+            times = None if time_idx is None else arr[:, time_idx].astype(np.float64)
         elif arr.shape[0] == 0:
             raise input_error(path, "no data rows after the header", line=header_line)
     except (ValueError, OverflowError, OSError) as exc:   # the exact scan reports the line
         if isinstance(exc, AmrliteError):
             raise
-    if cols is None:
-        cols = _scan_table(path, names, idx, sep, header_line, n_cols, head if has_header else None)
+    if cols is None:           # not all integer (an ISO time column, or an error to report)
+        cols, text_times = _scan_table(path, names, idx, sep, header_line, n_cols,
+                                       head if has_header else None, time_idx)
+        if text_times is not None:
+            times = parse_times(text_times)[0]          # None where one is not a time
     table = _Table(path, names, cols, header_line, n_cols, times=times)
     for n in names:
         neg = np.flatnonzero(cols[n] < 0)
@@ -150,9 +154,11 @@ def _beyond(value):
                   "itself (") + "{path} FILE.csv) to map raw ids"
 
 
-def _scan_table(path, names, idx, sep, header_line, n_cols, head):
-    """Slow, exact parse: reports the first bad line (column count, non-integer id)."""
+def _scan_table(path, names, idx, sep, header_line, n_cols, head, time_idx=None):
+    """Slow, exact parse: reports the first bad line (column count, non-integer id). Returns
+    the integer columns and the text of column ``time_idx`` (None without one)."""
     out = [[] for _ in names]
+    times = []
     expect = f"{n_cols} columns" + (f" ({header_names(head, ',')})" if head else "")
     with open_text(path) as fh:
         for no, line in enumerate(fh, start=1):
@@ -172,9 +178,12 @@ def _scan_table(path, names, idx, sep, header_line, n_cols, head):
                 if v < 0:
                     raise input_error(path, f"negative id {v}", line=no, field=n)
                 out[k].append(v)
+            if time_idx is not None:
+                times.append(parts[time_idx])
     if not out[0]:
         raise input_error(path, "no data rows after the header", line=header_line or None)
-    return {n: np.asarray(v, dtype=np.int64) for n, v in zip(names, out)}
+    return ({n: np.asarray(v, dtype=np.int64) for n, v in zip(names, out)},
+            None if time_idx is None else times)
 
 
 def _count_rows(path):

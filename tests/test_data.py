@@ -54,6 +54,22 @@ def test_native_timestamp_and_blank_lines(tmp_path):
     assert ds.items.tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("stamps", [["99", "100", "101"],
+                                    ["2024-03-01T10:00:00Z", "2024-03-01 10:00:01+00:00",
+                                     "2024-03-01T12:00:02+02:00"]])
+def test_native_times_are_epoch_seconds_or_iso_8601(tmp_path, stamps):
+    """A native interactions.csv dates its rows by epoch seconds or ISO 8601 times, as a raw log
+    does (ISO times were dropped, and the temporal split then found no time column)."""
+    rows = "".join(f"0,{i},{t}\n" for i, t in zip((1, 2, 0), stamps))
+    ds = load_dataset(native(tmp_path, rows=rows, header="user,item,timestamp\n"))
+    assert ds.times is not None and np.all(np.diff(ds.times) == 1)
+    sp = ds.split("temporal", n_negatives=1)
+    assert sp.test.items.tolist() == [0] and sp.valid.items.tolist() == [2]
+    bad = native(tmp_path / "bad", rows="0,1,soon\n0,2,later\n0,0,2024-03-01\n",
+                 header="user,item,timestamp\n")
+    assert load_dataset(bad).times is None                    # not a time: no times, as before
+
+
 def test_columns_by_header_name(tmp_path):
     folder = native(tmp_path, rows="7,0,1\n8,1,2\n", header="ts,user,item\n")
     ds = load_dataset(folder)
