@@ -44,7 +44,7 @@ from .evaluation import evaluate_factors
 from .kernels import reference as ref
 from .metrics import METRIC_NAMES, metrics_from_ranks
 from .models import content_user_vectors, factors
-from .recommender import model_id_items
+from .recommender import check_sizes, model_id_items
 
 KINDS = ("adversarial", "random", "sign", "certified")
 OBJECTIVES = ("test", "train")
@@ -125,22 +125,21 @@ def _check(kind, objective, steps, repeats):
 
 
 def attack_context(model, dataset, split, on):
-    """What an attack of ``model`` reads: the split (:func:`~amrlite.containers.as_split`), its
-    ``on`` rows (``"test"`` or ``"valid"``) and the item features, checked against the model
-    (its users × items, features when it reads them). Returns ``(split, rows, features)``."""
+    """What an attack of ``model`` reads: the model as trained (:meth:`Model.trained_part
+    <amrlite.recommender.Model.trained_part>`: without items added after training), the split
+    (:func:`~amrlite.containers.as_split`), its ``on`` rows (``"test"`` or ``"valid"``) and the
+    item features, checked against the model (its users × items, features when it reads
+    them). Returns ``(model, split, rows, features)``."""
+    model = model.trained_part()
     sp = as_split(dataset, split)
     rows = getattr(sp, on, None)
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")
-    if (model.header.get("n_items") not in (None, sp.n_items)
-            or model.header.get("n_users") not in (None, sp.n_users)):
-        raise AmrliteError(f"the model knows {model.header.get('n_users')} users × "
-                           f"{model.header.get('n_items')} items; the data has "
-                           f"{sp.n_users} × {sp.n_items}")
+    check_sizes(model, sp)
     features = getattr(dataset, "features", None)
     if model.spec.has_content and features is None:
         raise AmrliteError(f"{model.spec.label} reads item features, but the data set has none")
-    return sp, rows, features
+    return model, sp, rows, features
 
 
 def _metric_summary(res):
@@ -598,7 +597,7 @@ def attack(model, dataset, split="loo", eps_list=(0.01, 0.05, 0.1, 0.2, 0.5), *,
     eps_list = parse_eps_list(eps_list) if isinstance(eps_list, str) else [float(e) for e in eps_list]
     if any(not math.isfinite(e) or e < 0 for e in eps_list):
         raise AmrliteError(f"eps {eps_list}: every ε must be a finite number ≥ 0")
-    sp, rows, features = attack_context(model, dataset, split, on)
+    model, sp, rows, features = attack_context(model, dataset, split, on)
     if kind == "certified" and not model.spec.has_content:
         raise AmrliteError(f"certified bound: {model.spec.label} has no content features, so a "
                            "feature perturbation cannot change its scores; nothing to certify")
@@ -658,7 +657,7 @@ def rank_change(model, dataset, split="loo", eps=0.1, *, kind="adversarial", obj
     q3, share_worse, share_better, share_same}}`` (``summary`` is JSON-serialisable).
     """
     _check(kind, objective, steps, 1)
-    sp, rows, features = attack_context(model, dataset, split, on)
+    model, sp, rows, features = attack_context(model, dataset, split, on)
     attacker = Attacker(model, sp, rows, features, objective, seed, full_ranking)
     before, _ = attacker.ranks_and_metrics(None)
     if not model.spec.has_content or eps == 0:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import warnings
@@ -345,6 +346,24 @@ class Model:
         self.header["n_items"] = int(self.header["n_items"]) + m
         self.header.setdefault("added_items", []).append({"n": m, "source": str(source)})
         return self
+
+    def trained_part(self):
+        """The model as trained: without the items :meth:`add_items` appended (``self`` when
+        it has none). Those items have no interactions in the data set the model was trained
+        on, so evaluating or attacking it there scores this part (and gives what the model
+        gave before the items were added)."""
+        added = sum(int(a["n"]) for a in self.header.get("added_items", []))
+        if not added:
+            return self
+        n = int(self.header["n_items"]) - added
+        part = copy.copy(self)
+        part.params = {k: v[:n] if k in ITEM_BLOCKS else v for k, v in self.params.items()}
+        part.accum = {k: v[:n] if k in ITEM_BLOCKS else v for k, v in self.accum.items()}
+        part._V, part.warm, part.popularity = self._V[:n], self.warm[:n], self.popularity[:n]
+        part.item_ids = None if self.item_ids is None else id_map(np.asarray(self.item_ids)[:n])
+        part.header = {k: v for k, v in self.header.items() if k != "added_items"}
+        part.header["n_items"] = n
+        return part
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
@@ -977,7 +996,9 @@ def iter_chain(stages, data, split="loo", *, init=None, backend="auto", hyper=No
 def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=False,
                         features=None, backend="numpy"):
     """Score ``model`` on ``data``'s ``on`` rows; returns :func:`amrlite.evaluation.evaluate_factors`' dict (with
-    the per-row ``"ranks"``, for significance tests and attacks)."""
+    the per-row ``"ranks"``, for significance tests and attacks). A model with items added
+    after training is evaluated as trained (:meth:`Model.trained_part`)."""
+    model = model.trained_part()
     sp = as_split(data, split)
     rows = getattr(sp, on)
     if rows is None:
@@ -991,11 +1012,7 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     if fp and saved_fp and fp != saved_fp:
         raise AmrliteError(f"the model was trained on another data set (fingerprint {saved_fp}, "
                            f"data {fp})")
-    if (model.header.get("n_items") not in (None, sp.n_items)
-            or model.header.get("n_users") not in (None, sp.n_users)):
-        raise AmrliteError(f"the model knows {model.header.get('n_users')} users × "
-                           f"{model.header.get('n_items')} items; the data has "
-                           f"{sp.n_users} × {sp.n_items}")
+    check_sizes(model, sp)
     _check_same_ids(model, data)
     if features is None:
         features = getattr(data, "features", None)
@@ -1003,6 +1020,16 @@ def evaluate_with_ranks(model, data, split="loo", *, on="test", full_ranking=Fal
     return evaluate_params(model.spec, model.params, features, sp, rows,
                            id_items=model_id_items(model, sp), popularity=popularity,
                            full_ranking=full_ranking, backend=get_backend(backend))
+
+
+def check_sizes(model, sp, who=""):
+    """Refuse the split ``sp`` unless its users × items are ``model``'s (``who``: a prefix
+    naming the model in the message)."""
+    if (model.header.get("n_items") not in (None, sp.n_items)
+            or model.header.get("n_users") not in (None, sp.n_users)):
+        raise AmrliteError(f"{who}the model knows {model.header.get('n_users')} users × "
+                           f"{model.header.get('n_items')} items; the data has "
+                           f"{sp.n_users} × {sp.n_items}")
 
 
 def model_id_items(model, sp):

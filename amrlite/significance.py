@@ -22,7 +22,7 @@ import numpy as np
 from .containers import as_split
 from .errors import AmrliteError
 from .metrics import per_row_gains
-from .recommender import evaluate_with_ranks
+from .recommender import check_sizes, evaluate_with_ranks
 
 METRICS = ("NDCG@10", "HR@10")
 
@@ -93,11 +93,7 @@ def compare(model_a, model_b, dataset, split="loo", on="test", *, full_ranking=F
     if rows is None:
         raise AmrliteError(f"split {sp.name!r} has no {on} rows")
     for m in (model_a, model_b):
-        if m.header.get("n_items") not in (None, sp.n_items) or \
-                m.header.get("n_users") not in (None, sp.n_users):
-            raise AmrliteError(f"{m.spec.label}: the model knows {m.header.get('n_users')} users "
-                               f"× {m.header.get('n_items')} items; the data has "
-                               f"{sp.n_users} × {sp.n_items}")
+        check_sizes(m.trained_part(), sp, who=f"{m.spec.label}: ")
     ranks = [evaluate_with_ranks(m, dataset, sp, on=on, full_ranking=full_ranking)["ranks"]
              for m in (model_a, model_b)]
     out = {"a": model_a.spec.label, "b": model_b.spec.label, "split": sp.name, "on": on,

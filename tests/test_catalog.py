@@ -260,6 +260,32 @@ def test_added_items_score_as_catalogue_items_with_the_same_features(shop, tmp_p
     assert not back.warm[-3:].any() and not back.params.get("Q", np.zeros(1))[-3:].any()
 
 
+def test_a_model_with_added_items_evaluates_and_attacks_as_trained(shop, tmp_path):
+    """Evaluation, attacks and the paired test read the model as trained (the added items have
+    no interactions in the data): the same results as before the items were added (they
+    failed: "the model knows … items; the data has …"), from Python and from the command
+    line on the saved model."""
+    from amrlite import evaluate
+    from amrlite.attack import attack
+    from amrlite.jsonio import dumps
+    from amrlite.significance import compare
+    d, truth = shop
+    ds = _load(d, normalize="l2")
+    sp = ds.split("loo", n_negatives=5)
+    model = _fit(ds)
+    clean, hit = dumps(evaluate(model, ds, sp)), dumps(attack(model, ds, sp, [0.1]))
+    model.add_items(["ADD-A"], truth["NEW-A"][None, :])
+    assert dumps(evaluate(model, ds, sp)) == clean          # as JSON: NaN (no cold row) == NaN
+    assert dumps(attack(model, ds, sp, [0.1])) == hit
+    assert compare(model, model, ds, sp)["NDCG@10"]["diff"] == 0
+    part = model.trained_part()
+    assert part.header["n_items"] == ds.n_items and "added_items" not in part.header
+    assert model.header["n_items"] == ds.n_items + 1             # the model itself unchanged
+    model.save(tmp_path / "added.npz")
+    r = run("evaluate", tmp_path / "added.npz", "--split", "loo", "--negatives", "5")
+    assert r.exit_code == 0, r.output
+
+
 def test_add_items_refuses_in_one_line(shop):
     d, truth = shop
     ds = _load(d)

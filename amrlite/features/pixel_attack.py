@@ -196,10 +196,10 @@ class PixelAttacker:
         if target not in TARGETS:
             raise option_error("target", "choose positive or negatives", repr(target))
         self.torch = torch
-        self.model = model
         self.start, self.stop, self.normalize, _ = image_block(model)
         check_same_features(model, dataset)
-        sp, test, features = attack_context(model, dataset, split, "test")
+        model, sp, test, features = attack_context(model, dataset, split, "test")
+        self.model = model
         if eval_rows is None:
             if test.negatives is None:
                 raise AmrliteError("the pixel attack needs sampled negatives (a split with "
